@@ -1,0 +1,5 @@
+"""``python -m fabulaws`` is the ``fabulaws`` command."""
+
+from .cli import main
+
+main()
