@@ -1,0 +1,121 @@
+"""Checks that span keys: names that must exist elsewhere in the file, and 1.x quirks fixed."""
+
+from __future__ import annotations
+
+import keyword
+from pathlib import Path
+from typing import Any
+
+from .maps import TWO_LEVEL_MAPS, check_two_level_map
+from .messages import did_you_mean
+from .yamlsource import YamlSource
+
+# nginx detects maintenance by this file name, and load balancers ping this one.
+STATIC_HTML_NAMES = {"upgrade_message": "503.html", "healthcheck_override": "healthcheck.html"}
+
+
+def check_settings(settings: Any, source: YamlSource) -> None:
+    """Raise ConfigError for the first cross-key problem; normalise zones, subnets and paths."""
+    for key in ("valid_roles", "deployments", "environments"):
+        _check_unique(source, key, getattr(settings, key))
+    if settings.default_deployment not in settings.deployments:
+        raise _unknown(source, ("default_deployment",), settings.default_deployment, "deployments", settings.deployments)
+    if "production_environments" in settings.model_fields_set:
+        for index, env in enumerate(settings.production_environments):
+            if env not in settings.environments:
+                raise _unknown(source, ("production_environments", index), env, "environments", settings.environments)
+    settings.avail_zones = [
+        _zone_letter(source, ("avail_zones", index), zone, settings.region)
+        for index, zone in enumerate(settings.avail_zones)
+    ]
+    if settings.subnets is not None:
+        settings.subnets = _check_subnets(source, settings.subnets, settings.region)
+    for key in TWO_LEVEL_MAPS:
+        check_two_level_map(settings, source, key)
+    for key in ("server_ports", "site_domains_map", "use_basic_auth"):
+        for env in getattr(settings, key):
+            if env not in settings.environments:
+                raise _unknown(source, (key, env), env, "environments", settings.environments)
+    _check_site_domains(source, settings.site_domains_map)
+    for index, name in enumerate(settings.password_names):
+        if not name.isidentifier() or keyword.iskeyword(name):
+            raise source.error(
+                ("password_names", index),
+                f"expected a Python identifier (each secret is a variable in fabsecrets_<env>.py), got {name!r}",
+            )
+    if not settings.vcs_cmd.endswith(("git", "hg")):
+        raise source.error(("vcs_cmd",), f"expected a git or hg command, got {settings.vcs_cmd!r}")
+    _check_static_html(source, settings.static_html)
+    _anchor_paths(settings, source.path.parent)
+
+
+def _unknown(source: YamlSource, path: tuple, name: str, list_key: str, names: list[str]):
+    return source.error(
+        path, f"unknown name {name!r}; expected one of {list_key} [{', '.join(names)}]{did_you_mean(name, names)}"
+    )
+
+
+def _check_unique(source: YamlSource, key: str, names: list[str]) -> None:
+    seen: set[str] = set()
+    for index, name in enumerate(names):
+        if not name.strip():
+            raise source.error((key, index), "expected a non-empty name")
+        if name in seen:
+            raise source.error((key, index), f"duplicate name {name!r}")
+        seen.add(name)
+
+
+def _zone_letter(source: YamlSource, path: tuple, zone: str, region: str) -> str:
+    """Accept ``e`` or ``us-east-1e`` (1.x keyed subnets one way and its sample the other)."""
+    if len(zone) == 1 and zone.isalpha() and zone.islower():
+        return zone
+    if zone.startswith(region) and len(zone) == len(region) + 1 and zone[-1].isalpha():
+        return zone[-1]
+    raise source.error(
+        path, f"expected an availability zone letter such as 'a' or a zone of {region} such as '{region}a', got {zone!r}"
+    )
+
+
+def _check_subnets(source: YamlSource, subnets: dict[str, str], region: str) -> dict[str, str]:
+    letters: dict[str, str] = {}
+    for zone, subnet in subnets.items():
+        letter = _zone_letter(source, ("subnets", zone), zone, region)
+        if letter in letters:
+            raise source.error(("subnets", zone), f"availability zone {letter!r} is given twice")
+        if not subnet.strip():
+            raise source.error(("subnets", zone), "expected a subnet id (subnet-...) or a subnet's Name tag")
+        letters[letter] = subnet
+    return letters
+
+
+def _check_site_domains(source: YamlSource, site_domains_map: dict[str, list[str]]) -> None:
+    for env, domains in site_domains_map.items():
+        if not domains:
+            raise source.error(("site_domains_map", env), "expected at least one site domain for this environment")
+        for index, domain in enumerate(domains):
+            if not domain.strip():
+                raise source.error(("site_domains_map", env, index), "expected a non-empty domain name")
+
+
+def _check_static_html(source: YamlSource, static_html: dict[str, Path] | None) -> None:
+    if static_html is None:
+        return
+    for key, basename in STATIC_HTML_NAMES.items():
+        if key not in static_html:
+            raise source.error(("static_html", key), f"required key is missing (expected a path to a file named {basename})")
+        if static_html[key].name != basename:
+            raise source.error(
+                ("static_html", key),
+                f"expected a file named {basename} (nginx and the load balancer look for that name), "
+                f"got {static_html[key].name!r}",
+            )
+
+
+def _anchor_paths(settings: Any, base: Path) -> None:
+    """Relative paths are relative to the configuration file, as in 1.x."""
+    if settings.ssh_keys is not None:
+        settings.ssh_keys = base / settings.ssh_keys
+    if settings.localsettings_template is not None:
+        settings.localsettings_template = base / settings.localsettings_template
+    if settings.static_html is not None:
+        settings.static_html = {key: base / path for key, path in settings.static_html.items()}

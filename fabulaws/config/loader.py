@@ -1,0 +1,80 @@
+"""Find and load fabulaws-config.yml into validated Settings (nothing else touched)."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from ..errors import ConfigError
+from .checks import check_settings
+from .messages import validation_error
+from .schema import DEPRECATED_INSTANCE_SETTINGS, DEPRECATED_TOP_LEVEL, MISPLACED_INSTANCE_SETTINGS, Settings
+from .yamlsource import YamlSource, read_yaml
+
+log = logging.getLogger(__name__)
+
+CONFIG_FILE_NAMES = ("fabulaws-config.yml", "fabulaws-config.yaml")
+
+
+def find_config_file(directory: Path | str | None = None) -> Path:
+    """The configuration file in ``directory`` (default: the working directory)."""
+    directory = Path(directory or Path.cwd())
+    for name in CONFIG_FILE_NAMES:
+        if (directory / name).is_file():
+            return directory / name
+    raise ConfigError(f"{directory}: no {CONFIG_FILE_NAMES[0]} (or {CONFIG_FILE_NAMES[1]}) found; run fabulaws from your project's directory")
+
+
+def load_settings(path: Path | str | None = None) -> Settings:
+    """Read, validate and cross-check a configuration file.
+
+    Raises ConfigError (one line: file, line, key path, what was expected) on any
+    problem. Deprecated 1.x keys are dropped and logged as one-line warnings.
+    """
+    path = Path(path).resolve() if path else find_config_file().resolve()
+    source = read_yaml(path)
+    if source.data is None:
+        raise ConfigError(f"{path.name}: the file is empty; expected a mapping of settings")
+    if not isinstance(source.data, dict):
+        raise ConfigError(f"{path.name}: expected a mapping of settings at the top level, got a {type(source.data).__name__}")
+    warnings = _take_deprecated(source)
+    try:
+        settings = Settings.model_validate(source.data)
+    except ValidationError as exc:
+        raise validation_error(source, exc, Settings) from None
+    check_settings(settings, source)
+    settings._source = path
+    settings._origin = source
+    settings._warnings = warnings
+    for warning in warnings:
+        log.warning(warning)
+    return settings
+
+
+def _take_deprecated(source: YamlSource) -> list[str]:
+    """Remove 1.x keys we accept but ignore; return one warning per key."""
+    raw = source.data
+    warnings: list[tuple[int, str]] = []
+
+    def warn(path: tuple, why: str) -> None:
+        key = ".".join(path)
+        warnings.append((source.line_of(path) or 0, f"{source.where(path)}: warning: {key} is deprecated: {why}"))
+
+    for key, why in DEPRECATED_TOP_LEVEL.items():
+        if key in raw:
+            warn((key,), why)
+            value = raw.pop(key)
+            if key == "log_host" and value and not raw.get("gelf_log_host"):
+                raw["gelf_log_host"] = value
+    instance_settings = raw.get("instance_settings")
+    if isinstance(instance_settings, dict):
+        for key, why in DEPRECATED_INSTANCE_SETTINGS.items():
+            if key in instance_settings:
+                warn(("instance_settings", key), why)
+                instance_settings.pop(key)
+        for key, home in MISPLACED_INSTANCE_SETTINGS.items():
+            if key in instance_settings:
+                raise source.error(("instance_settings", key), f"not allowed in instance_settings; set the top-level key {home} instead")
+    return [text for _, text in sorted(warnings)]
