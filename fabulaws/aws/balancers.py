@@ -1,0 +1,60 @@
+"""Health of instances in classic ELBs and ELBv2 target groups, behind one interface.
+
+Each call is one batched describe per load balancer or target group.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from ..errors import AwsResourceError
+
+
+@dataclass(frozen=True)
+class Balancer:
+    """A classic ELB (``kind='elb'``) or an ELBv2 target group (``kind='target-group'``)."""
+
+    kind: str
+    name: str
+    arn: str | None = None
+
+    def __str__(self) -> str:
+        return self.name if self.kind == "elb" else f"target group {self.name}"
+
+
+def find_balancers(aws: Any, elb_names: list[str], target_group_names: list[str]) -> list[Balancer]:
+    """Resolve configured names; a name that does not exist is an AwsResourceError."""
+    balancers = [Balancer("elb", name) for name in elb_names]
+    if elb_names:
+        try:
+            aws.elb.describe_load_balancers(LoadBalancerNames=list(elb_names))
+        except ClientError as exc:
+            raise AwsResourceError(f"load balancer not found: {exc.response['Error'].get('Message', exc)}") from None
+    if target_group_names:
+        try:
+            groups = aws.elbv2.describe_target_groups(Names=list(target_group_names))["TargetGroups"]
+        except ClientError as exc:
+            raise AwsResourceError(f"target group not found: {exc.response['Error'].get('Message', exc)}") from None
+        arns = {group["TargetGroupName"]: group["TargetGroupArn"] for group in groups}
+        balancers += [Balancer("target-group", name, arns[name]) for name in target_group_names]
+    return balancers
+
+
+def instance_states(aws: Any, balancer: Balancer, instance_ids: list[str]) -> dict[str, str]:
+    """State of each instance in ``balancer``: InService/OutOfService (ELB) or healthy/initial/... (ELBv2).
+
+    Instances not registered are reported as ``OutOfService`` / ``unused``.
+    """
+    if not instance_ids:
+        return {}
+    if balancer.kind == "elb":
+        # Asking for unregistered instances by id is an error on AWS; ask for all registered ones.
+        response = aws.elb.describe_instance_health(LoadBalancerName=balancer.name)
+        states = {item["InstanceId"]: item["State"] for item in response["InstanceStates"]}
+        return {i: states.get(i, "OutOfService") for i in instance_ids}
+    response = aws.elbv2.describe_target_health(TargetGroupArn=balancer.arn)
+    states = {item["Target"]["Id"]: item["TargetHealth"]["State"] for item in response["TargetHealthDescriptions"]}
+    return {i: states.get(i, "unused") for i in instance_ids}

@@ -1,0 +1,37 @@
+"""Subnets and security groups named in the configuration, resolved to AWS ids."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..errors import AwsResourceError
+
+
+def resolve_subnet(ec2: Any, value: str) -> dict:
+    """The subnet whose id is ``value`` or whose Name tag is ``value``."""
+    if value.startswith("subnet-"):
+        found = ec2.describe_subnets(Filters=[{"Name": "subnet-id", "Values": [value]}])["Subnets"]
+    else:
+        found = ec2.describe_subnets(Filters=[{"Name": "tag:Name", "Values": [value]}])["Subnets"]
+    if len(found) != 1:
+        what = "no subnet" if not found else f"{len(found)} subnets"
+        raise AwsResourceError(f"{what} found for {value!r} (subnets in fabulaws-config.yml: a subnet id or a unique Name tag)")
+    return found[0]
+
+
+def resolve_security_groups(ec2: Any, names_or_ids: list[str], vpc_id: str | None) -> list[str]:
+    """Security group ids for ``names_or_ids`` (names are looked up in ``vpc_id``, or the default VPC)."""
+    ids = [value for value in names_or_ids if value.startswith("sg-")]
+    names = [value for value in names_or_ids if not value.startswith("sg-")]
+    if names:
+        filters = [{"Name": "group-name", "Values": names}]
+        if vpc_id:
+            filters.append({"Name": "vpc-id", "Values": [vpc_id]})
+        groups = ec2.describe_security_groups(Filters=filters)["SecurityGroups"]
+        by_name = {group["GroupName"]: group["GroupId"] for group in groups}
+        missing = [name for name in names if name not in by_name]
+        if missing:
+            where = f" in {vpc_id}" if vpc_id else ""
+            raise AwsResourceError(f"security group(s) not found{where}: {', '.join(missing)}")
+        ids += [by_name[name] for name in names]
+    return ids

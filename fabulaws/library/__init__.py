@@ -1,0 +1,1 @@
+"""Deployment libraries built on FabulAWS."""

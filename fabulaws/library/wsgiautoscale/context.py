@@ -1,0 +1,95 @@
+"""What tasks read from invoke's Config: the settings file, the selected environment, -u and -H.
+
+invoke's Config carries only what the command line selected; everything else
+comes from the validated settings.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ...aws import Aws
+from ...config import Settings, find_config_file, load_settings
+from ...errors import UsageError
+from .stack import Stack, check_selection
+
+NAMESPACE = "fabulaws"
+
+
+@dataclass(frozen=True)
+class Selection:
+    deployment: str
+    environment: str
+
+
+def _namespace(c: Any) -> dict:
+    data = c.config.get(NAMESPACE) if hasattr(c, "config") else None
+    return dict(data or {})
+
+
+def _update(c: Any, **values: Any) -> None:
+    data = _namespace(c)
+    data.update(values)
+    c.config[NAMESPACE] = data
+
+
+def project_settings(path: Path | str | None = None) -> Settings:
+    """Settings from ``path`` (default: the working directory's file), loaded once per file version."""
+    path = Path(path or find_config_file()).resolve()
+    return _load_cached(str(path), path.stat().st_mtime_ns)
+
+
+def settings_for(c: Any) -> Settings:
+    """The project's settings (``fabulaws.config_file`` or the working directory's file)."""
+    return project_settings(_namespace(c).get("config_file"))
+
+
+@functools.lru_cache(maxsize=8)
+def _load_cached(path: str, mtime_ns: int) -> Settings:
+    return load_settings(path)
+
+
+@functools.lru_cache(maxsize=8)
+def _aws(region: str, profile: str | None) -> Aws:
+    return Aws(region, profile)
+
+
+def aws_for(settings: Settings) -> Aws:
+    """Shared boto3 clients for the settings' region and profile."""
+    return _aws(settings.region, settings.aws_profile)
+
+
+def select(c: Any, deployment: str, environment: str) -> None:
+    """Remember the environment chosen on the command line for the tasks that follow."""
+    check_selection(settings_for(c), deployment, environment)
+    _update(c, deployment=deployment, environment=environment)
+
+
+def selected(c: Any) -> Selection:
+    """The selected environment; UsageError (listing the environment tasks) if none was chosen."""
+    data = _namespace(c)
+    if not data.get("environment"):
+        names = ", ".join(settings_for(c).environments)
+        raise UsageError(f"no environment selected; run an environment task first (one of: {names}), e.g. `fabulaws testing <task>`")
+    return Selection(data["deployment"], data["environment"])
+
+
+def ssh_user(c: Any) -> str | None:
+    """The ``-u`` user, if one was given."""
+    return _namespace(c).get("user")
+
+
+def cli_hosts(c: Any) -> list[str]:
+    """The ``-H`` hosts, if any were given."""
+    return list(_namespace(c).get("hosts") or [])
+
+
+def discover(c: Any, deployment: str, environment: str) -> Stack:
+    """The environment's Stack, narrowed to ``-H`` hosts if any."""
+    settings = settings_for(c)
+    check_selection(settings, deployment, environment)
+    stack = Stack.discover(settings, deployment, environment, aws_for(settings).ec2)
+    return stack.narrowed(cli_hosts(c))

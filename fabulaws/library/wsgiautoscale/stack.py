@@ -1,0 +1,199 @@
+"""One (deployment, environment): its servers by role, databases and AWS names.
+
+Built once per task from EC2 tags; plain data, no globals (1.x kept all of this
+on Fabric's ``env``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any
+
+from ...aws.instances import find_instances, tag
+from ...config.messages import did_you_mean
+from ...errors import UsageError
+from .paths import Paths
+
+PRIMARY_ROLES = ("db-primary", "db-master")  # db-master/db-slave: names from early 1.x
+REPLICA_ROLES = ("db-replica", "db-slave")
+COMBO_ALSO_SERVES = ("db-primary", "web", "worker")
+FIRST_STUNNEL_PORT = 7432
+
+
+@dataclass(frozen=True)
+class Server:
+    """A running EC2 instance as FabulAWS sees it."""
+
+    instance_id: str
+    role: str
+    hostname: str
+    private_ip: str
+    private_dns: str
+    public_ip: str
+    public_dns: str
+    availability_zone: str
+    launch_time: datetime | None = None
+    tags: dict[str, str] = field(default_factory=dict, compare=False)
+
+    @classmethod
+    def from_instance(cls, instance: dict, ssh_attribute: str) -> "Server":
+        return cls(
+            instance_id=instance["InstanceId"],
+            role=tag(instance, "role", ""),
+            hostname=instance.get(ssh_attribute) or "",
+            private_ip=instance.get("PrivateIpAddress") or "",
+            private_dns=instance.get("PrivateDnsName") or "",
+            public_ip=instance.get("PublicIpAddress") or "",
+            public_dns=instance.get("PublicDnsName") or "",
+            availability_zone=instance.get("Placement", {}).get("AvailabilityZone", ""),
+            launch_time=instance.get("LaunchTime"),
+            tags={item["Key"]: item["Value"] for item in instance.get("Tags", [])},
+        )
+
+    @property
+    def zone_letter(self) -> str:
+        return self.availability_zone[-1:]
+
+
+@dataclass(frozen=True)
+class Database:
+    """A PostgreSQL server as the application sees it through pgbouncer and stunnel."""
+
+    key: str  # Django database alias: "default", "replica0", ...
+    name: str  # local database name pgbouncer exposes
+    server: Server
+    stunnel_port: int
+
+
+def check_selection(settings: Any, deployment: str, environment: str) -> None:
+    """UsageError naming the valid choices if ``deployment`` or ``environment`` is unknown."""
+    for label, value, choices in (
+        ("deployment", deployment, settings.deployments),
+        ("environment", environment, settings.environments),
+    ):
+        if value not in choices:
+            raise UsageError(
+                f"unknown {label} {value!r}; choose a valid {label}: {', '.join(choices)}{did_you_mean(value, choices)}"
+            )
+
+
+@dataclass
+class Stack:
+    """Everything one environment of one deployment is made of."""
+
+    settings: Any
+    deployment: str
+    environment: str
+    servers: dict[str, list[Server]]
+
+    @classmethod
+    def discover(cls, settings: Any, deployment: str, environment: str, ec2: Any) -> "Stack":
+        """Find the environment's running servers (one paginated DescribeInstances for all roles)."""
+        check_selection(settings, deployment, environment)
+        instances = find_instances(ec2, {"deployment": deployment, "environment": environment})
+        found = [Server.from_instance(i, settings.ssh_attribute) for i in instances]
+        return cls.from_servers(settings, deployment, environment, found)
+
+    @classmethod
+    def from_servers(cls, settings: Any, deployment: str, environment: str, found: list[Server]) -> "Stack":
+        """Group servers by role; roles outside ``valid_roles`` (``-PENDING``, ``-OLD``) are left out."""
+        ordered = sorted(found, key=lambda s: (s.launch_time.timestamp() if s.launch_time else 0.0, s.instance_id))
+        servers: dict[str, list[Server]] = {role: [] for role in settings.valid_roles}
+        for server in ordered:
+            if server.role in servers:
+                servers[server.role].append(server)
+        for combo in servers.get("combo", []):
+            for role in COMBO_ALSO_SERVES:
+                servers.setdefault(role, []).append(combo)
+        return cls(settings, deployment, environment, servers)
+
+    def narrowed(self, hosts: list[str]) -> "Stack":
+        """Only the servers whose hostname is in ``hosts`` (``-H``), for the roles that have any."""
+        if not hosts:
+            return self
+        servers = {}
+        for role, members in self.servers.items():
+            chosen = [s for s in members if s.hostname in hosts]
+            servers[role] = chosen if chosen else members
+        return replace(self, servers=servers)
+
+    # --- servers -----------------------------------------------------------------------
+    def by_role(self, role: str) -> list[Server]:
+        return list(self.servers.get(role, []))
+
+    def all_servers(self) -> list[Server]:
+        """Every server once (combo servers appear under several roles)."""
+        unique: dict[str, Server] = {}
+        for members in self.servers.values():
+            for server in members:
+                unique.setdefault(server.instance_id, server)
+        return list(unique.values())
+
+    def roles_of(self, server: Server) -> list[str]:
+        """Roles ``server`` serves, in ``valid_roles`` order (combo servers have several)."""
+        return [role for role, members in self.servers.items() if server in members]
+
+    @property
+    def cache_server(self) -> Server | None:
+        caches = self.by_role("cache")
+        return caches[0] if caches else None
+
+    @property
+    def primary_database(self) -> Database | None:
+        return self.all_databases[0] if self._primaries() else None
+
+    @property
+    def replica_databases(self) -> list[Database]:
+        return [db for db in self.all_databases if db.key != "default"]
+
+    @property
+    def all_databases(self) -> list[Database]:
+        """Primary then replicas (oldest first, so keys and stunnel ports are stable)."""
+        databases = []
+        primaries = self._primaries()
+        if primaries:
+            databases.append(Database("default", self.paths.database_name, primaries[0], FIRST_STUNNEL_PORT))
+        for index, server in enumerate(self._replicas()):
+            port = FIRST_STUNNEL_PORT + len(databases)
+            databases.append(Database(f"replica{index}", f"{self.paths.database_name}_replica{index}", server, port))
+        return databases
+
+    def _primaries(self) -> list[Server]:
+        return [s for role in PRIMARY_ROLES for s in self.servers.get(role, [])]
+
+    def _replicas(self) -> list[Server]:
+        return [s for role in REPLICA_ROLES for s in self.servers.get(role, [])]
+
+    # --- names from the configuration ----------------------------------------------------
+    @property
+    def paths(self) -> Paths:
+        return Paths.for_environment(self.settings, self.deployment, self.environment)
+
+    @property
+    def group_name(self) -> str:
+        return self.settings.deployment_setting("auto_scaling_groups", self.deployment, self.environment)
+
+    @property
+    def load_balancer_names(self) -> list[str]:
+        return self.settings.deployment_setting("load_balancers", self.deployment, self.environment, default=[])
+
+    @property
+    def target_group_names(self) -> list[str]:
+        return self.settings.deployment_setting("target_groups", self.deployment, self.environment, default=[])
+
+    @property
+    def branch(self) -> str:
+        return self.settings.deployment_setting("branches", self.deployment, self.environment)
+
+    @property
+    def server_port(self) -> int:
+        return self.settings.environment_setting("server_ports", self.environment)
+
+    @property
+    def site_domains(self) -> list[str]:
+        return self.settings.environment_setting("site_domains_map", self.environment)
+
+    @property
+    def log_files(self) -> list[tuple[str, str, str | None]]:
+        return self.paths.log_files(self.settings)

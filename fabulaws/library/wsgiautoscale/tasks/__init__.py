@@ -1,0 +1,28 @@
+"""The built-in task collection, grouped by topic."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .autoscaling import resume_autoscaling_processes, suspend_autoscaling_processes
+from .describe import describe
+from .environment import environment_task
+
+STATIC_TASKS = {
+    "describe": describe,
+    "suspend_autoscaling_processes": suspend_autoscaling_processes,
+    "resume_autoscaling_processes": resume_autoscaling_processes,
+}
+
+
+def builtin_tasks(settings: Any) -> dict[str, Any]:
+    """Every built-in task by name, including one environment task per configured environment."""
+    tasks = dict(STATIC_TASKS)
+    for environment in settings.environments:
+        if environment in tasks or environment.replace("-", "_") in tasks:
+            raise settings.error(("environments",), f"environment {environment!r} has the name of a built-in task; rename it")
+        tasks[environment] = environment_task(settings, environment)
+    return tasks
+
+
+__all__ = ["STATIC_TASKS", "builtin_tasks"]

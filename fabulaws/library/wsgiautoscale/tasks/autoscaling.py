@@ -1,0 +1,32 @@
+"""Suspend and resume Auto Scaling processes (1.x ``suspend_autoscaling_processes``...)."""
+
+from __future__ import annotations
+
+from ....aws import scaling
+from ..context import aws_for, settings_for
+from ..stack import check_selection
+from .base import task
+
+
+def _change_processes(c, deployment, environment, processes, change, verb):
+    settings = settings_for(c)
+    check_selection(settings, deployment, environment)
+    names = scaling.canonical_processes(list(processes or []))
+    group_name = settings.deployment_setting("auto_scaling_groups", deployment, environment)
+    autoscaling = aws_for(settings).autoscaling
+    scaling.find_group(autoscaling, group_name)
+    change(autoscaling, group_name, names)
+    listed = ", ".join(names) if names else "all processes"
+    print(f"{verb} these processes for the autoscaling group named '{group_name}': {listed}")
+
+
+@task(iterable=["processes"], help={"processes": "a process to suspend (repeatable); all processes when none given"})
+def suspend_autoscaling_processes(c, deployment, environment, processes=None):
+    """Suspend Auto Scaling processes on the environment's group (all of them when none are named)."""
+    _change_processes(c, deployment, environment, processes, scaling.suspend_processes, "Suspended")
+
+
+@task(iterable=["processes"], help={"processes": "a process to resume (repeatable); all processes when none given"})
+def resume_autoscaling_processes(c, deployment, environment, processes=None):
+    """Resume Auto Scaling processes on the environment's group (all of them when none are named)."""
+    _change_processes(c, deployment, environment, processes, scaling.resume_processes, "Resumed")

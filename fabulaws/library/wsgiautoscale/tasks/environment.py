@@ -1,0 +1,28 @@
+"""Environment-selection tasks: ``fabulaws staging <task>``, one per configured environment."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ....errors import UsageError
+from ....prompts import confirm
+from ..context import select
+from .base import task
+
+
+def environment_task(settings: Any, environment: str) -> Any:
+    """A task named ``environment`` that selects it for the tasks that follow on the command line."""
+    default_deployment = settings.default_deployment
+
+    def select_environment(c, deployment_tag=default_deployment, answer=None):
+        if settings.is_production(environment):
+            question = f"Are you sure you want to activate the {environment} environment?"
+            if not confirm(question, answer):
+                raise UsageError(f"{environment.capitalize()} environment not activated.")
+        select(c, deployment_tag, environment)
+
+    select_environment.__name__ = environment.replace("-", "_")
+    select_environment.__doc__ = (
+        f"Select the {environment} environment (of deployment {default_deployment} unless deployment_tag is given)."
+    )
+    return task(name=environment)(select_environment)

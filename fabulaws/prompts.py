@@ -1,0 +1,23 @@
+"""Questions to the operator that never hang a non-interactive run."""
+
+from __future__ import annotations
+
+import sys
+
+from .errors import UsageError
+
+YES = ("y", "yes")
+
+
+def confirm(question: str, answer: str | None = None) -> bool:
+    """True if the operator (or ``answer``, e.g. ``answer=y``) says yes; default no.
+
+    Without ``answer`` and without a terminal on stdin this raises UsageError
+    instead of waiting for input that can never come.
+    """
+    if answer is not None:
+        return str(answer).strip().lower() in YES
+    if not sys.stdin or not sys.stdin.isatty():
+        raise UsageError(f"{question} -- stdin is not a terminal, so nobody can answer; pass answer=y to confirm")
+    reply = input(f"{question} [y/N] ")
+    return reply.strip().lower() in YES
