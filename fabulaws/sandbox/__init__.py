@@ -1,0 +1,1 @@
+"""A local AWS for rehearsing deployments: moto's server plus the control loops AWS runs."""
