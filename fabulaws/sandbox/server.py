@@ -1,0 +1,204 @@
+"""One process: moto's HTTP server plus the control loops AWS runs, behind one lock.
+
+Every API request and every control-loop tick hold the same lock, so a client
+never sees a half-applied change. Requests are counted by service and action
+(``/_sandbox/stats``) so benchmarks can report API calls.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import threading
+import urllib.parse
+from collections import Counter
+from typing import Any
+
+from werkzeug.serving import WSGIRequestHandler, make_server
+
+from .health import HealthTracker, Probe
+from .lifecycle import Lifecycle
+from .refresh import RefreshController
+from .scaling import GroupController
+from .timing import Timings, now
+
+log = logging.getLogger(__name__)
+TICK = 0.05  # real seconds between control-loop passes
+
+
+class QuietHandler(WSGIRequestHandler):
+    def log_request(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+
+def request_action(environ: dict, body: bytes) -> str:
+    """``service:Action`` of an AWS request, from its signature scope and Action/X-Amz-Target."""
+    service = "unknown"
+    auth = environ.get("HTTP_AUTHORIZATION", "")
+    if "Credential=" in auth:
+        scope = auth.split("Credential=", 1)[1].split(",", 1)[0].split("/")
+        if len(scope) >= 4:
+            service = scope[3]
+    target = environ.get("HTTP_X_AMZ_TARGET")
+    if target:
+        return f"{service}:{target.rsplit('.', 1)[-1]}"
+    params = urllib.parse.parse_qs(environ.get("QUERY_STRING", ""))
+    if body and "form-urlencoded" in environ.get("CONTENT_TYPE", ""):
+        params.update(urllib.parse.parse_qs(body.decode("utf-8", "replace")))
+    action = params.get("Action", [environ.get("REQUEST_METHOD", "?") + " " + environ.get("PATH_INFO", "")])[0]
+    return f"{service}:{action}"
+
+
+class Sandbox:
+    """moto's server plus control loops; ``start()`` serves on (host, port) in background threads."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, timings: Timings | None = None, probe: Probe | None = None) -> None:
+        from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+
+        from . import patches
+
+        self.timings = timings or Timings()
+        self.lock = threading.RLock()
+        self.requests: Counter[str] = Counter()
+        self.lifecycle = Lifecycle(self.timings)
+        self.health = HealthTracker(self.timings, probe)
+        self.groups = GroupController(self.timings, self.health)
+        self.refreshes = RefreshController(self.timings)
+        self.loops = [self.lifecycle.tick, self.health.sync, self.groups.tick, self.refreshes.tick]
+        self.errors: list[str] = []
+        patches.apply(self)
+        self.moto = DomainDispatcherApplication(create_backend_app)
+        self.server = make_server(host, port, self.wsgi, threaded=True, request_handler=QuietHandler)
+        self.host, self.port = self.server.server_address[:2]
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    # --- running ---------------------------------------------------------------------------
+    def start(self) -> None:
+        for target in (self.server.serve_forever, self._run_loops):
+            thread = threading.Thread(target=target, daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.server.shutdown()
+        for thread in self._threads:
+            thread.join(timeout=5)
+
+    def _run_loops(self) -> None:
+        while not self._stop.wait(TICK):
+            self.tick()
+
+    def tick(self) -> None:
+        """One pass of every control loop; an error is logged and kept, never fatal."""
+        with self.lock:
+            moment = now()
+            for loop in self.loops:
+                try:
+                    loop(moment)
+                except Exception as exc:  # noqa: BLE001 - a bug in one loop must not stop the others
+                    message = f"{getattr(loop, '__qualname__', loop)}: {exc!r}"
+                    if message not in self.errors:
+                        self.errors.append(message)
+                        log.exception("control loop failed")
+
+    def reset(self) -> None:
+        """Forget every resource (moto's reset) and every health and request count."""
+        from moto.moto_api._internal.models import moto_api_backend
+
+        with self.lock:
+            moto_api_backend.reset()
+            self.health.clear()
+            self.requests.clear()
+            self.errors.clear()
+
+    # --- WSGI ------------------------------------------------------------------------------
+    def wsgi(self, environ: dict, start_response: Any) -> Any:
+        path = environ.get("PATH_INFO", "")
+        if path.startswith("/_sandbox/"):
+            return self.control(environ, start_response)
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        body = environ["wsgi.input"].read(length) if length else b""
+        environ["wsgi.input"] = io.BytesIO(body)
+        with self.lock:
+            if not path.startswith("/moto-api"):
+                self.requests[request_action(environ, body)] += 1
+            return list(self.moto(environ, start_response))
+
+    def control(self, environ: dict, start_response: Any) -> Any:
+        """``/_sandbox/{health,stats,timings,reset,status}``: the sandbox's own small API."""
+        method = environ["REQUEST_METHOD"]
+        name = environ["PATH_INFO"].removeprefix("/_sandbox/").strip("/")
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        payload = json.loads(environ["wsgi.input"].read(length) or b"{}") if length else {}
+        try:
+            if name == "health":
+                result: Any = {"ok": True, "errors": list(self.errors)}
+            elif name == "stats":
+                with self.lock:
+                    if method == "POST":
+                        self.requests.clear()
+                    result = {"requests": dict(sorted(self.requests.items())), "total": sum(self.requests.values())}
+            elif name == "timings":
+                with self.lock:
+                    if method == "POST":
+                        self.timings.update(payload)
+                    result = self.timings.as_dict()
+            elif name == "reset" and method == "POST":
+                self.reset()
+                result = {"reset": True}
+            elif name == "status":
+                with self.lock:
+                    result = self.status()
+            else:
+                return _respond(start_response, 404, {"error": f"no such sandbox endpoint: {name}"})
+        except ValueError as exc:
+            return _respond(start_response, 400, {"error": str(exc)})
+        return _respond(start_response, 200, result)
+
+    def status(self) -> dict:
+        """Counts of what exists, for ``fabulaws sandbox status``."""
+        from .backends import regional
+
+        instances: Counter[str] = Counter()
+        groups, balancers = [], []
+        for _, ec2 in regional("ec2"):
+            for reservation in ec2.reservations.values():
+                instances.update(i.state for i in reservation.instances)
+        for _, autoscaling in regional("autoscaling"):
+            for group in autoscaling.autoscaling_groups.values():
+                groups.append(
+                    {
+                        "name": group.name,
+                        "desired": group.desired_capacity,
+                        "min": group.min_size,
+                        "max": group.max_size,
+                        "instances": {s.instance.id: s.lifecycle_state for s in group.instance_states},
+                        "suspended": sorted(p["ProcessName"] for p in group.suspended_processes),
+                    }
+                )
+        for registration, health in self.health.states.items():
+            name = registration.balancer.split("/")[-2] if registration.balancer.startswith("arn:") else registration.balancer
+            balancers.append({"balancer": name, "instance": registration.instance_id, "state": health.state})
+        return {
+            "endpoint": self.endpoint,
+            "timings": self.timings.as_dict(),
+            "instances": dict(instances),
+            "groups": groups,
+            "registrations": balancers,
+            "requests": sum(self.requests.values()),
+            "errors": list(self.errors),
+        }
+
+
+def _respond(start_response: Any, code: int, data: Any) -> list[bytes]:
+    body = json.dumps(data, default=str).encode()
+    reason = {200: "OK", 400: "Bad Request", 404: "Not Found"}[code]
+    start_response(f"{code} {reason}", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+    return [body]
