@@ -109,7 +109,13 @@ def make_program() -> Fabulaws:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Console entry point: one line on stderr and exit status 1 for any DeployError."""
+    """Console entry point (``argv`` as in sys.argv, program name first): one line on stderr and exit status 1 for any DeployError."""
+    arguments = sys.argv[1:] if argv is None else argv[1:]
+    if arguments[:1] == ["sandbox"]:
+        from .sandbox.cli import main as sandbox_main
+
+        sandbox_main(arguments[1:])
+        return
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(message)s"))
     logger = logging.getLogger("fabulaws")

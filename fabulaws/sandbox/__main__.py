@@ -1,0 +1,5 @@
+"""``python -m fabulaws.sandbox`` is ``fabulaws sandbox``."""
+
+from .cli import main
+
+main()

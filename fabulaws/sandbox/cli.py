@@ -1,0 +1,233 @@
+"""``fabulaws sandbox up | down | status | env`` (also ``python -m fabulaws.sandbox``)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+DEFAULT_PORT = 4510
+CREDENTIALS = {"AWS_ACCESS_KEY_ID": "sandbox", "AWS_SECRET_ACCESS_KEY": "sandbox"}
+START_TIMEOUT = 60.0
+
+
+def state_dir() -> Path:
+    """Where the sandbox keeps its pid, endpoint and log (``FABULAWS_SANDBOX_DIR`` overrides)."""
+    if os.environ.get("FABULAWS_SANDBOX_DIR"):
+        return Path(os.environ["FABULAWS_SANDBOX_DIR"])
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return cache / "fabulaws" / "sandbox"
+
+
+def read_state() -> dict | None:
+    try:
+        return json.loads((state_dir() / "sandbox.json").read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def environment(state: dict) -> dict[str, str]:
+    """The variables that point boto3, the AWS CLI or Ansible at the sandbox."""
+    return {"AWS_ENDPOINT_URL": state["endpoint"], **CREDENTIALS, "AWS_DEFAULT_REGION": state.get("region", "us-east-1")}
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _get(endpoint: str, path: str, timeout: float = 5.0) -> dict:
+    with urllib.request.urlopen(endpoint + path, timeout=timeout) as response:
+        return json.load(response)
+
+
+def running_state() -> dict | None:
+    """The state of a sandbox that answers, or None."""
+    state = read_state()
+    if not state or not _alive(state["pid"]):
+        return None
+    try:
+        _get(state["endpoint"], "/_sandbox/health", timeout=2)
+    except (OSError, urllib.error.URLError):
+        return None
+    return state
+
+
+# --- commands -----------------------------------------------------------------------------------
+def cmd_up(args: argparse.Namespace) -> int:
+    state = running_state()
+    if state:
+        print(f"sandbox already running at {state['endpoint']} (pid {state['pid']})", file=sys.stderr)
+    else:
+        state = _spawn(args)
+    if args.seed:
+        _seed(state, Path(args.seed))
+    print_env(state)
+    return 0
+
+
+def _spawn(args: argparse.Namespace) -> dict:
+    directory = state_dir()
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "sandbox.json").unlink(missing_ok=True)
+    log = open(directory / "sandbox.log", "ab")
+    command = [sys.executable, "-m", "fabulaws.sandbox", "serve", "--port", str(args.port), "--time-scale", str(args.time_scale)]
+    for name in ("instance_boot", "warmup"):
+        value = getattr(args, name)
+        if value is not None:
+            command += [f"--{name.replace('_', '-')}", str(value)]
+    process = subprocess.Popen(command, stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline:
+        state = running_state()
+        if state and state["pid"] == process.pid:
+            print(f"sandbox started at {state['endpoint']} (pid {process.pid}; log {directory / 'sandbox.log'})", file=sys.stderr)
+            return state
+        if process.poll() is not None:
+            raise SystemExit(f"fabulaws: the sandbox exited at start (status {process.returncode}); see {directory / 'sandbox.log'}")
+        time.sleep(0.1)
+    process.terminate()
+    raise SystemExit(f"fabulaws: the sandbox did not answer within {START_TIMEOUT:.0f} s; see {directory / 'sandbox.log'}")
+
+
+def _seed(state: dict, config: Path) -> None:
+    from ..aws import Aws
+    from ..config import load_settings
+    from .seed import seed
+
+    settings = load_settings(config)
+    os.environ.update(environment(state))
+    for line in seed(Aws.from_settings(settings), settings):
+        print(f"  {line}", file=sys.stderr)
+    state["region"] = settings.region
+    (state_dir() / "sandbox.json").write_text(json.dumps(state))
+
+
+def cmd_down(args: argparse.Namespace) -> int:
+    state = read_state()
+    if not state or not _alive(state["pid"]):
+        print("sandbox is not running", file=sys.stderr)
+        (state_dir() / "sandbox.json").unlink(missing_ok=True)
+        return 0
+    os.kill(state["pid"], signal.SIGTERM)
+    deadline = time.monotonic() + 10
+    while _alive(state["pid"]) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    if _alive(state["pid"]):
+        os.kill(state["pid"], signal.SIGKILL)
+    (state_dir() / "sandbox.json").unlink(missing_ok=True)
+    print(f"sandbox stopped (pid {state['pid']})", file=sys.stderr)
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    state = running_state()
+    if not state:
+        print("sandbox is not running")
+        return 1
+    status = _get(state["endpoint"], "/_sandbox/status")
+    print(f"sandbox running at {state['endpoint']} (pid {state['pid']}), time scale 1:{status['timings']['scale']:g}")
+    print("instances: " + (", ".join(f"{n} {s}" for s, n in sorted(status["instances"].items())) or "none"))
+    for group in status["groups"]:
+        states = ", ".join(f"{i} {s}" for i, s in group["instances"].items()) or "no instances"
+        suspended = f"; suspended: {', '.join(group['suspended'])}" if group["suspended"] else ""
+        print(f"group {group['name']}: desired {group['desired']} (min {group['min']}, max {group['max']}): {states}{suspended}")
+    for registration in status["registrations"]:
+        print(f"balancer {registration['balancer']}: {registration['instance']} {registration['state']}")
+    print(f"API requests: {status['requests']}")
+    for error in status["errors"]:
+        print(f"control loop error: {error}")
+    return 0
+
+
+def cmd_env(args: argparse.Namespace) -> int:
+    state = running_state()
+    if not state:
+        print("fabulaws: the sandbox is not running; start it with `fabulaws sandbox up`", file=sys.stderr)
+        return 1
+    print_env(state)
+    return 0
+
+
+def print_env(state: dict) -> None:
+    for key, value in environment(state).items():
+        print(f"export {key}={value}")
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Run the sandbox in the foreground (``up`` starts this in the background)."""
+    from .server import Sandbox
+    from .timing import Timings
+
+    timings = Timings(scale=args.time_scale)
+    timings.update({k: v for k, v in (("instance_boot", args.instance_boot), ("warmup", args.warmup)) if v is not None})
+    sandbox = Sandbox(args.host, args.port, timings)
+    directory = state_dir()
+    directory.mkdir(parents=True, exist_ok=True)
+    stop = {"now": False}
+
+    def request_stop(*_: object) -> None:
+        stop["now"] = True
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
+    sandbox.start()
+    state = {"pid": os.getpid(), "endpoint": sandbox.endpoint, "port": sandbox.port, "started": time.time()}
+    (directory / "sandbox.json").write_text(json.dumps(state))
+    print(f"sandbox serving at {sandbox.endpoint}", flush=True)
+    try:
+        while not stop["now"]:
+            time.sleep(0.2)
+    finally:
+        sandbox.stop()
+        current = read_state()
+        if current and current.get("pid") == os.getpid():
+            (directory / "sandbox.json").unlink(missing_ok=True)
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    main = argparse.ArgumentParser(prog="fabulaws sandbox", description="A local AWS for rehearsing deployments.")
+    commands = main.add_subparsers(dest="command", required=True)
+
+    def timing_options(sub: argparse.ArgumentParser) -> None:
+        sub.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port to serve on (default {DEFAULT_PORT})")
+        sub.add_argument("--time-scale", type=float, default=20.0, help="AWS seconds per real second (default 20)")
+        sub.add_argument("--instance-boot", type=float, help="seconds an instance is pending (AWS time, default 60)")
+        sub.add_argument("--warmup", type=float, help="seconds before a new server passes health checks (AWS time, default 30)")
+
+    up = commands.add_parser("up", help="start the sandbox in the background and print its environment")
+    timing_options(up)
+    up.add_argument("--seed", metavar="CONFIG", help="create what fabulaws-config.yml needs (VPC, load balancers, groups...)")
+    up.set_defaults(run=cmd_up)
+    serve = commands.add_parser("serve", help="run the sandbox in the foreground")
+    timing_options(serve)
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.set_defaults(run=cmd_serve)
+    commands.add_parser("down", help="stop the sandbox").set_defaults(run=cmd_down)
+    commands.add_parser("status", help="show what the sandbox holds").set_defaults(run=cmd_status)
+    commands.add_parser("env", help="print the environment variables that point clients at it").set_defaults(run=cmd_env)
+    return main
+
+
+def main(argv: list[str] | None = None) -> None:
+    from ..errors import DeployError
+
+    args = parser().parse_args(argv)
+    try:
+        sys.exit(args.run(args))
+    except DeployError as exc:
+        print(f"fabulaws: {exc}", file=sys.stderr)
+        sys.exit(1)
