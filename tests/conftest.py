@@ -74,3 +74,112 @@ def run_cli(args: list[str], cwd: Path, env: dict | None = None, program: str = 
         text=True,
         timeout=120,
     )
+
+
+# --- the sandbox: one process for the session, reset before each test ---------------------------
+SANDBOX_SCALE = 60.0  # a 60 s boot takes one second
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _sandbox_call(endpoint: str, path: str, payload: dict | None = None) -> dict:
+    import json
+
+    data = json.dumps(payload).encode() if payload is not None else None
+    request = urllib.request.Request(endpoint + path, data=data, method="POST" if data is not None else "GET")
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.load(response)
+
+
+@pytest.fixture(scope="session")
+def sandbox_process(tmp_path_factory):
+    """``fabulaws sandbox serve`` in its own process (moto there is patched; never in this one)."""
+    import time
+
+    state = tmp_path_factory.mktemp("sandbox-state")
+    port = _free_port()
+    log = open(state / "sandbox.log", "wb")
+    env = {**os.environ, "FABULAWS_SANDBOX_DIR": str(state)}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "fabulaws.sandbox", "serve", "--port", str(port), "--time-scale", str(SANDBOX_SCALE)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=env,
+    )
+    endpoint = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            _sandbox_call(endpoint, "/_sandbox/health")
+            break
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the sandbox did not start; see {state / 'sandbox.log'}")
+            time.sleep(0.1)
+    yield endpoint
+    process.terminate()
+    process.wait(timeout=10)
+
+
+class SandboxHandle:
+    """A reset sandbox for one test: boto3 clients, timings, request stats."""
+
+    def __init__(self, endpoint: str) -> None:
+        import boto3
+        from botocore.config import Config
+
+        self.endpoint = endpoint
+        self.env = {**aws_test_env(endpoint), "AWS_DEFAULT_REGION": "us-east-1"}
+        session = boto3.Session(aws_access_key_id="sandbox", aws_secret_access_key="sandbox", region_name="us-east-1")
+        config = Config(retries={"mode": "standard", "max_attempts": 3})
+        for service in ("ec2", "autoscaling", "elb", "elbv2", "cloudwatch"):
+            setattr(self, service, session.client(service, endpoint_url=endpoint, config=config))
+
+    def timings(self, **values) -> dict:
+        return _sandbox_call(self.endpoint, "/_sandbox/timings", values)
+
+    def stats(self) -> dict:
+        return _sandbox_call(self.endpoint, "/_sandbox/stats")
+
+    def status(self) -> dict:
+        return _sandbox_call(self.endpoint, "/_sandbox/status")
+
+    def real(self, aws_seconds: float) -> float:
+        return aws_seconds / SANDBOX_SCALE
+
+
+@pytest.fixture
+def sandbox(sandbox_process, monkeypatch):
+    """The shared sandbox, reset, at the test time scale, with this process's AWS env pointed at it."""
+    _sandbox_call(sandbox_process, "/_sandbox/reset", {})
+    _sandbox_call(
+        sandbox_process,
+        "/_sandbox/timings",
+        {"scale": SANDBOX_SCALE, "instance_boot": 60, "image_create": 60, "volume_create": 10, "volume_attach": 5, "warmup": 30},
+    )
+    handle = SandboxHandle(sandbox_process)
+    for key, value in handle.env.items():
+        monkeypatch.setenv(key, value)
+    yield handle
+    errors = _sandbox_call(sandbox_process, "/_sandbox/health")["errors"]
+    assert errors == [], f"sandbox control loop errors: {errors}"
+
+
+def wait_until(predicate, timeout: float, what: str, interval: float = 0.05):
+    """Poll ``predicate`` until it returns something truthy; fail naming ``what`` after ``timeout`` s."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}; last value {value!r}")
+        time.sleep(interval)
