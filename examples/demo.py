@@ -1,14 +1,15 @@
-"""`make demo`: rehearse FabulAWS commands against a local AWS (moto over HTTP).
+"""`make demo`: rehearse FabulAWS commands on the built-in sandbox.
 
-Starts a moto server, creates what the 1.x docs tell users to create by hand for
-examples/myproject (VPC, subnets, security groups, load balancers, target groups,
-Auto Scaling groups), scales the testing group to two web servers, then runs the
-1.x commands a user would type, with `fab` replaced by `fabulaws`.
+Starts the sandbox (a local AWS whose Auto Scaling groups and load balancers
+behave like AWS's) unless it is running, creates what examples/myproject needs
+(VPC, subnets, security groups, load balancers, target groups, Auto Scaling
+groups), scales the testing group to two web servers and waits until the load
+balancers report them healthy, then runs the 1.x commands a user would type,
+with `fab` replaced by `fabulaws`. Idempotent: a second run reuses what exists.
 """
 
 from __future__ import annotations
 
-import logging
 import os
 import shlex
 import subprocess
@@ -16,13 +17,8 @@ import sys
 import time
 from pathlib import Path
 
-from moto.server import ThreadedMotoServer
-
-from fabulaws.aws import Aws
-from fabulaws.config import load_settings
-from fabulaws.sandbox.seed import seed
-
 PROJECT = Path(__file__).resolve().parent / "myproject"
+GROUP = "myproject-testing-ag"
 COMMANDS = [
     ["describe:myproject,testing"],
     ["suspend_autoscaling_processes:myproject,testing,Launch,AddToLoadBalancer"],
@@ -31,32 +27,47 @@ COMMANDS = [
 ]
 
 
+def fabulaws(*args: str, env: dict | None = None, capture: bool = False) -> subprocess.CompletedProcess:
+    print(f"\n$ fabulaws {shlex.join(args)}", flush=True)
+    result = subprocess.run([sys.executable, "-m", "fabulaws", *args], cwd=PROJECT, env=env, text=True, capture_output=capture)
+    if capture:
+        sys.stderr.write(result.stderr)
+        sys.stdout.write(result.stdout)
+    if result.returncode:
+        sys.exit(result.returncode)
+    return result
+
+
 def main() -> None:
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    env = {
-        **os.environ,
-        "AWS_ENDPOINT_URL": f"http://{host}:{port}",
-        "AWS_ACCESS_KEY_ID": "sandbox",
-        "AWS_SECRET_ACCESS_KEY": "sandbox",
-    }
-    os.environ.update(env)
     started = time.monotonic()
-    settings = load_settings(PROJECT / "fabulaws-config.yml")
-    aws = Aws.from_settings(settings)
-    print(f"== local AWS at {env['AWS_ENDPOINT_URL']}; creating what examples/myproject needs")
-    for line in seed(aws, settings):
-        print("   " + line)
-    aws.autoscaling.update_auto_scaling_group(AutoScalingGroupName="myproject-testing-ag", MinSize=2, DesiredCapacity=2)
+    up = fabulaws("sandbox", "up", "--seed", "fabulaws-config.yml", capture=True)
+    env = {**os.environ}
+    for line in up.stdout.splitlines():
+        key, _, value = line.removeprefix("export ").partition("=")
+        env[key] = value
+    os.environ.update(env)
+
+    import boto3
+
+    autoscaling = boto3.client("autoscaling")
+    autoscaling.update_auto_scaling_group(AutoScalingGroupName=GROUP, MinSize=2, DesiredCapacity=2)
+    print(f"\n== scaled {GROUP} to 2 web servers; waiting until both are InService and healthy", flush=True)
+    elb = boto3.client("elb")
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        group = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[GROUP])["AutoScalingGroups"][0]
+        health = elb.describe_instance_health(LoadBalancerName="myproject-testing-lb")["InstanceStates"]
+        if len(health) == 2 and all(h["State"] == "InService" for h in health):
+            break
+        states = ", ".join(f"{i['InstanceId']} {i['LifecycleState']}" for i in group["Instances"]) or "none yet"
+        print(f"   instances: {states}; load balancer: {', '.join(h['State'] for h in health) or 'nothing registered'}")
+        time.sleep(1)
     for args in COMMANDS:
-        print(f"\n$ fabulaws {shlex.join(args)}", flush=True)
-        result = subprocess.run([sys.executable, "-m", "fabulaws", *args], cwd=PROJECT, env=env)
-        if result.returncode:
-            sys.exit(result.returncode)
-    server.stop()
-    print(f"\n== demo finished in {time.monotonic() - started:.1f} s")
+        fabulaws(*args, env=env)
+    print(f"\n== demo finished in {time.monotonic() - started:.1f} s; the sandbox keeps running:")
+    print("   eval $(.venv/bin/fabulaws sandbox env)   # point boto3 / the AWS CLI at it")
+    print("   .venv/bin/fabulaws sandbox status        # what it holds")
+    print("   .venv/bin/fabulaws sandbox down          # stop it")
 
 
 if __name__ == "__main__":
