@@ -127,7 +127,6 @@ def test_skip_matching_leaves_current_instances_alone(sandbox, subnets):
     sandbox.autoscaling.set_desired_capacity(AutoScalingGroupName="web", DesiredCapacity=2)
     current = next(i["InstanceId"] for i in wait_in_service(sandbox, 2) if i["InstanceId"] != old)
     sandbox.autoscaling.start_instance_refresh(AutoScalingGroupName="web", Preferences={"SkipMatching": True, "InstanceWarmup": 0})
-    assert refreshes(sandbox)[0]["InstancesToUpdate"] == 1
     wait_until(lambda: refreshes(sandbox)[0]["Status"] == "Successful", 20, "a successful refresh")
     remaining = {i["InstanceId"] for i in members(sandbox)}
     assert current in remaining and old not in remaining
