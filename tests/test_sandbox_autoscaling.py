@@ -27,7 +27,8 @@ def test_a_group_launches_to_desired_pending_then_in_service_across_zones(sandbo
     and https://docs.aws.amazon.com/autoscaling/ec2/userguide/auto-scaling-benefits.html (instances are
     distributed evenly across the group's Availability Zones)."""
     group(sandbox, subnets, desired=4)
-    assert {i["LifecycleState"] for i in members(sandbox)} == {"Pending"}
+    launched = wait_until(lambda: (lambda found: found if len(found) == 4 else None)(members(sandbox)), 5, "4 launches")
+    assert {i["LifecycleState"] for i in launched} == {"Pending"}
     in_service = wait_in_service(sandbox, 4)
     assert Counter(i["AvailabilityZone"] for i in in_service) == {"us-east-1a": 2, "us-east-1b": 2}
     assert all(i["LaunchTemplate"]["Version"] == "1" for i in in_service)

@@ -7,17 +7,17 @@ passes HealthyThreshold consecutive checks, one every Interval seconds, and goes
 OutOfService/``unhealthy`` after UnhealthyThreshold consecutive failures. A
 deregistered target is ``draining`` for the group's deregistration delay.
 
-What "passes" means is the probe's business: here a warm-up (the instance has
-been running long enough); with real hosts, what haproxy observes.
+Who judges is a pluggable checker: by default thresholds over a warm-up probe
+(the instance has been running long enough); with real hosts, haproxy itself.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from .backends import backend, regional
-from .timing import Timings
+from .timing import Timings, now
 
 CLASSIC = "elb"
 TARGET_GROUP = "target-group"
@@ -88,6 +88,22 @@ class Registration:
     region: str
 
 
+class Checker(Protocol):
+    """Decides the health of registrations: by thresholds over a probe, or by asking haproxy."""
+
+    def begin(self, now: float) -> None:
+        """Once per tick, before ``observe`` (e.g. to read a load balancer's state once)."""
+
+    def added(self, registration: Registration, check: HealthCheck, instance: Any, port: int | None) -> None:
+        """A new registration (or one back from draining)."""
+
+    def removed(self, registration: Registration) -> None:
+        """A registration that is gone (or starts draining)."""
+
+    def observe(self, registration: Registration, health: "TargetHealth", check: HealthCheck, instance: Any, now: float) -> None:
+        """Update ``health`` for this tick."""
+
+
 class Probe(Protocol):
     """Decides whether one health check of ``registration`` passes right now."""
 
@@ -101,8 +117,6 @@ class WarmupProbe:
         self.timings = timings
 
     def passes(self, registration: Registration, instance: Any, check: HealthCheck) -> bool:
-        from .timing import now
-
         since = getattr(instance, "sandbox_running_since", None)
         return (
             instance is not None
@@ -123,56 +137,34 @@ class TargetHealth:
     failed_once: bool = False
     drain_until: float | None = None
     port: int | None = None
-    history: list[str] = field(default_factory=list, repr=False)
 
 
-class HealthTracker:
-    """Health of every registration, updated by ``sync`` on each control-loop tick."""
+def healthy_and_unhealthy(registration: Registration) -> tuple[str, str]:
+    return ("InService", "OutOfService") if registration.kind == CLASSIC else ("healthy", "unhealthy")
 
-    def __init__(self, timings: Timings, probe: Probe | None = None) -> None:
+
+class ThresholdChecker:
+    """Runs ``probe`` every Interval and applies HealthyThreshold / UnhealthyThreshold, as the load balancer would."""
+
+    def __init__(self, timings: Timings, probe: Probe) -> None:
         self.timings = timings
-        self.probe: Probe = probe or WarmupProbe(timings)
-        self.states: dict[Registration, TargetHealth] = {}
+        self.probe = probe
 
-    def clear(self) -> None:
-        self.states.clear()
+    def begin(self, now: float) -> None:
+        pass
 
-    def sync(self, now: float) -> None:
-        """Pick up new registrations, start draining removed ones, run the checks that are due."""
-        current: dict[Registration, tuple[HealthCheck, Any, int | None]] = {}
-        for region, elb in regional("elb"):
-            ec2 = backend("ec2", region)
-            for balancer in list(elb.load_balancers.values()):
-                check = HealthCheck.classic(getattr(balancer, "health_check", None))
-                for instance_id in list(balancer.instance_ids):
-                    current[Registration(CLASSIC, balancer.name, instance_id, region)] = (check, ec2, None)
-        for region, elbv2 in regional("elbv2"):
-            ec2 = backend("ec2", region)
-            for group in list(elbv2.target_groups.values()):
-                check = HealthCheck.target_group(group)
-                for target_id, target in list(group.targets.items()):
-                    current[Registration(TARGET_GROUP, group.arn, target_id, region)] = (check, ec2, target.get("Port"))
-        for registration, (check, ec2, port) in current.items():
-            health = self.states.get(registration)
-            if health is None or health.state == "draining":
-                initial = "OutOfService" if registration.kind == CLASSIC else "initial"
-                health = TargetHealth(initial, now + self.timings.real(check.interval), port=port)
-                self.states[registration] = health
-            if now >= health.next_check:
-                instance = _instance(ec2, registration.instance_id)
-                self._record(registration, health, self.probe.passes(registration, instance, check), check)
-                health.next_check = now + self.timings.real(check.interval)
-        for registration in [r for r in self.states if r not in current]:
-            health = self.states[registration]
-            if registration.kind == TARGET_GROUP and health.state != "draining":
-                health.state = "draining"
-                health.drain_until = now + self.timings.real(_deregistration_delay(registration))
-            elif health.drain_until is None or now >= health.drain_until:
-                del self.states[registration]
+    def added(self, registration: Registration, check: HealthCheck, instance: Any, port: int | None) -> None:
+        pass
 
-    def _record(self, registration: Registration, health: TargetHealth, passed: bool, check: HealthCheck) -> None:
-        healthy, unhealthy = ("InService", "OutOfService") if registration.kind == CLASSIC else ("healthy", "unhealthy")
-        if passed:
+    def removed(self, registration: Registration) -> None:
+        pass
+
+    def observe(self, registration: Registration, health: TargetHealth, check: HealthCheck, instance: Any, now: float) -> None:
+        if now < health.next_check:
+            return
+        health.next_check = now + self.timings.real(check.interval)
+        healthy, unhealthy = healthy_and_unhealthy(registration)
+        if self.probe.passes(registration, instance, check):
             health.passes, health.failures = health.passes + 1, 0
             if health.state != healthy and health.passes >= check.healthy_threshold:
                 health.state = healthy
@@ -181,6 +173,57 @@ class HealthTracker:
             if health.failures >= check.unhealthy_threshold and health.state != unhealthy:
                 health.state = unhealthy
                 health.failed_once = True
+
+
+class HealthTracker:
+    """Health of every registration, updated by ``sync`` on each control-loop tick."""
+
+    def __init__(self, timings: Timings, checker: Checker | None = None) -> None:
+        self.timings = timings
+        self.checker: Checker = checker or ThresholdChecker(timings, WarmupProbe(timings))
+        self.states: dict[Registration, TargetHealth] = {}
+
+    def clear(self) -> None:
+        for registration in list(self.states):
+            self.checker.removed(registration)
+        self.states.clear()
+
+    def sync(self, now: float) -> None:
+        """Pick up new registrations, start draining removed ones, let the checker judge the rest."""
+        current: dict[Registration, tuple[HealthCheck, int | None]] = {}
+        instances: dict[str, dict[str, Any]] = {}
+        for region, ec2 in regional("ec2"):
+            instances[region] = {i.id: i for r in ec2.reservations.values() for i in r.instances}
+        for region, elb in regional("elb"):
+            for balancer in list(elb.load_balancers.values()):
+                check = HealthCheck.classic(getattr(balancer, "health_check", None))
+                for instance_id in list(balancer.instance_ids):
+                    current[Registration(CLASSIC, balancer.name, instance_id, region)] = (check, None)
+        for region, elbv2 in regional("elbv2"):
+            for group in list(elbv2.target_groups.values()):
+                check = HealthCheck.target_group(group)
+                for target_id, target in list(group.targets.items()):
+                    current[Registration(TARGET_GROUP, group.arn, target_id, region)] = (check, target.get("Port"))
+        self.checker.begin(now)
+        for registration, (check, port) in current.items():
+            health = self.states.get(registration)
+            instance = instances.get(registration.region, {}).get(registration.instance_id)
+            if health is None or health.state == "draining":
+                initial = "OutOfService" if registration.kind == CLASSIC else "initial"
+                health = TargetHealth(initial, now + self.timings.real(check.interval), port=port)
+                self.states[registration] = health
+                self.checker.added(registration, check, instance, port)
+            self.checker.observe(registration, health, check, instance, now)
+        for registration in [r for r in self.states if r not in current]:
+            health = self.states[registration]
+            if registration.kind == TARGET_GROUP and health.state != "draining":
+                self.checker.removed(registration)
+                health.state = "draining"
+                health.drain_until = now + self.timings.real(_deregistration_delay(registration))
+            elif health.drain_until is None or now >= health.drain_until:
+                if registration.kind == CLASSIC:
+                    self.checker.removed(registration)
+                del self.states[registration]
 
     # --- what the APIs report ------------------------------------------------------------
     def classic_state(self, region: str, balancer: str, instance_id: str) -> dict:
@@ -214,14 +257,6 @@ class HealthTracker:
         if kind == CLASSIC:
             return health.state == "InService"
         return health.state == "healthy" if health.state != "initial" else None
-
-
-def _instance(ec2: Any, instance_id: str) -> Any:
-    for reservation in ec2.reservations.values():
-        for instance in reservation.instances:
-            if instance.id == instance_id:
-                return instance
-    return None
 
 
 def _deregistration_delay(registration: Registration) -> float:

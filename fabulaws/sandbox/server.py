@@ -17,7 +17,7 @@ from typing import Any
 
 from werkzeug.serving import WSGIRequestHandler, make_server
 
-from .health import HealthTracker, Probe
+from .health import Checker, HealthTracker
 from .lifecycle import Lifecycle
 from .refresh import RefreshController
 from .scaling import GroupController
@@ -53,7 +53,7 @@ def request_action(environ: dict, body: bytes) -> str:
 class Sandbox:
     """moto's server plus control loops; ``start()`` serves on (host, port) in background threads."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, timings: Timings | None = None, probe: Probe | None = None) -> None:
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, timings: Timings | None = None, checker: Checker | None = None) -> None:
         from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
         from . import patches
@@ -62,7 +62,7 @@ class Sandbox:
         self.lock = threading.RLock()
         self.requests: Counter[str] = Counter()
         self.lifecycle = Lifecycle(self.timings)
-        self.health = HealthTracker(self.timings, probe)
+        self.health = HealthTracker(self.timings, checker)
         self.groups = GroupController(self.timings, self.health)
         self.refreshes = RefreshController(self.timings)
         self.loops = [self.lifecycle.tick, self.health.sync, self.groups.tick, self.refreshes.tick]
