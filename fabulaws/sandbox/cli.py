@@ -16,6 +16,7 @@ from pathlib import Path
 DEFAULT_PORT = 4510
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "sandbox", "AWS_SECRET_ACCESS_KEY": "sandbox"}
 START_TIMEOUT = 60.0
+STOP_TIMEOUT = 120.0
 
 
 def state_dir() -> Path:
@@ -24,6 +25,11 @@ def state_dir() -> Path:
         return Path(os.environ["FABULAWS_SANDBOX_DIR"])
     cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
     return cache / "fabulaws" / "sandbox"
+
+
+def run_dir() -> Path:
+    """Hosts, volumes, image layers and load balancer processes of the sandbox (removed by ``down``)."""
+    return state_dir() / "run"
 
 
 def read_state() -> dict | None:
@@ -88,6 +94,8 @@ def _spawn(args: argparse.Namespace) -> dict:
         value = getattr(args, name)
         if value is not None:
             command += [f"--{name.replace('_', '-')}", str(value)]
+    if args.hosts:
+        command.append("--hosts")
     process = subprocess.Popen(command, stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True)
     deadline = time.monotonic() + START_TIMEOUT
     while time.monotonic() < deadline:
@@ -116,19 +124,27 @@ def _seed(state: dict, config: Path) -> None:
 
 
 def cmd_down(args: argparse.Namespace) -> int:
+    """Stop the sandbox, then remove every host, mount, device and process it left (also after a crash)."""
     state = read_state()
-    if not state or not _alive(state["pid"]):
+    if state and _alive(state["pid"]):
+        os.kill(state["pid"], signal.SIGTERM)
+        deadline = time.monotonic() + STOP_TIMEOUT
+        while _alive(state["pid"]) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if _alive(state["pid"]):
+            os.kill(state["pid"], signal.SIGKILL)
+        print(f"sandbox stopped (pid {state['pid']})", file=sys.stderr)
+    else:
         print("sandbox is not running", file=sys.stderr)
-        (state_dir() / "sandbox.json").unlink(missing_ok=True)
-        return 0
-    os.kill(state["pid"], signal.SIGTERM)
-    deadline = time.monotonic() + 10
-    while _alive(state["pid"]) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    if _alive(state["pid"]):
-        os.kill(state["pid"], signal.SIGKILL)
     (state_dir() / "sandbox.json").unlink(missing_ok=True)
-    print(f"sandbox stopped (pid {state['pid']})", file=sys.stderr)
+    if run_dir().exists() and os.geteuid() == 0:
+        from .hosts.cleanup import clean, leftovers
+
+        clean(run_dir())
+        remaining = leftovers(run_dir())
+        if remaining:
+            print("fabulaws: could not remove: " + "; ".join(remaining), file=sys.stderr)
+            return 1
     return 0
 
 
@@ -136,6 +152,11 @@ def cmd_status(args: argparse.Namespace) -> int:
     state = running_state()
     if not state:
         print("sandbox is not running")
+        if run_dir().exists() and os.geteuid() == 0:
+            from .hosts.cleanup import leftovers
+
+            for item in leftovers(run_dir()):
+                print(f"leftover: {item} (`fabulaws sandbox down` removes it)")
         return 1
     status = _get(state["endpoint"], "/_sandbox/status")
     print(f"sandbox running at {state['endpoint']} (pid {state['pid']}), time scale 1:{status['timings']['scale']:g}")
@@ -146,6 +167,13 @@ def cmd_status(args: argparse.Namespace) -> int:
         print(f"group {group['name']}: desired {group['desired']} (min {group['min']}, max {group['max']}): {states}{suspended}")
     for registration in status["registrations"]:
         print(f"balancer {registration['balancer']}: {registration['instance']} {registration['state']}")
+    hosts = status.get("hosts")
+    if hosts:
+        print(f"base image: {hosts['base_image']}; git server: {hosts['git']}")
+        for host in hosts["hosts"]:
+            print(f"host {host['instance']}: {host['address']} ({'running' if host['running'] else 'stopped'})")
+        for name, url in hosts["balancers"].items():
+            print(f"load balancer {name}: {url or 'no listener'}")
     print(f"API requests: {status['requests']}")
     for error in status["errors"]:
         print(f"control loop error: {error}")
@@ -173,7 +201,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     timings = Timings(scale=args.time_scale)
     timings.update({k: v for k, v in (("instance_boot", args.instance_boot), ("warmup", args.warmup)) if v is not None})
-    sandbox = Sandbox(args.host, args.port, timings)
+    hosts_dir = None
+    if args.hosts:
+        if os.geteuid() != 0:
+            print("fabulaws sandbox: --hosts needs root (namespaces, mounts, loop devices); running without hosts", file=sys.stderr)
+        else:
+            hosts_dir = run_dir()
+    sandbox = Sandbox(args.host, args.port, timings, hosts_dir=hosts_dir)
     directory = state_dir()
     directory.mkdir(parents=True, exist_ok=True)
     stop = {"now": False}
@@ -207,6 +241,7 @@ def parser() -> argparse.ArgumentParser:
         sub.add_argument("--time-scale", type=float, default=20.0, help="AWS seconds per real second (default 20)")
         sub.add_argument("--instance-boot", type=float, help="seconds an instance is pending (AWS time, default 60)")
         sub.add_argument("--warmup", type=float, help="seconds before a new server passes health checks (AWS time, default 30)")
+        sub.add_argument("--hosts", action="store_true", help="run every instance as a real Debian host, load balancers as haproxy (root)")
 
     up = commands.add_parser("up", help="start the sandbox in the background and print its environment")
     timing_options(up)

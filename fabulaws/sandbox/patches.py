@@ -77,27 +77,60 @@ def _patch_ec2() -> None:
     def _pending(self, reservation, *args, **kwargs):
         for instance in reservation.instances:
             _sandbox.lifecycle.instance_pending(instance, now())
+            _sandbox.notify("instance_pending", self.region_name, instance)
 
     @_after(EC2Backend, "start_instances")
     def _starting(self, result, instance_ids, *args, **kwargs):
         for instance_id in instance_ids:
             instance = self.get_instance(instance_id)
             if instance.state == "running":
-                _sandbox.lifecycle.instance_pending(instance, now())
+                _sandbox.lifecycle.instance_pending(instance, now())  # the host boots when it is running again
+
+    @_after(EC2Backend, "stop_instances")
+    def _stopped(self, result, instance_ids, *args, **kwargs):
+        for instance_id in instance_ids:
+            _sandbox.notify("instance_stopped", self.region_name, self.get_instance(instance_id))
+
+    @_after(EC2Backend, "reboot_instances")
+    def _rebooted(self, result, instance_ids, *args, **kwargs):
+        for instance_id in instance_ids:
+            _sandbox.notify("instance_rebooted", self.region_name, self.get_instance(instance_id))
 
     @_after(EC2Backend, "terminate_instances")
     def _terminated(self, result, instance_ids, *args, **kwargs):
         # Terminated instances leave every load balancer (ELBv2 targets drain first).
         deregister_everywhere(self.region_name, list(instance_ids))
+        for instance_id in instance_ids:
+            _sandbox.notify("instance_terminated", self.region_name, self.get_instance(instance_id))
 
     @_after(EC2Backend, "create_image")
-    def _building(self, image, *args, **kwargs):
+    def _building(self, image, instance_id, *args, **kwargs):
         _sandbox.lifecycle.image_pending(image, now())
+        _sandbox.notify("image_created", self.region_name, image, instance_id)
+
+    @_after(EC2Backend, "deregister_image")
+    def _deregistered(self, result, image_id, *args, **kwargs):
+        _sandbox.notify("image_deregistered", image_id)
+
+    original_console = EC2Response.get_console_output
+
+    @_replace(EC2Response, "get_console_output")
+    def get_console_output(self):
+        """A host's console: its boot messages, with the SSH host key fingerprints (as cloud-init prints them)."""
+        if _sandbox.hosts is None:
+            return original_console(self)
+        from moto.core.utils import utcnow
+        from moto.ec2.utils import Base64EncodedString
+
+        instance = self.ec2_backend.get_instance(self._get_param("InstanceId"))
+        output = _sandbox.hosts.console_output(instance.id)
+        return ActionResult({"InstanceId": instance.id, "Timestamp": utcnow(), "Output": Base64EncodedString.from_raw_string(output)})
 
     # Volumes: API-created ones take time (an instance's own root volume does not).
     @_after(EC2Response, "create_volume")
     def _creating(self, result):
         _sandbox.lifecycle.volume_creating(result.result, now())
+        _sandbox.notify("volume_created", result.result.id, int(result.result.size))
 
     original_attach = EC2Response.attach_volume
 
@@ -111,7 +144,28 @@ def _patch_ec2() -> None:
             raise EC2ClientError("VolumeInUse", f"vol '{volume_id}' is already attached to an instance")
         result = original_attach(self)
         _sandbox.lifecycle.volume_attaching(volume.attachment, now())
+        _sandbox.notify("volume_attached", volume_id, volume.attachment.instance.id, volume.attachment.device)
         return result
+
+    @_replace(EC2Response, "detach_volume")
+    def detach_volume(self):
+        """InstanceId and Device are optional, as on AWS (moto needed them)."""
+        volume_id = self._get_param("VolumeId")
+        attachment = self.ec2_backend.get_volume(volume_id).attachment
+        if attachment is None:
+            raise EC2ClientError("IncorrectState", f"Volume '{volume_id}' is in the 'available' state.")
+        instance_id = self._get_param("InstanceId") or attachment.instance.id
+        device = self._get_param("Device") or attachment.device
+        self.error_on_dryrun()
+        detached = self.ec2_backend.detach_volume(volume_id, instance_id, device)
+        _sandbox.notify("volume_detached", volume_id, instance_id, device)
+        return ActionResult(
+            {"VolumeId": volume_id, "InstanceId": instance_id, "Device": device, "State": "detaching", "AttachTime": detached.attach_time}
+        )
+
+    @_after(EC2Response, "delete_volume")
+    def _deleted(self, result):
+        _sandbox.notify("volume_deleted", self._get_param("VolumeId"))
 
     @_replace(Volume, "status")
     @property
@@ -322,6 +376,22 @@ def _patch_load_balancers() -> None:
         if unknown:
             raise ELBClientError("InvalidInstance", f"Could not find EC2 instance {', '.join(unknown)}.")
         return [_sandbox.health.classic_state(self.region_name, lb_name, instance_id) for instance_id in asked]
+
+    for action in ("create_load_balancer", "create_load_balancer_listeners"):
+
+        @_after(ELBResponse, action)
+        def _remember_instance_protocols(self, result):
+            """Listeners keep their InstanceProtocol (moto reported the load balancer side's protocol)."""
+            balancer = self.elb_backend.get_load_balancer(self._get_param("LoadBalancerName"))
+            wanted = {int(p["LoadBalancerPort"]): p.get("InstanceProtocol") for p in self._get_param("Listeners", [])}
+            for listener in balancer.listeners:
+                if wanted.get(int(listener.load_balancer_port)):
+                    listener.sandbox_instance_protocol = wanted[int(listener.load_balancer_port)].upper()
+
+    @_replace(elb_models.FakeListener, "instance_protocol")
+    @property
+    def instance_protocol(self):
+        return getattr(self, "sandbox_instance_protocol", None) or self.protocol
 
     @_replace(ELBResponse, "describe_instance_health")
     def describe_instance_health_response(self):

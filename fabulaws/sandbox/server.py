@@ -13,6 +13,7 @@ import logging
 import threading
 import urllib.parse
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 from werkzeug.serving import WSGIRequestHandler, make_server
@@ -53,7 +54,15 @@ def request_action(environ: dict, body: bytes) -> str:
 class Sandbox:
     """moto's server plus control loops; ``start()`` serves on (host, port) in background threads."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, timings: Timings | None = None, checker: Checker | None = None) -> None:
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        timings: Timings | None = None,
+        checker: Checker | None = None,
+        hosts_dir: Path | None = None,
+    ) -> None:
+        """``hosts_dir``: run every instance as a real host (needs root), with state under that directory."""
         from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
         from . import patches
@@ -62,6 +71,12 @@ class Sandbox:
         self.lock = threading.RLock()
         self.requests: Counter[str] = Counter()
         self.lifecycle = Lifecycle(self.timings)
+        self.hosts = None
+        if hosts_dir is not None:
+            from .hosts.manager import HostManager
+
+            self.hosts = HostManager(self, hosts_dir)
+            checker = self.hosts.checker
         self.health = HealthTracker(self.timings, checker)
         self.groups = GroupController(self.timings, self.health)
         self.refreshes = RefreshController(self.timings)
@@ -79,7 +94,14 @@ class Sandbox:
         return f"http://{self.host}:{self.port}"
 
     # --- running ---------------------------------------------------------------------------
+    def notify(self, event: str, *args: Any) -> None:
+        """Tell the host manager (if hosts run) that something happened to an EC2 resource."""
+        if self.hosts is not None:
+            getattr(self.hosts, event)(*args)
+
     def start(self) -> None:
+        if self.hosts is not None:
+            self.hosts.start()
         for target in (self.server.serve_forever, self._run_loops):
             thread = threading.Thread(target=target, daemon=True)
             thread.start()
@@ -90,6 +112,8 @@ class Sandbox:
         self.server.shutdown()
         for thread in self._threads:
             thread.join(timeout=5)
+        if self.hosts is not None:
+            self.hosts.shutdown()
 
     def _run_loops(self) -> None:
         while not self._stop.wait(TICK):
@@ -112,6 +136,8 @@ class Sandbox:
         """Forget every resource (moto's reset) and every health and request count."""
         from moto.moto_api._internal.models import moto_api_backend
 
+        if self.hosts is not None:
+            self.hosts.reset()
         with self.lock:
             moto_api_backend.reset()
             self.health.clear()
@@ -139,7 +165,8 @@ class Sandbox:
         payload = json.loads(environ["wsgi.input"].read(length) or b"{}") if length else {}
         try:
             if name == "health":
-                result: Any = {"ok": True, "errors": list(self.errors)}
+                host_errors = list(self.hosts.errors) if self.hosts is not None else []
+                result: Any = {"ok": True, "errors": list(self.errors) + host_errors}
             elif name == "stats":
                 with self.lock:
                     if method == "POST":
@@ -186,14 +213,16 @@ class Sandbox:
         for registration, health in self.health.states.items():
             name = registration.balancer.split("/")[-2] if registration.balancer.startswith("arn:") else registration.balancer
             balancers.append({"balancer": name, "instance": registration.instance_id, "state": health.state})
+        hosts = self.hosts.status() if self.hosts is not None else None
         return {
             "endpoint": self.endpoint,
+            "hosts": hosts,
             "timings": self.timings.as_dict(),
             "instances": dict(instances),
             "groups": groups,
             "registrations": balancers,
             "requests": sum(self.requests.values()),
-            "errors": list(self.errors),
+            "errors": list(self.errors) + (list(self.hosts.errors) if self.hosts is not None else []),
         }
 
 

@@ -1,0 +1,303 @@
+"""Load balancers as real haproxy: one process per classic ELB and per ELBv2 target group.
+
+Each haproxy listens on its own loopback address (127.10.0.N) on the
+listeners' ports, health-checks the registered instances with the load
+balancer's own check (target, interval, thresholds; intervals scaled), and
+routes only to instances it considers UP. Instances are added at run time
+through haproxy's admin socket, starting DOWN, so a new instance gets traffic
+only after HealthyThreshold passing checks, as on AWS. What haproxy observes is
+what DescribeInstanceHealth and DescribeTargetHealth report.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..backends import regional
+from ..health import CLASSIC, TARGET_GROUP, HealthCheck, Registration, TargetHealth, healthy_and_unhealthy
+from ..timing import Timings
+from .network import BALANCER_NETWORK
+from .system import log, run
+
+FIRST_ADDRESS = BALANCER_NETWORK.network_address + 1
+
+
+@dataclass(frozen=True)
+class Listener:
+    port: int
+    protocol: str  # HTTP or HTTPS (what clients speak)
+
+
+@dataclass(frozen=True)
+class ProxySpec:
+    """Everything a proxy's configuration depends on (a change means a restart)."""
+
+    kind: str
+    name: str
+    listeners: tuple[Listener, ...]
+    instance_port: int
+    instance_protocol: str
+    check: HealthCheck
+
+
+class Proxy:
+    """One haproxy process and its admin socket."""
+
+    def __init__(self, directory: Path, address: str, spec: ProxySpec, timings: Timings) -> None:
+        self.directory = directory
+        self.address = address
+        self.spec = spec
+        self.timings = timings
+        self.servers: dict[str, tuple[str, int]] = {}  # instance id -> (ip, port)
+        self.stats: dict[str, dict[str, str]] = {}
+
+    @property
+    def socket_path(self) -> Path:
+        return self.directory / "admin.sock"
+
+    @property
+    def pid_file(self) -> Path:
+        return self.directory / "haproxy.pid"
+
+    def url(self) -> str:
+        listener = self.spec.listeners[0] if self.spec.listeners else None
+        return f"{listener.protocol.lower()}://{self.address}:{listener.port}" if listener else ""
+
+    def start(self) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        (self.directory / "haproxy.cfg").write_text(self.configuration())
+        run(["haproxy", "-f", str(self.directory / "haproxy.cfg"), "-D", "-p", str(self.pid_file)])
+        for name, (ip, port) in list(self.servers.items()):
+            self.add(name, ip, port)
+
+    def stop(self) -> None:
+        try:
+            os.kill(int(self.pid_file.read_text().split()[0]), signal.SIGTERM)
+        except (OSError, ValueError, IndexError):
+            pass
+        self.pid_file.unlink(missing_ok=True)
+
+    def configuration(self) -> str:
+        check = self.spec.check
+        timeout_check = max(1000, int(self.timings.real(check.timeout) * 1000))
+        lines = [
+            "global",
+            f"    pidfile {self.pid_file}",
+            f"    stats socket {self.socket_path} mode 600 level admin",
+            "    maxconn 4096",
+            "defaults",
+            "    mode http",
+            "    option forwardfor",
+            "    timeout connect 5s",
+            "    timeout client 60s",
+            "    timeout server 60s",
+            f"    timeout check {timeout_check}ms",
+        ]
+        for listener in self.spec.listeners:
+            tls = f" ssl crt {self._certificate()}" if listener.protocol == "HTTPS" else ""
+            lines += [
+                f"frontend listener_{listener.port}",
+                f"    bind {self.address}:{listener.port}{tls}",
+                f"    http-request set-header X-Forwarded-Proto {listener.protocol.lower()}",
+                f"    http-request set-header X-Forwarded-Port {listener.port}",
+                "    default_backend instances",
+            ]
+        lines += ["backend instances", "    balance roundrobin"]
+        if check.protocol in ("HTTP", "HTTPS"):
+            lines += [f"    option httpchk GET {check.path or '/'}", "    http-check expect status 200"]
+        return "\n".join(lines) + "\n"
+
+    def _certificate(self) -> Path:
+        pem = self.directory.parent / "listener.pem"
+        if not pem.exists():
+            key, cert = self.directory.parent / "listener.key", self.directory.parent / "listener.crt"
+            run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "3650", "-subj", "/CN=sandbox.elb",
+                 "-keyout", str(key), "-out", str(cert)])
+            pem.write_text(cert.read_text() + key.read_text())
+        return pem
+
+    def command(self, text: str) -> str:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.settimeout(5)
+            sock.connect(str(self.socket_path))
+            sock.sendall(text.encode() + b"\n")
+            chunks = []
+            while chunk := sock.recv(65536):
+                chunks.append(chunk)
+        return b"".join(chunks).decode()
+
+    def add(self, name: str, ip: str, port: int) -> None:
+        """A new server, DOWN until HealthyThreshold checks pass (never routed to before)."""
+        check = self.spec.check
+        interval = max(100, int(self.timings.real(check.interval) * 1000))
+        options = [f"{ip}:{port}", "weight", "0", "check", "inter", f"{interval}ms",
+                   "rise", str(check.healthy_threshold), "fall", str(check.unhealthy_threshold), "port", str(check.port)]
+        if self.spec.instance_protocol in ("HTTPS", "SSL"):
+            options += ["ssl", "verify", "none"]
+        # Dynamic servers do not inherit "ssl" for their checks: say it either way.
+        options.append("check-ssl" if check.protocol in ("HTTPS", "SSL") else "no-check-ssl")
+        if check.protocol in ("HTTPS", "SSL") and "verify" not in options:
+            options += ["verify", "none"]
+        self.servers[name] = (ip, port)
+        if not self.socket_path.exists():
+            return
+        self.command(f"add server instances/{name} {' '.join(options)}")
+        for text in (f"enable health instances/{name}", f"enable server instances/{name}",
+                     f"set server instances/{name} health down", f"set weight instances/{name} 100"):
+            self.command(text)
+
+    def remove(self, name: str) -> None:
+        self.servers.pop(name, None)
+        if not self.socket_path.exists():
+            return
+        self.command(f"disable server instances/{name}")
+        self.command(f"del server instances/{name}")
+
+    def refresh_stats(self) -> None:
+        """One ``show stat`` per tick: status (UP/DOWN...), last check and failed checks per server."""
+        try:
+            text = self.command("show stat")
+        except OSError:
+            self.stats = {}
+            return
+        rows = text.strip().splitlines()
+        if not rows:
+            return
+        header = rows[0].lstrip("# ").split(",")
+        stats = {}
+        for row in rows[1:]:
+            values = dict(zip(header, row.split(",")))
+            if values.get("pxname") == "instances" and values.get("svname") not in ("BACKEND", "FRONTEND"):
+                stats[values["svname"]] = values
+        self.stats = stats
+
+
+class HaproxyChecker:
+    """The Checker behind the load balancer APIs when hosts exist: haproxy does the checking."""
+
+    def __init__(self, run_dir: Path, timings: Timings) -> None:
+        self.root = run_dir / "haproxy"
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.timings = timings
+        self.proxies: dict[tuple[str, str], Proxy] = {}
+        self.addresses: dict[str, str] = json.loads((self.root / "addresses.json").read_text()) if (self.root / "addresses.json").exists() else {}
+        self.ever_up: set[Registration] = set()
+
+    # --- the Checker protocol -------------------------------------------------------------------
+    def begin(self, now: float) -> None:
+        wanted = dict(self._specs())
+        for key in [k for k in self.proxies if k not in wanted]:
+            self.proxies.pop(key).stop()
+        for key, spec in wanted.items():
+            proxy = self.proxies.get(key)
+            if proxy is None or proxy.spec != spec:
+                servers = proxy.servers if proxy else {}
+                if proxy:
+                    proxy.stop()
+                proxy = Proxy(self.root / _slug(key), self._address(key), spec, self.timings)
+                proxy.servers = dict(servers)
+                self._start(proxy)
+                self.proxies[key] = proxy
+            proxy.refresh_stats()
+
+    def added(self, registration: Registration, check: HealthCheck, instance: Any, port: int | None) -> None:
+        proxy = self.proxies.get(_key(registration))
+        if proxy is not None and instance is not None and instance.private_ip:
+            proxy.add(registration.instance_id, instance.private_ip, port or proxy.spec.instance_port)
+
+    def removed(self, registration: Registration) -> None:
+        self.ever_up.discard(registration)
+        proxy = self.proxies.get(_key(registration))
+        if proxy is not None:
+            proxy.remove(registration.instance_id)
+
+    def observe(self, registration: Registration, health: TargetHealth, check: HealthCheck, instance: Any, now: float) -> None:
+        proxy = self.proxies.get(_key(registration))
+        stats = proxy.stats.get(registration.instance_id) if proxy else None
+        if not stats:
+            return
+        healthy, unhealthy = healthy_and_unhealthy(registration)
+        status = stats.get("status", "")
+        if status.startswith("UP"):
+            health.state = healthy
+            self.ever_up.add(registration)
+        elif status.startswith("DOWN") or status == "MAINT":
+            failing = stats.get("check_status", "") not in ("L7OK", "L6OK", "L4OK", "INI", "")
+            if registration in self.ever_up or (failing and int(stats.get("chkfail") or 0) >= check.unhealthy_threshold):
+                health.state = unhealthy
+                health.failed_once = True
+
+    # --- balancers -----------------------------------------------------------------------------------
+    def urls(self) -> dict[str, str]:
+        """``name`` -> URL an operator reaches the load balancer at."""
+        return {proxy.spec.name: proxy.url() for proxy in self.proxies.values()}
+
+    def stop_all(self) -> None:
+        for proxy in self.proxies.values():
+            proxy.stop()
+        self.proxies.clear()
+
+    def _start(self, proxy: Proxy) -> None:
+        try:
+            proxy.start()
+        except Exception as exc:  # noqa: BLE001 - a broken balancer must not stop the control loops
+            log.error("haproxy for %s did not start: %s", proxy.spec.name, exc)
+
+    def _address(self, key: tuple[str, str]) -> str:
+        slug = _slug(key)
+        if slug not in self.addresses:
+            self.addresses[slug] = str(FIRST_ADDRESS + len(self.addresses))
+            (self.root / "addresses.json").write_text(json.dumps(self.addresses))
+        return self.addresses[slug]
+
+    def _specs(self):
+        for region, elb in regional("elb"):
+            for balancer in list(elb.load_balancers.values()):
+                check = HealthCheck.classic(getattr(balancer, "health_check", None))
+                listeners = tuple(Listener(int(l.load_balancer_port), l.protocol.upper()) for l in balancer.listeners)
+                first = balancer.listeners[0] if balancer.listeners else None
+                instance_port = int(first.instance_port) if first else check.port
+                protocol = first.instance_protocol.upper() if first else check.protocol
+                yield (CLASSIC, balancer.name), ProxySpec(CLASSIC, balancer.name, listeners, instance_port, protocol, check)
+        for region, elbv2 in regional("elbv2"):
+            forwards: dict[str, list[Listener]] = {}
+            for balancer in list(elbv2.load_balancers.values()):
+                for listener in list(balancer.listeners.values()):
+                    for action in listener.default_actions:
+                        target = action.data.get("TargetGroupArn") if hasattr(action, "data") else None
+                        if target:
+                            forwards.setdefault(target, []).append(Listener(int(listener.port), listener.protocol or "HTTP"))
+            for group in list(elbv2.target_groups.values()):
+                check = HealthCheck.target_group(group)
+                spec = ProxySpec(TARGET_GROUP, group.name, tuple(forwards.get(group.arn, [])), int(group.port or 80),
+                                 (group.protocol or "HTTP").upper(), check)
+                yield (TARGET_GROUP, group.arn), spec
+
+
+def _key(registration: Registration) -> tuple[str, str]:
+    return (registration.kind, registration.balancer)
+
+
+def _slug(key: tuple[str, str]) -> str:
+    kind, name = key
+    readable = name.rsplit("/", 2)[-2] if name.startswith("arn:") else name
+    return f"{kind}-{readable}-{hashlib.sha1(name.encode()).hexdigest()[:6]}"
+
+
+def haproxy_leftovers(run_dir: Path) -> list[str]:
+    found = []
+    for pid_file in (run_dir / "haproxy").glob("*/haproxy.pid"):
+        try:
+            pid = int(pid_file.read_text().split()[0])
+            os.kill(pid, 0)
+            found.append(f"haproxy pid {pid} ({pid_file.parent.name})")
+        except (OSError, ValueError, IndexError):
+            pass
+    return found
