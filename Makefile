@@ -6,7 +6,11 @@ PY := $(VENV)/bin/python
 # Clients the tests drive the sandbox with; kept apart because the AWS CLI pins docutils.
 TOOLS ?= .tools
 
-.PHONY: demo test docs clean
+# Debian packages the sandbox's hosts and load balancers need (hosts run as root).
+SYSTEM_PACKAGES := debootstrap haproxy iptables iproute2 git openssl util-linux
+SYSTEM_COMMANDS := debootstrap haproxy iptables ip git openssl losetup
+
+.PHONY: demo test docs clean system-packages
 
 $(VENV)/.installed: pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "FabulAWS needs Python >= 3.11 (set PYTHON=python3.12 ...)"'
@@ -20,10 +24,15 @@ $(TOOLS)/.installed:
 	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check awscli
 	@touch $@
 
+system-packages:
+	@missing=""; for c in $(SYSTEM_COMMANDS); do command -v $$c >/dev/null 2>&1 || PATH="$$PATH:/usr/sbin:/sbin" command -v $$c >/dev/null 2>&1 || missing="$$missing $$c"; done; \
+	if [ -n "$$missing" ]; then echo "installing Debian packages for:$$missing"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $(SYSTEM_PACKAGES) >/dev/null; fi
+
 demo: $(VENV)/.installed
 	$(PY) examples/demo.py
 
-test: $(VENV)/.installed $(TOOLS)/.installed
+test: $(VENV)/.installed $(TOOLS)/.installed system-packages
 	$(PY) -m pytest
 
 docs: $(VENV)/.installed

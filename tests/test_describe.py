@@ -82,8 +82,8 @@ def test_describe_text_follows_the_1x_layout(seeded):
     assert lines[cache + 1] == f"  Instance ID: {ids['cache']}"
     assert lines[cache + 2].startswith("     Hostname: 10.0.1.")
     assert lines[cache + 4] == "    Placement: us-east-1a"
-    assert f"    ELB State: InService (myproject-testing-lb)" in lines
-    assert f" Target State: healthy (myproject-testing-tg)" in lines
+    assert "    ELB State: InService (myproject-testing-lb)" in lines
+    assert " Target State: healthy (myproject-testing-tg)" in lines
 
 
 def test_describe_an_empty_environment(seeded):

@@ -9,10 +9,9 @@ import subprocess
 import time
 from pathlib import Path
 
-import pytest
 
 from conftest import EXAMPLE, _free_port, run_cli, wait_until
-from sandbox_helpers import group, members, network
+from sandbox_helpers import group, network
 
 REPO = Path(__file__).resolve().parent.parent
 

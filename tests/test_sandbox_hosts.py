@@ -1,0 +1,322 @@
+"""Sandbox hosts: every running instance is a real Debian host over SSH; load balancers are real haproxy.
+
+These tests need root (network namespaces, overlay mounts, loop devices); CI runs them as root.
+The first host start builds the base image with debootstrap (a few minutes) unless it is cached.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+import signal
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import paramiko
+import pytest
+
+from conftest import _free_port, _sandbox_call, run_cli, wait_until
+
+SCALE = 60.0
+IMAGE = "ami-785db401"
+FIRST_BOOT_TIMEOUT = 900  # includes building the base image on a fresh machine
+
+
+@pytest.fixture(scope="module")
+def hosts_sandbox(tmp_path_factory):
+    """``fabulaws sandbox up --hosts`` in its own state directory; the last test kills it with SIGKILL."""
+    assert os.geteuid() == 0, "the sandbox host tests need root (CI runs them as root)"
+    state = tmp_path_factory.mktemp("hosts-sandbox")
+    env = {"FABULAWS_SANDBOX_DIR": str(state)}
+    port = _free_port()
+    up = run_cli(["sandbox", "up", "--hosts", "--port", str(port), "--time-scale", str(SCALE)], state, env=env)
+    assert up.returncode == 0, up.stderr
+    endpoint = f"http://127.0.0.1:{port}"
+    yield {"endpoint": endpoint, "state": state, "env": env}
+    run_cli(["sandbox", "down"], state, env=env)
+
+
+class Cloud:
+    """boto3 clients on the hosts sandbox, a VPC, a key pair, and SSH to its instances."""
+
+    def __init__(self, endpoint: str) -> None:
+        import boto3
+
+        self.endpoint = endpoint
+        session = boto3.Session(aws_access_key_id="sandbox", aws_secret_access_key="sandbox", region_name="us-east-1")
+        for service in ("ec2", "autoscaling", "elb", "elbv2"):
+            setattr(self, service, session.client(service, endpoint_url=endpoint))
+        vpc = self.ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+        self.subnet = self.ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.1.0/24", AvailabilityZone="us-east-1a")["Subnet"]["SubnetId"]
+        key = self.ec2.create_key_pair(KeyName=f"test-{time.time_ns()}")
+        self.key_name = key["KeyName"]
+        self.pkey = paramiko.RSAKey.from_private_key(io.StringIO(key["KeyMaterial"]))
+
+    def run(self, image: str = IMAGE, **extra) -> dict:
+        return self.ec2.run_instances(
+            ImageId=image, MinCount=1, MaxCount=1, InstanceType="t3.small", KeyName=self.key_name, SubnetId=self.subnet, **extra
+        )["Instances"][0]
+
+    def ssh(self, address: str, timeout: float = 120) -> paramiko.SSHClient:
+        """An SSH connection as ubuntu with the launch key, retried until sshd answers."""
+        deadline = time.monotonic() + timeout
+        while True:
+            client = paramiko.SSHClient()
+            client.set_missing_host_key_policy(paramiko.AutoAddPolicy())
+            try:
+                client.connect(address, username="ubuntu", pkey=self.pkey, timeout=3, banner_timeout=5, auth_timeout=5,
+                               look_for_keys=False, allow_agent=False)
+                return client
+            except (OSError, paramiko.SSHException, EOFError):
+                client.close()
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.3)
+
+    def status(self) -> dict:
+        return _sandbox_call(self.endpoint, "/_sandbox/status")
+
+
+def sh(client: paramiko.SSHClient, command: str, timeout: float = 120) -> tuple[int, str]:
+    _, stdout, stderr = client.exec_command(command, timeout=timeout)
+    code = stdout.channel.recv_exit_status()
+    return code, stdout.read().decode() + stderr.read().decode()
+
+
+def succeeds(cloud: "Cloud", address: str, command: str) -> bool:
+    """Whether ``command`` succeeds on a fresh connection (False while the host is rebooting)."""
+    try:
+        return sh(cloud.ssh(address, timeout=10), command)[0] == 0
+    except (OSError, paramiko.SSHException, EOFError):
+        return False
+
+
+def ok(client: paramiko.SSHClient, command: str) -> str:
+    code, output = sh(client, command)
+    assert code == 0, f"{command!r} failed ({code}): {output}"
+    return output
+
+
+@pytest.fixture
+def cloud(hosts_sandbox):
+    _sandbox_call(hosts_sandbox["endpoint"], "/_sandbox/reset", {})
+    _sandbox_call(hosts_sandbox["endpoint"], "/_sandbox/timings", {"scale": SCALE, "instance_boot": 60, "image_create": 60, "warmup": 30})
+    yield Cloud(hosts_sandbox["endpoint"])
+    if not hosts_sandbox.get("killed"):
+        errors = _sandbox_call(hosts_sandbox["endpoint"], "/_sandbox/health")["errors"]
+        assert errors == [], f"sandbox errors: {errors}"
+
+
+def console_keys(cloud: Cloud, instance_id: str) -> list[str]:
+    import base64
+
+    output = cloud.ec2.get_console_output(InstanceId=instance_id).get("Output", "")
+    text = base64.b64decode(output).decode() if output and not output.startswith("-----") else output
+    block = re.search(r"-----BEGIN SSH HOST KEY KEYS-----\n(.*?)-----END SSH HOST KEY KEYS-----", text, re.S)
+    return block.group(1).split("\n")[:-1] if block else []
+
+
+def test_an_instance_of_a_group_is_a_host_reached_over_ssh_as_ubuntu_with_sudo(cloud):
+    """The host has the instance's IP and hostname; the launch key pair logs in as ubuntu; sudo needs no
+    password; the host key sshd presents is one the console output published (as cloud-init does)."""
+    template = cloud.ec2.create_launch_template(
+        LaunchTemplateName="web", LaunchTemplateData={"ImageId": IMAGE, "InstanceType": "t3.small", "KeyName": cloud.key_name}
+    )["LaunchTemplate"]["LaunchTemplateId"]
+    cloud.autoscaling.create_auto_scaling_group(
+        AutoScalingGroupName="web", LaunchTemplate={"LaunchTemplateId": template, "Version": "$Latest"},
+        MinSize=1, MaxSize=1, DesiredCapacity=1, VPCZoneIdentifier=cloud.subnet,
+    )
+    instance_id = wait_until(
+        lambda: [i["InstanceId"] for i in cloud.autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=["web"])
+                 ["AutoScalingGroups"][0]["Instances"] if i["LifecycleState"] == "InService"],
+        FIRST_BOOT_TIMEOUT, "an InService instance",
+    )[0]
+    address = cloud.ec2.describe_instances(InstanceIds=[instance_id])["Reservations"][0]["Instances"][0]["PrivateIpAddress"]
+    client = cloud.ssh(address, timeout=FIRST_BOOT_TIMEOUT)
+    assert ok(client, "whoami").strip() == "ubuntu"
+    assert ok(client, "sudo -n whoami").strip() == "root"
+    assert ok(client, "hostname").strip() == "ip-" + address.replace(".", "-")
+    assert address in ok(client, "ip -4 -o addr show eth0")
+    presented = client.get_transport().get_remote_server_key()
+    published = wait_until(lambda: console_keys(cloud, instance_id), 10, "host keys on the console")
+    assert f"{presented.get_name()} {presented.get_base64()}" in published
+
+
+def test_images_carry_the_instance_layer_and_new_instances_get_new_host_keys(cloud):
+    """CreateImage snapshots the instance's file system; an instance launched from the image sees the file."""
+    first = cloud.run()
+    client = cloud.ssh(first["PrivateIpAddress"], timeout=FIRST_BOOT_TIMEOUT)
+    ok(client, "echo 'baked into the image' | sudo tee /etc/fabulaws-marker")
+    image = cloud.ec2.create_image(InstanceId=first["InstanceId"], Name="baked")["ImageId"]
+    cloud.ec2.get_waiter("image_available").wait(ImageIds=[image], WaiterConfig={"Delay": 0.5, "MaxAttempts": 240})
+    second = cloud.run(image=image)
+    other = cloud.ssh(second["PrivateIpAddress"])
+    assert ok(other, "cat /etc/fabulaws-marker").strip() == "baked into the image"
+    assert ok(other, "hostname").strip() != ok(client, "hostname").strip()
+    assert other.get_transport().get_remote_server_key() != client.get_transport().get_remote_server_key()
+
+
+def test_a_volume_attached_at_sdf_can_be_formatted_and_mounted(cloud):
+    """CreateVolume + AttachVolume give the host a block device at /dev/sdf (and /dev/xvdf) usable by mkfs and mount."""
+    instance = cloud.run()
+    client = cloud.ssh(instance["PrivateIpAddress"], timeout=FIRST_BOOT_TIMEOUT)
+    volume = cloud.ec2.create_volume(AvailabilityZone="us-east-1a", Size=1, VolumeType="gp3")["VolumeId"]
+    cloud.ec2.get_waiter("volume_available").wait(VolumeIds=[volume], WaiterConfig={"Delay": 0.2, "MaxAttempts": 100})
+    cloud.ec2.attach_volume(VolumeId=volume, InstanceId=instance["InstanceId"], Device="/dev/sdf")
+    wait_until(lambda: sh(client, "test -b /dev/sdf")[0] == 0, 10, "/dev/sdf in the host")
+    ok(client, "test -e /dev/xvdf")
+    ok(client, "sudo mkfs.ext4 -q /dev/sdf && sudo mkdir -p /data && sudo mount /dev/sdf /data && echo hi | sudo tee /data/hello")
+    assert "/data" in ok(client, "df -h /data")
+    ok(client, "sudo umount /data")
+    cloud.ec2.detach_volume(VolumeId=volume)
+    wait_until(lambda: sh(client, "test -e /dev/sdf")[0] != 0, 10, "/dev/sdf gone after detaching")
+
+
+def test_instance_metadata_v2_and_v1(cloud):
+    """https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/instancedata-data-retrieval.html"""
+    instance = cloud.run(UserData="#!/bin/sh\necho hello\n")
+    client = cloud.ssh(instance["PrivateIpAddress"], timeout=FIRST_BOOT_TIMEOUT)
+    base = "http://169.254.169.254/latest"
+    token = ok(client, f"curl -sf -X PUT {base}/api/token -H 'X-aws-ec2-metadata-token-ttl-seconds: 60'").strip()
+    v2 = f"curl -sf -H 'X-aws-ec2-metadata-token: {token}' {base}/meta-data"
+    assert ok(client, f"{v2}/instance-id").strip() == instance["InstanceId"]
+    assert ok(client, f"{v2}/local-ipv4").strip() == instance["PrivateIpAddress"]
+    assert ok(client, f"{v2}/placement/availability-zone").strip() == "us-east-1a"
+    assert ok(client, f"{v2}/local-hostname").strip().startswith("ip-")
+    assert ok(client, f"curl -sf {base}/meta-data/instance-id").strip() == instance["InstanceId"]  # IMDSv1
+    assert sh(client, f"curl -sf -H 'X-aws-ec2-metadata-token: wrong' {base}/meta-data/instance-id")[0] != 0
+    assert sh(client, f"curl -sf {base}/meta-data/public-ipv4")[0] != 0  # no public address in this subnet
+    assert ok(client, f"curl -sf {base}/user-data") == "#!/bin/sh\necho hello\n"
+
+
+def test_hosts_reach_the_debian_archive_pypi_and_the_sandbox_git_server_only(cloud, hosts_sandbox):
+    """Network: NAT to the Debian archive and PyPI, a git server on the bridge, no other outside address."""
+    repositories = hosts_sandbox["state"] / "run" / "git"
+    subprocess.run(["git", "init", "-q", "--bare", "-b", "main", str(repositories / "demo.git")], check=True)
+    work = hosts_sandbox["state"] / "work"
+    subprocess.run(["git", "init", "-q", "-b", "main", str(work)], check=True)
+    (work / "README").write_text("served by the sandbox\n")
+    git = ["git", "-C", str(work), "-c", "user.name=t", "-c", "user.email=t@example.com"]
+    subprocess.run([*git, "add", "README"], check=True)
+    subprocess.run([*git, "commit", "-qm", "first"], check=True)
+    subprocess.run([*git, "push", "-q", "git://10.0.0.1/demo.git", "main"], check=True)
+    instance = cloud.run()
+    client = cloud.ssh(instance["PrivateIpAddress"], timeout=FIRST_BOOT_TIMEOUT)
+    ok(client, "git clone -q git://10.0.0.1/demo.git /tmp/demo && cat /tmp/demo/README")
+    assert ok(client, "curl -s -o /dev/null -w '%{http_code}' http://deb.debian.org/debian/dists/bookworm/Release") == "200"
+    assert ok(client, "curl -s -o /dev/null -w '%{http_code}' https://pypi.org/simple/pip/") == "200"
+    assert sh(client, "curl -s -m 5 -o /dev/null https://example.com/")[0] != 0
+
+
+def test_stop_start_reboot_and_terminate_act_on_the_host(cloud, hosts_sandbox):
+    """Stop halts the host and keeps its disk; start boots it again (services, then /etc/rc.local); terminate
+    removes it."""
+    instance = cloud.run()
+    instance_id, address = instance["InstanceId"], instance["PrivateIpAddress"]
+    client = cloud.ssh(address, timeout=FIRST_BOOT_TIMEOUT)
+    ok(client, "printf '#!/bin/sh\\ndate > /var/tmp/rc-local-ran\\n' | sudo tee /etc/rc.local && sudo chmod +x /etc/rc.local")
+    cloud.ec2.stop_instances(InstanceIds=[instance_id])
+    wait_until(lambda: not any(h["instance"] == instance_id and h["running"] for h in cloud.status()["hosts"]["hosts"]), 60, "the host stopped")
+    cloud.ec2.start_instances(InstanceIds=[instance_id])
+    client = cloud.ssh(address)
+    wait_until(lambda: sh(client, "test -s /var/tmp/rc-local-ran")[0] == 0, 30, "/etc/rc.local at boot")
+    ok(client, "sudo rm /var/tmp/rc-local-ran")
+    cloud.ec2.reboot_instances(InstanceIds=[instance_id])
+    wait_until(lambda: succeeds(cloud, address, "test -s /var/tmp/rc-local-ran"), 60, "rc.local after the reboot")
+    cloud.ec2.terminate_instances(InstanceIds=[instance_id])
+    host_dir = hosts_sandbox["state"] / "run" / "hosts" / instance_id
+    wait_until(lambda: not host_dir.exists(), 60, "the host removed")
+    assert f"fab-{instance_id}" not in subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+
+
+WEB_SERVER = r"""
+import http.server, ssl, socket
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        body = (open("/etc/instance-id").read() if self.path != "/healthcheck.html" else "OK").encode()
+        self.send_response(200); self.send_header("Content-Length", str(len(body))); self.end_headers(); self.wfile.write(body)
+    def log_message(self, *a): pass
+server = http.server.ThreadingHTTPServer(("0.0.0.0", 443), H)
+context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER); context.load_cert_chain("/tmp/web.pem")
+server.socket = context.wrap_socket(server.socket, server_side=True)
+server.serve_forever()
+"""
+
+
+def test_load_balancers_are_haproxy_routing_only_to_healthy_instances(cloud, tmp_path):
+    """A host serving HTTPS on 443 passes the classic ELB's check HTTPS:443/healthcheck.html, becomes InService,
+    and requests through haproxy reach it; when its web server stops it goes OutOfService and haproxy stops
+    sending it traffic. The target group behind the same instance agrees."""
+    cloud.elb.create_load_balancer(
+        LoadBalancerName="web-lb", AvailabilityZones=["us-east-1a"],
+        Listeners=[{"Protocol": "HTTP", "LoadBalancerPort": 80, "InstanceProtocol": "HTTPS", "InstancePort": 443}],
+    )
+    cloud.elb.configure_health_check(
+        LoadBalancerName="web-lb",
+        HealthCheck={"Target": "HTTPS:443/healthcheck.html", "Interval": 10, "Timeout": 5, "HealthyThreshold": 2, "UnhealthyThreshold": 2},
+    )
+    instance = cloud.run()
+    instance_id = instance["InstanceId"]
+    client = cloud.ssh(instance["PrivateIpAddress"], timeout=FIRST_BOOT_TIMEOUT)
+    key, cert = tmp_path / "web.key", tmp_path / "web.crt"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=web",
+                    "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
+    sftp = client.open_sftp()
+    sftp.putfo(io.BytesIO(cert.read_bytes() + key.read_bytes()), "/tmp/web.pem")
+    sftp.putfo(io.BytesIO(WEB_SERVER.encode()), "/tmp/web.py")
+    ok(client, f"echo {instance_id} | sudo tee /etc/instance-id")
+    ok(client, "sudo sh -c 'nohup python3 /tmp/web.py > /tmp/web.log 2>&1 & echo $! > /tmp/web.pid'")
+    cloud.elb.register_instances_with_load_balancer(LoadBalancerName="web-lb", Instances=[{"InstanceId": instance_id}])
+
+    def state():
+        return cloud.elb.describe_instance_health(LoadBalancerName="web-lb")["InstanceStates"][0]["State"]
+
+    assert state() == "OutOfService"
+    wait_until(lambda: state() == "InService", 30, "InService")
+    url = cloud.status()["hosts"]["balancers"]["web-lb"]
+    with urllib.request.urlopen(url + "/", timeout=5) as response:
+        assert (response.status, response.read().decode().strip()) == (200, instance_id)
+    ok(client, "sudo kill $(cat /tmp/web.pid)")
+    wait_until(lambda: state() == "OutOfService", 30, "OutOfService")
+    with pytest.raises(urllib.error.HTTPError) as caught:
+        urllib.request.urlopen(url + "/", timeout=5)
+    assert caught.value.code == 503  # haproxy has no healthy server to send the request to
+
+
+def test_sandbox_down_after_kill_9_leaves_nothing_behind(cloud, hosts_sandbox):
+    """`sandbox down` after SIGKILL of the sandbox removes every host, mount, namespace, loop device and process."""
+    instance = cloud.run()
+    cloud.ssh(instance["PrivateIpAddress"], timeout=FIRST_BOOT_TIMEOUT)
+    volume = cloud.ec2.create_volume(AvailabilityZone="us-east-1a", Size=1)["VolumeId"]
+    cloud.ec2.get_waiter("volume_available").wait(VolumeIds=[volume], WaiterConfig={"Delay": 0.2, "MaxAttempts": 100})
+    cloud.ec2.attach_volume(VolumeId=volume, InstanceId=instance["InstanceId"], Device="/dev/sdf")
+    cloud.elb.create_load_balancer(
+        LoadBalancerName="kill-lb", AvailabilityZones=["us-east-1a"],
+        Listeners=[{"Protocol": "HTTP", "LoadBalancerPort": 80, "InstanceProtocol": "HTTP", "InstancePort": 80}],
+    )
+    run_dir = hosts_sandbox["state"] / "run"
+    wait_until(lambda: list(run_dir.glob("haproxy/*/haproxy.pid")), 10, "a haproxy")
+    wait_until(lambda: _loops(run_dir), 10, "the volume's loop device")
+    state = json.loads((hosts_sandbox["state"] / "sandbox.json").read_text())
+    os.kill(state["pid"], signal.SIGKILL)
+    hosts_sandbox["killed"] = True
+    status = run_cli(["sandbox", "status"], hosts_sandbox["state"], env=hosts_sandbox["env"])
+    assert "leftover: network namespace fab-" in status.stdout and "leftover: loop device" in status.stdout
+    down = run_cli(["sandbox", "down"], hosts_sandbox["state"], env=hosts_sandbox["env"])
+    assert down.returncode == 0, down.stderr
+    assert "leftover" not in run_cli(["sandbox", "status"], hosts_sandbox["state"], env=hosts_sandbox["env"]).stdout
+    assert "fab-" not in subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    assert str(run_dir) not in Path("/proc/self/mountinfo").read_text()
+    assert _loops(run_dir) == []
+    assert subprocess.run(["pgrep", "-f", str(run_dir)], capture_output=True).returncode == 1
+    assert subprocess.run(["ip", "link", "show", "fabsbx0"], capture_output=True).returncode != 0
+
+
+def _loops(run_dir: Path) -> list[str]:
+    listing = subprocess.run(["losetup", "--list", "--noheadings", "--output", "NAME,BACK-FILE"], capture_output=True, text=True).stdout
+    return [line for line in listing.splitlines() if str(run_dir) in line]
