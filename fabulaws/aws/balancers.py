@@ -58,3 +58,24 @@ def instance_states(aws: Any, balancer: Balancer, instance_ids: list[str]) -> di
     response = aws.elbv2.describe_target_health(TargetGroupArn=balancer.arn)
     states = {item["Target"]["Id"]: item["TargetHealth"]["State"] for item in response["TargetHealthDescriptions"]}
     return {i: states.get(i, "unused") for i in instance_ids}
+
+
+HEALTHY = ("InService", "healthy")
+
+
+def register(aws: Any, balancer: Balancer, instance_ids: list[str]) -> None:
+    if not instance_ids:
+        return
+    if balancer.kind == "elb":
+        aws.elb.register_instances_with_load_balancer(LoadBalancerName=balancer.name, Instances=[{"InstanceId": i} for i in instance_ids])
+    else:
+        aws.elbv2.register_targets(TargetGroupArn=balancer.arn, Targets=[{"Id": i} for i in instance_ids])
+
+
+def deregister(aws: Any, balancer: Balancer, instance_ids: list[str]) -> None:
+    if not instance_ids:
+        return
+    if balancer.kind == "elb":
+        aws.elb.deregister_instances_from_load_balancer(LoadBalancerName=balancer.name, Instances=[{"InstanceId": i} for i in instance_ids])
+    else:
+        aws.elbv2.deregister_targets(TargetGroupArn=balancer.arn, Targets=[{"Id": i} for i in instance_ids])

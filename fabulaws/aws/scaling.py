@@ -59,3 +59,36 @@ def resume_processes(autoscaling: Any, group_name: str, processes: list[str]) ->
     """Resume ``processes`` (all of them when empty) on the group. Idempotent."""
     kwargs = {"ScalingProcesses": processes} if processes else {}
     autoscaling.resume_processes(AutoScalingGroupName=group_name, **kwargs)
+
+
+def update_group(autoscaling: Any, name: str, **changes: Any) -> None:
+    """UpdateAutoScalingGroup with only the given attributes."""
+    autoscaling.update_auto_scaling_group(AutoScalingGroupName=name, **changes)
+
+
+def group_tags(group: dict) -> dict[str, str]:
+    return {item["Key"]: item["Value"] for item in group.get("Tags", [])}
+
+
+def set_tags(autoscaling: Any, name: str, tags: dict[str, str], propagate: bool) -> None:
+    autoscaling.create_or_update_tags(
+        Tags=[
+            {"ResourceId": name, "ResourceType": "auto-scaling-group", "Key": key, "Value": value, "PropagateAtLaunch": propagate}
+            for key, value in tags.items()
+        ]
+    )
+
+
+def delete_tag(autoscaling: Any, name: str, key: str) -> None:
+    autoscaling.delete_tags(Tags=[{"ResourceId": name, "ResourceType": "auto-scaling-group", "Key": key}])
+
+
+def terminate_instance(autoscaling: Any, instance_id: str, decrement: bool) -> None:
+    """TerminateInstanceInAutoScalingGroup; a no-op for an instance that already left the group."""
+    from botocore.exceptions import ClientError
+
+    try:
+        autoscaling.terminate_instance_in_auto_scaling_group(InstanceId=instance_id, ShouldDecrementDesiredCapacity=decrement)
+    except ClientError as exc:
+        if "not found" not in exc.response["Error"].get("Message", "").lower():
+            raise

@@ -1,0 +1,116 @@
+"""What a group launches: a launch configuration or one version of a launch template."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from ..errors import AwsResourceError
+
+
+@dataclass(frozen=True)
+class Launch:
+    """A launch configuration (``configuration``) or a launch template version (``template_id`` + ``version``)."""
+
+    configuration: str | None = None
+    template_id: str | None = None
+    template_name: str | None = None
+    version: str | None = None  # as the group is told: "3", "$Latest" or "$Default"
+
+    @classmethod
+    def of(cls, resource: dict) -> "Launch":
+        """The launch of a group or of a group's instance (DescribeAutoScalingGroups shapes)."""
+        if resource.get("LaunchConfigurationName"):
+            return cls(configuration=resource["LaunchConfigurationName"])
+        template = resource.get("LaunchTemplate") or {}
+        if template:
+            return cls(None, template.get("LaunchTemplateId"), template.get("LaunchTemplateName"), template.get("Version"))
+        if resource.get("MixedInstancesPolicy"):
+            raise AwsResourceError("groups with a mixed instances policy are not supported; use a launch template")
+        return cls()
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Launch":
+        return cls(**data)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @property
+    def uses_template(self) -> bool:
+        return self.template_id is not None
+
+    def group_arguments(self) -> dict:
+        """Arguments of UpdateAutoScalingGroup that make a group launch this."""
+        if self.configuration:
+            return {"LaunchConfigurationName": self.configuration}
+        return {"LaunchTemplate": {"LaunchTemplateId": self.template_id, "Version": self.version or "$Default"}}
+
+    def __str__(self) -> str:
+        if self.configuration:
+            return f"launch configuration {self.configuration}"
+        return f"launch template {self.template_name or self.template_id} version {self.version}"
+
+
+def runs(instance: dict, target: Launch) -> bool:
+    """Whether a group instance was launched with ``target`` (a configuration, or a numbered template version)."""
+    mine = Launch.of(instance)
+    if target.configuration:
+        return mine.configuration == target.configuration
+    return mine.template_id == target.template_id and str(mine.version) == str(target.version)
+
+
+def find_launch_configuration(autoscaling: Any, name: str) -> dict:
+    found = autoscaling.describe_launch_configurations(LaunchConfigurationNames=[name])["LaunchConfigurations"]
+    if not found:
+        raise AwsResourceError(f"Cannot find a launch configuration with the name '{name}'.")
+    return found[0]
+
+
+def template_version(ec2: Any, template_id: str, version: str, label: str | None = None) -> dict:
+    """One version of a template (``$Latest``/``$Default`` resolved); AwsResourceError if there is none."""
+    try:
+        versions = ec2.describe_launch_template_versions(LaunchTemplateId=template_id, Versions=[str(version)])["LaunchTemplateVersions"]
+    except ClientError:
+        versions = []
+    if not versions:
+        raise AwsResourceError(f"launch template {label or template_id} has no version {version}")
+    return versions[0]
+
+
+def create_launch_configuration(
+    autoscaling: Any, name: str, image_id: str, security_groups: list[str], instance_type: str, source: dict | None = None
+) -> Launch:
+    """A launch configuration like 1.x's (image, groups, type, detailed monitoring), keeping the key, user data,
+    instance profile and block devices of ``source`` (the group's current configuration) when given."""
+    kept = {}
+    for key in ("KeyName", "UserData", "IamInstanceProfile", "BlockDeviceMappings", "AssociatePublicIpAddress"):
+        if source and source.get(key) not in (None, "", []):
+            kept[key] = source[key]
+    autoscaling.create_launch_configuration(
+        LaunchConfigurationName=name,
+        ImageId=image_id,
+        SecurityGroups=security_groups,
+        InstanceType=instance_type,
+        InstanceMonitoring={"Enabled": True},
+        **kept,
+    )
+    return Launch(configuration=name)
+
+
+def create_template_version(ec2: Any, base: Launch, image_id: str, description: str, tags: dict[str, str]) -> Launch:
+    """A new version of ``base``'s template, inheriting its current version, with a new image and tags."""
+    source = template_version(ec2, base.template_id, base.version or "$Default")
+    data = {
+        "ImageId": image_id,
+        "TagSpecifications": [{"ResourceType": "instance", "Tags": [{"Key": k, "Value": v} for k, v in tags.items()]}],
+    }
+    created = ec2.create_launch_template_version(
+        LaunchTemplateId=base.template_id,
+        SourceVersion=str(source["VersionNumber"]),
+        VersionDescription=description[:255],
+        LaunchTemplateData=data,
+    )["LaunchTemplateVersion"]
+    return Launch(None, created["LaunchTemplateId"], created["LaunchTemplateName"], str(created["VersionNumber"]))
