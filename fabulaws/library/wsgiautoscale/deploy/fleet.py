@@ -1,0 +1,98 @@
+"""The group's instances as an operation sees them, and the waits on them."""
+
+from __future__ import annotations
+
+from ....aws import balancers as lb
+from ....aws import scaling
+from ....aws.launch import Launch, runs
+from .context import DeployContext
+from .waits import Wait, wait_for
+
+
+def members(group: dict, launch: Launch | None = None, states: tuple[str, ...] = ("Pending", "InService")) -> list[dict]:
+    """Group instances in ``states``, of ``launch`` only when given."""
+    found = [i for i in group["Instances"] if i["LifecycleState"].split(":")[0] in states]
+    return [i for i in found if launch is None or runs(i, launch)]
+
+
+def ids(instances: list[dict]) -> list[str]:
+    return [i["InstanceId"] for i in instances]
+
+
+def health(ctx: DeployContext, instance_ids: list[str]) -> dict[str, dict[str, str]]:
+    """``{instance: {balancer: state}}``: one describe call per load balancer and target group."""
+    result: dict[str, dict[str, str]] = {i: {} for i in instance_ids}
+    for balancer in ctx.balancers():
+        for instance_id, state in lb.instance_states(ctx.aws, balancer, instance_ids).items():
+            result[instance_id][str(balancer)] = state
+    return result
+
+
+def wait_in_service(ctx: DeployContext, launch: Launch, count: int) -> list[dict]:
+    """Until ``count`` instances of ``launch`` are InService in the group."""
+    return wait_for(
+        Wait(
+            what=f"{count} instance(s) of {launch} InService in {ctx.group_name}",
+            look=lambda: members(ctx.group(), launch),
+            done=lambda found: len([i for i in found if i["LifecycleState"] == "InService"]) >= count,
+            progress=lambda found: ", ".join(f"{i['InstanceId']} {i['LifecycleState']}" for i in found) or "none launched yet",
+            deadline=ctx.deadline,
+        ),
+        ctx.polling,
+        ctx.report,
+    )
+
+
+def wait_healthy(ctx: DeployContext, instance_ids: list[str]) -> None:
+    """Until every instance is InService/healthy in every load balancer and target group."""
+    if not instance_ids or not ctx.balancers():
+        return
+    wait_for(
+        Wait(
+            what=f"{len(instance_ids)} instance(s) healthy in {len(ctx.balancers())} load balancer(s)",
+            look=lambda: health(ctx, instance_ids),
+            done=lambda states: all(s in lb.HEALTHY for per in states.values() for s in per.values()),
+            progress=lambda states: "; ".join(f"{i}: " + ", ".join(f"{b} {s}" for b, s in per.items()) for i, per in states.items()),
+            deadline=ctx.deadline,
+        ),
+        ctx.polling,
+        ctx.report,
+    )
+
+
+def wait_gone(ctx: DeployContext, instance_ids: list[str]) -> None:
+    """Until the instances have left the group and no load balancer routes to them."""
+    if not instance_ids:
+        return
+
+    def look() -> tuple[list[str], dict[str, dict[str, str]]]:
+        still = [i for i in ids(ctx.group()["Instances"]) if i in instance_ids]
+        return still, health(ctx, instance_ids)
+
+    wait_for(
+        Wait(
+            what=f"{len(instance_ids)} old instance(s) out of service and out of {ctx.group_name}",
+            look=look,
+            done=lambda seen: not seen[0] and not any(s in lb.HEALTHY for per in seen[1].values() for s in per.values()),
+            progress=lambda seen: f"still in the group: {', '.join(seen[0]) or 'none'}",
+            deadline=ctx.deadline,
+        ),
+        ctx.polling,
+        ctx.report,
+    )
+
+
+def register_everywhere(ctx: DeployContext, instance_ids: list[str]) -> None:
+    """Register instances in every load balancer and target group where they are not yet."""
+    states = health(ctx, instance_ids)
+    for balancer in ctx.balancers():
+        missing = [i for i in instance_ids if states[i].get(str(balancer)) in ("OutOfService", "unused")]
+        if missing:
+            ctx.report(f"registering {', '.join(missing)} with {balancer}")
+            lb.register(ctx.aws, balancer, missing)
+
+
+def terminate(ctx: DeployContext, instance_ids: list[str], decrement: bool) -> None:
+    for instance_id in instance_ids:
+        ctx.report(f"terminating {instance_id}{' (desired capacity -1)' if decrement else ''}")
+        scaling.terminate_instance(ctx.aws.autoscaling, instance_id, decrement)
