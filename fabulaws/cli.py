@@ -121,10 +121,15 @@ def main(argv: list[str] | None = None) -> None:
     logger = logging.getLogger("fabulaws")
     logger.addHandler(handler)
     logger.setLevel(logging.INFO)
+    from botocore.exceptions import BotoCoreError, ClientError
+
     try:
         make_program().run(argv)
     except DeployError as exc:
         print(f"fabulaws: {exc}", file=sys.stderr)
+        sys.exit(1)
+    except (ClientError, BotoCoreError) as exc:
+        print(f"fabulaws: AWS said: {exc}", file=sys.stderr)
         sys.exit(1)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from .autoscaling import resume_autoscaling_processes, suspend_autoscaling_processes
+from .deploy import create_launch_config_for_deployment, deploy_full, deploy_serial, prune, recover
 from .describe import describe
 from .environment import environment_task
 
@@ -12,6 +13,11 @@ STATIC_TASKS = {
     "describe": describe,
     "suspend_autoscaling_processes": suspend_autoscaling_processes,
     "resume_autoscaling_processes": resume_autoscaling_processes,
+    "create_launch_config_for_deployment": create_launch_config_for_deployment,
+    "deploy_full": deploy_full,
+    "deploy_serial": deploy_serial,
+    "recover": recover,
+    "prune": prune,
 }
 
 

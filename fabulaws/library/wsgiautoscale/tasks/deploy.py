@@ -1,0 +1,142 @@
+"""Deployment tasks: create_launch_config_for_deployment, deploy_full, deploy_serial, recover, prune."""
+
+from __future__ import annotations
+
+from ....aws import scaling
+from ....errors import AwsResourceError, DeployError, UsageError
+from ....prompts import confirm
+from ..context import aws_for, settings_for
+from ..deploy import launches
+from ..deploy.context import DeployContext
+from ..deploy.full import DEPLOY_FULL
+from ..deploy.journal import Journal
+from ..deploy.operation import Operation, Step, capture, execute, recover as recover_operation
+from ..deploy.prune import prune as prune_unused
+from ..deploy.serial import DEPLOY_SERIAL, DEPLOY_SERIAL_REFRESH
+from ..deploy.steps import NoServerSteps
+from ..deploy.waits import Polling
+from ..stack import check_selection
+from .base import task
+
+CREATE_LAUNCH = Operation("create_launch_config", (Step("capture", capture), Step("prepare_launch", launches.prepare)))
+OPERATIONS = {op.name: op for op in (DEPLOY_FULL, DEPLOY_SERIAL, DEPLOY_SERIAL_REFRESH, CREATE_LAUNCH)}
+ENGINES = {"serial": DEPLOY_SERIAL, "instance-refresh": DEPLOY_SERIAL_REFRESH}
+
+
+def server_steps(settings):
+    """The SSH steps the engine calls (maintenance page, worker deploy, image baking)."""
+    return NoServerSteps()
+
+
+def report(message: str) -> None:
+    print(message, flush=True)
+
+
+def _context(c, deployment, environment, operation, params, poll, timeout) -> DeployContext:
+    """Validate everything the operation names, before anything changes; then start its journal."""
+    settings = settings_for(c)
+    check_selection(settings, deployment, environment)
+    aws = aws_for(settings)
+    group_name = settings.deployment_setting("auto_scaling_groups", deployment, environment)
+    group = scaling.find_group(aws.autoscaling, group_name)
+    if params.get("launch_config_name"):
+        params["launch"] = launches.named_launch(aws, group, params.pop("launch_config_name")).to_dict()
+    if params.get("ami"):
+        launches.image_changeset(aws, params["ami"])  # the image must exist
+    existing = Journal.load(deployment, environment)
+    if existing is not None:
+        raise DeployError(
+            f"an earlier {existing.describe()} did not finish; run `fabulaws recover:{deployment},{environment}` first"
+        )
+    journal = Journal.start(operation.name, deployment, environment, group_name, params)
+    return DeployContext(
+        aws, settings, deployment, environment, group_name, server_steps(settings), journal,
+        Polling(delay=float(poll)), float(timeout), report,
+    )
+
+
+def _rollback(value) -> bool:
+    return str(value).strip().lower() not in ("no", "n", "false", "0", "off")
+
+
+@task
+def create_launch_config_for_deployment(c, deployment, environment, ami=None, changeset=None, poll=2, timeout=1800):
+    """Create the next launch configuration (or launch template version) for the web group; ami= skips baking."""
+    ctx = _context(c, deployment, environment, CREATE_LAUNCH, {"ami": ami, "changeset": changeset}, poll, timeout)
+    execute(CREATE_LAUNCH, ctx)
+
+
+@task
+def deploy_full(c, deployment, environment, launch_config_name=None, num_web=2, answer=None, ami=None, changeset=None,
+                rollback="yes", poll=2, timeout=1800):
+    """Deploy with downtime: new web servers beside the old, maintenance page, migrate, swap them all."""
+    settings = settings_for(c)
+    check_selection(settings, deployment, environment)
+    if settings.is_production(environment):
+        question = "Are you sure you want to run a deploy_full in production? This will cause downtime!"
+        if not confirm(question, answer):
+            raise UsageError("Not running deploy_full on production")
+    params = {"launch_config_name": launch_config_name, "num_web": int(num_web), "ami": ami, "changeset": changeset}
+    ctx = _context(c, deployment, environment, DEPLOY_FULL, params, poll, timeout)
+    execute(DEPLOY_FULL, ctx, rollback=_rollback(rollback))
+
+
+@task
+def deploy_serial(c, deployment, environment, launch_config_name=None, answer=None, batch=1, engine="serial", ami=None,
+                  changeset=None, rollback="yes", poll=2, timeout=1800):
+    """Deploy without downtime: replace web servers a batch at a time, never below capacity."""
+    settings = settings_for(c)
+    check_selection(settings, deployment, environment)
+    if engine not in ENGINES:
+        raise UsageError(f"deploy_serial: engine={engine!r}: expected one of {', '.join(ENGINES)}")
+    if int(batch) < 1:
+        raise UsageError(f"deploy_serial: batch={batch}: expected a positive number of servers")
+    if settings.is_production(environment) and not confirm(
+        f"Are you sure you want to activate the {environment} environment?", answer
+    ):
+        raise UsageError(f"{environment.capitalize()} environment not activated.")
+    operation = ENGINES[engine]
+    params = {"launch_config_name": launch_config_name, "batch": int(batch), "ami": ami, "changeset": changeset}
+    ctx = _context(c, deployment, environment, operation, params, poll, timeout)
+    execute(operation, ctx, rollback=_rollback(rollback))
+
+
+@task
+def recover(c, deployment, environment, action="auto", poll=2, timeout=1800):
+    """After a killed deploy: finish it (past the migrations) or roll it back, from its journal; unlock the group."""
+    if action not in ("auto", "finish", "rollback"):
+        raise UsageError(f"recover: action={action!r}: expected auto, finish or rollback")
+    settings = settings_for(c)
+    check_selection(settings, deployment, environment)
+    aws = aws_for(settings)
+    group_name = settings.deployment_setting("auto_scaling_groups", deployment, environment)
+    journal = Journal.load(deployment, environment)
+    if journal is None:
+        from ..deploy.journal import lock_of, unlock_group
+
+        lock = lock_of(scaling.find_group(aws.autoscaling, group_name))
+        if lock is None:
+            report(f"Nothing to recover: no journal in .fabulaws/journal and {group_name} is not locked.")
+            return
+        if action != "rollback":
+            raise AwsResourceError(
+                f"{group_name} is locked by {lock.get('op')} of {lock.get('who')} at {lock.get('at')}, but its journal "
+                f"is not here; run recover where it ran, or recover:{deployment},{environment},action=rollback to just unlock"
+            )
+        unlock_group(aws.autoscaling, group_name)
+        report(f"Removed the lock of {lock.get('op')} from {group_name}.")
+        return
+    ctx = DeployContext(aws, settings, deployment, environment, group_name, server_steps(settings), journal,
+                        Polling(delay=float(poll)), float(timeout), report)
+    outcome = recover_operation(ctx, OPERATIONS, action)
+    report(f"Recovered: {journal.data['operation']} {outcome}.")
+
+
+@task
+def prune(c, deployment, environment, keep=3):
+    """Delete images (and snapshots), launch configurations and template versions older than the newest keep, unused."""
+    settings = settings_for(c)
+    check_selection(settings, deployment, environment)
+    aws = aws_for(settings)
+    group = scaling.find_group(aws.autoscaling, settings.deployment_setting("auto_scaling_groups", deployment, environment))
+    prune_unused(aws, deployment, environment, int(keep), group, report)
