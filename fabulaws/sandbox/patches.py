@@ -205,6 +205,45 @@ def _patch_ec2() -> None:
             }
         )
 
+    from moto.ec2.exceptions import InvalidLaunchTemplateVersionNotFound
+    from moto.ec2.models.launch_templates import LaunchTemplate
+
+    original_get_version = LaunchTemplate.get_version
+
+    @_replace(LaunchTemplate, "get_version")
+    def get_version(self, num):
+        version = original_get_version(self, num)
+        if getattr(version, "sandbox_deleted", False):
+            raise InvalidLaunchTemplateVersionNotFound(template_id=self.id, version=num)
+        return version
+
+    @_after(EC2Backend, "describe_launch_template_versions")
+    def _hide_deleted(self, result, *args, **kwargs):
+        result[:] = [(template, version) for template, version in result if not getattr(version, "sandbox_deleted", False)]
+
+    @_replace(EC2Response, "delete_launch_template_versions")
+    def delete_launch_template_versions(self):
+        """DeleteLaunchTemplateVersions (moto lacks it): any version but the default one."""
+        template_id = self._get_param("LaunchTemplateId")
+        template = (
+            self.ec2_backend.get_launch_template(template_id)
+            if template_id
+            else self.ec2_backend.get_launch_template_by_name(self._get_param("LaunchTemplateName"))
+        )
+        deleted, refused = [], []
+        for number in self._get_param("Versions", []):
+            entry = {"LaunchTemplateId": template.id, "LaunchTemplateName": template.name, "VersionNumber": int(number)}
+            if int(number) == template.default_version_number:
+                refused.append({**entry, "ResponseError": {"Code": "launchTemplateVersionDefaultVersionCannotBeDeleted",
+                                                            "Message": "Cannot delete the default version"}})
+                continue
+            try:
+                template.get_version(number).sandbox_deleted = True
+                deleted.append(entry)
+            except InvalidLaunchTemplateVersionNotFound:
+                refused.append({**entry, "ResponseError": {"Code": "launchTemplateVersionDoesNotExist", "Message": "not found"}})
+        return ActionResult({"SuccessfullyDeletedLaunchTemplateVersions": deleted, "UnsuccessfullyDeletedLaunchTemplateVersions": refused})
+
 
 # --- Auto Scaling: capacity is the control loop's job ---------------------------------------
 def _patch_autoscaling() -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import random
 import threading
 import urllib.parse
 from collections import Counter
@@ -82,6 +83,7 @@ class Sandbox:
         self.refreshes = RefreshController(self.timings)
         self.loops = [self.lifecycle.tick, self.health.sync, self.groups.tick, self.refreshes.tick]
         self.errors: list[str] = []
+        self.faults = {"throttle": 0.0}  # share of API requests answered with a throttling error
         patches.apply(self)
         self.moto = DomainDispatcherApplication(create_backend_app)
         self.server = make_server(host, port, self.wsgi, threaded=True, request_handler=QuietHandler)
@@ -143,6 +145,7 @@ class Sandbox:
             self.health.clear()
             self.requests.clear()
             self.errors.clear()
+            self.faults["throttle"] = 0.0
 
     # --- WSGI ------------------------------------------------------------------------------
     def wsgi(self, environ: dict, start_response: Any) -> Any:
@@ -152,9 +155,14 @@ class Sandbox:
         length = int(environ.get("CONTENT_LENGTH") or 0)
         body = environ["wsgi.input"].read(length) if length else b""
         environ["wsgi.input"] = io.BytesIO(body)
+        action = request_action(environ, body)
+        if not path.startswith("/moto-api") and self.faults["throttle"] and random.random() < self.faults["throttle"]:
+            with self.lock:
+                self.requests["throttled"] += 1
+            return throttled(action, start_response)
         with self.lock:
             if not path.startswith("/moto-api"):
-                self.requests[request_action(environ, body)] += 1
+                self.requests[action] += 1
             return list(self.moto(environ, start_response))
 
     def control(self, environ: dict, start_response: Any) -> Any:
@@ -177,6 +185,14 @@ class Sandbox:
                     if method == "POST":
                         self.timings.update(payload)
                     result = self.timings.as_dict()
+            elif name == "faults":
+                with self.lock:
+                    if method == "POST":
+                        throttle = float(payload.get("throttle", 0.0))
+                        if not 0 <= throttle < 1:
+                            raise ValueError("throttle: expected a share from 0 to 1")
+                        self.faults["throttle"] = throttle
+                    result = dict(self.faults)
             elif name == "reset" and method == "POST":
                 self.reset()
                 result = {"reset": True}
@@ -224,6 +240,19 @@ class Sandbox:
             "requests": sum(self.requests.values()),
             "errors": list(self.errors) + (list(self.hosts.errors) if self.hosts is not None else []),
         }
+
+
+def throttled(action: str, start_response: Any) -> list[bytes]:
+    """The error AWS answers when a caller exceeds its request rate (botocore retries it)."""
+    if action.startswith("ec2:"):
+        body = "<Response><Errors><Error><Code>RequestLimitExceeded</Code><Message>Request limit exceeded.</Message></Error></Errors><RequestID>sandbox</RequestID></Response>"
+        status = "503 Service Unavailable"
+    else:
+        body = "<ErrorResponse><Error><Type>Sender</Type><Code>Throttling</Code><Message>Rate exceeded</Message></Error><RequestId>sandbox</RequestId></ErrorResponse>"
+        status = "400 Bad Request"
+    payload = body.encode()
+    start_response(status, [("Content-Type", "text/xml"), ("Content-Length", str(len(payload)))])
+    return [payload]
 
 
 def _respond(start_response: Any, code: int, data: Any) -> list[bytes]:
