@@ -1,0 +1,269 @@
+"""The deploy engine on the sandbox: launch configurations and templates, deploy_full, deploy_serial, safety."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+
+import pytest
+
+from conftest import run_cli, wait_until
+from deploy_support import GROUP, NEW_IMAGE, RecordingSteps, StepFailed, make_project
+from fabulaws.aws import scaling
+from fabulaws.aws.launch import Launch
+from fabulaws.errors import DeployError
+from fabulaws.library.wsgiautoscale.deploy.full import DEPLOY_FULL
+from fabulaws.library.wsgiautoscale.deploy.journal import LOCK_TAG, GroupLocked, Journal
+from fabulaws.library.wsgiautoscale.deploy.operation import execute, recover
+from fabulaws.library.wsgiautoscale.deploy.serial import DEPLOY_SERIAL, DEPLOY_SERIAL_REFRESH
+from fabulaws.library.wsgiautoscale.tasks.deploy import OPERATIONS
+
+
+@pytest.fixture
+def project(sandbox, tmp_path, monkeypatch):
+    project = make_project(sandbox, tmp_path / "myproject")
+    monkeypatch.chdir(project.directory)
+    return project
+
+
+@pytest.fixture
+def steps(tmp_path):
+    return RecordingSteps(tmp_path / "steps.jsonl")
+
+
+def in_service(group: dict, launch: Launch | None = None) -> list[str]:
+    from fabulaws.aws.launch import runs
+
+    return [i["InstanceId"] for i in group["Instances"] if i["LifecycleState"] == "InService" and (launch is None or runs(i, launch))]
+
+
+def state(group: dict) -> tuple:
+    return (group["MinSize"], group["MaxSize"], group["DesiredCapacity"], group["TerminationPolicies"], scaling.suspended_processes(group))
+
+
+def test_create_launch_config_for_deployment_makes_the_next_template_version(project):
+    """A group on a launch template gets a new version (source = its current one) with the new image, and the
+    changeset and timestamp in the version's description and instance tags."""
+    result = run_cli([f"create_launch_config_for_deployment:myproject,testing,ami={NEW_IMAGE},changeset=c0ffee"], project.directory)
+    assert result.returncode == 0, result.stderr
+    template = Launch.of(project.group())
+    versions = project.aws.ec2.describe_launch_template_versions(LaunchTemplateId=template.template_id)["LaunchTemplateVersions"]
+    newest = max(versions, key=lambda v: v["VersionNumber"])
+    assert newest["VersionNumber"] == 2
+    assert f"Created version 2 of launch template {template.template_name} to deploy {NEW_IMAGE}." in result.stdout
+    data = newest["LaunchTemplateData"]
+    assert data["ImageId"] == NEW_IMAGE
+    assert data["InstanceType"] == "t3.small" and data["SecurityGroupIds"]  # inherited from version 1
+    assert newest["VersionDescription"].startswith("myproject_testing_lc_") and "c0ffee" in newest["VersionDescription"]
+    tags = {t["Key"]: t["Value"] for t in data["TagSpecifications"][0]["Tags"]}
+    assert tags["fabulaws:changeset"] == "c0ffee" and tags["fabulaws:deployed"]
+    assert scaling.group_tags(project.group()).get(LOCK_TAG) is None
+
+
+def test_create_launch_config_for_deployment_makes_a_1x_named_launch_configuration(sandbox, tmp_path, monkeypatch):
+    project = make_project(sandbox, tmp_path / "lc", launch="configuration", web=0)
+    monkeypatch.chdir(project.directory)
+    result = run_cli([f"create_launch_config_for_deployment:myproject,testing,ami={NEW_IMAGE},changeset=beef42"], project.directory)
+    assert result.returncode == 0, result.stderr
+    created = [
+        c for c in project.aws.autoscaling.describe_launch_configurations()["LaunchConfigurations"]
+        if c["LaunchConfigurationName"].startswith("myproject_testing_lc_")
+    ]
+    assert len(created) == 1
+    config = created[0]
+    name = config["LaunchConfigurationName"]
+    assert name.endswith("_beef42") and len(name.split("_")) == 5  # <dep>_<env>_lc_<timestamp>_<changeset>
+    assert (config["ImageId"], config["InstanceType"], config["InstanceMonitoring"]["Enabled"]) == (NEW_IMAGE, "t3.small", True)
+    assert all(group.startswith("sg-") for group in config["SecurityGroups"])
+    assert f"Created a new launch configuration named '{name}' to deploy {NEW_IMAGE}." in result.stdout
+
+
+def test_deploy_full_swaps_every_server_and_restores_the_group(project, steps):
+    """1.x's deploy_full sequence: new servers beside the old ones, maintenance page on all of them, the worker
+    deployed (migrations), new servers in the load balancers, old ones removed, settings restored."""
+    old = set(in_service(project.group()))
+    project.aws.autoscaling.suspend_processes(AutoScalingGroupName=GROUP, ScalingProcesses=["ScheduledActions"])
+    project.aws.autoscaling.update_auto_scaling_group(AutoScalingGroupName=GROUP, TerminationPolicies=["NewestInstance"])
+    before = state(project.group())
+    lines: list[str] = []
+    execute(DEPLOY_FULL, project.context(DEPLOY_FULL, steps, lines, ami=NEW_IMAGE, num_web=2))
+    group = project.group()
+    launch = Launch.of(group)
+    assert launch.version == "2"
+    new = in_service(group, launch)
+    assert len(new) == 2 and not old & set(new) and len(group["Instances"]) == 2
+    assert state(group) == before  # min/max/desired, policies, and ScheduledActions still suspended
+    assert LOCK_TAG not in scaling.group_tags(group)
+    assert not list((project.directory / ".fabulaws" / "journal").glob("*.json"))
+    calls = [c["step"] for c in steps.calls()]
+    assert calls == ["servers_ready", "begin_upgrade", "deploy_worker", "end_upgrade"]
+    assert steps.calls()[0]["instances"] == sorted(new)
+    assert set(steps.calls()[1]["servers"]) == old | set(new)  # maintenance on old and new servers
+    assert steps.calls()[2]["changeset"] == "unknown"
+    health = project.aws.elb.describe_instance_health(LoadBalancerName="myproject-testing-lb")["InstanceStates"]
+    assert {h["InstanceId"]: h["State"] for h in health} == {i: "InService" for i in new}
+    assert any("Temporarily updated the autoscaling group's minimum/desired instance capacity to 4" in line for line in lines)
+
+
+def watch_capacity(project, stop: threading.Event, seen: list[int]) -> None:
+    """How many servers are InService in the group and healthy in the classic load balancer, over time."""
+    while not stop.is_set():
+        group = project.group()
+        healthy = {h["InstanceId"] for h in project.aws.elb.describe_instance_health(LoadBalancerName="myproject-testing-lb")["InstanceStates"] if h["State"] == "InService"}
+        seen.append(len(set(in_service(group)) & healthy))
+        time.sleep(0.05)
+
+
+@pytest.mark.parametrize(("web", "batch"), [(2, 1), (4, 2)])
+def test_deploy_serial_never_drops_below_capacity(sandbox, tmp_path, monkeypatch, steps, web, batch):
+    """1.x's contract (no downtime, every old server replaced, deploy_worker first) with a surge: capacity never
+    drops below the desired count of healthy servers."""
+    project = make_project(sandbox, tmp_path / "p", web=web)
+    monkeypatch.chdir(project.directory)
+    old = set(in_service(project.group()))
+    before = state(project.group())
+    stop, seen = threading.Event(), []
+    watcher = threading.Thread(target=watch_capacity, args=(project, stop, seen))
+    watcher.start()
+    try:
+        execute(DEPLOY_SERIAL, project.context(DEPLOY_SERIAL, steps, ami=NEW_IMAGE, batch=batch))
+    finally:
+        stop.set()
+        watcher.join()
+    group = project.group()
+    new = in_service(group, Launch.of(group))
+    assert len(new) == web and not old & set(new)
+    assert min(seen) >= web
+    assert state(group) == before
+    assert [c["step"] for c in steps.calls()] == ["deploy_worker"]
+
+
+def test_deploy_serial_with_instance_refresh(project, steps):
+    old = set(in_service(project.group()))
+    execute(DEPLOY_SERIAL_REFRESH, project.context(DEPLOY_SERIAL_REFRESH, steps, ami=NEW_IMAGE))
+    group = project.group()
+    new = in_service(group, Launch.of(group))
+    assert len(new) == 2 and not old & set(new)
+    refreshes = project.aws.autoscaling.describe_instance_refreshes(AutoScalingGroupName=GROUP)["InstanceRefreshes"]
+    assert refreshes[0]["Status"] == "Successful"
+
+
+def test_a_second_deploy_is_refused_with_who_and_when(project, steps):
+    first = project.context(DEPLOY_FULL, steps, ami=NEW_IMAGE)
+    from fabulaws.library.wsgiautoscale.deploy.journal import lock_group
+
+    lock_group(project.aws.autoscaling, first.journal)
+    result = run_cli([f"deploy_serial:myproject,testing,ami={NEW_IMAGE}"], project.directory)
+    assert result.returncode == 1
+    message = result.stderr.strip()
+    assert message.startswith("fabulaws: an earlier deploy_full started by ")  # the journal is here
+    first.journal.path.rename(first.journal.path.with_suffix(".elsewhere"))  # as if it ran on another machine
+    result = run_cli([f"deploy_serial:myproject,testing,ami={NEW_IMAGE}"], project.directory)
+    assert result.returncode == 1
+    assert f"{GROUP} is locked by deploy_full started by " in result.stderr
+    assert first.journal.data["started"] in result.stderr
+    assert Launch.of(project.group()).version == "$Default"  # as seeded
+
+
+def test_an_error_rolls_everything_back(project, tmp_path):
+    steps = RecordingSteps(tmp_path / "failing.jsonl", fail_at="deploy_worker")
+    before = state(project.group())
+    old = set(in_service(project.group()))
+    with pytest.raises(DeployError) as caught:
+        execute(DEPLOY_FULL, project.context(DEPLOY_FULL, steps, ami=NEW_IMAGE))
+    assert "deploy_full failed at step deploy_worker: deploy_worker failed (injected); the group was restored" in str(caught.value)
+    assert isinstance(caught.value.__cause__, StepFailed)
+    group = project.group()
+    assert state(group) == before and Launch.of(group).version == "$Default"
+    assert [c["step"] for c in steps.calls()] == ["servers_ready", "begin_upgrade", "deploy_worker", "end_upgrade"]
+    wait_until(lambda: set(in_service(project.group())) == old and len(project.group()["Instances"]) == 2, 20, "only the old servers left")
+    assert LOCK_TAG not in scaling.group_tags(group)
+
+
+def test_rollback_no_leaves_it_for_recover(project, tmp_path):
+    steps = RecordingSteps(tmp_path / "failing.jsonl", fail_at="deploy_worker")
+    with pytest.raises(DeployError) as caught:
+        execute(DEPLOY_FULL, project.context(DEPLOY_FULL, steps, ami=NEW_IMAGE), rollback=False)
+    assert "nothing was rolled back (rollback=no)" in str(caught.value)
+    assert LOCK_TAG in scaling.group_tags(project.group())
+    assert project.group()["MinSize"] == 4  # still scaled out
+    journal = Journal.load("myproject", "testing")
+    ctx = project.context(DEPLOY_FULL, RecordingSteps(tmp_path / "ok.jsonl"))
+    ctx.journal.remove()
+    ctx.journal = journal
+    assert recover(ctx, OPERATIONS) == "rolled back"
+    assert state(project.group())[:3] == (2, 4, 2) and LOCK_TAG not in scaling.group_tags(project.group())
+
+
+def test_unknown_group_launch_configuration_or_version_is_one_clear_error_before_any_change(project):
+    config = project.directory / "fabulaws-config.yml"
+    before = state(project.group())
+    result = run_cli(["deploy_full:myproject,testing,7"], project.directory)
+    assert (result.returncode, result.stderr.strip()) == (1, "fabulaws: launch template myproject-testing-ag has no version 7")
+    result = run_cli(["deploy_serial:myproject,testing,ami=ami-00000000"], project.directory)
+    assert result.returncode == 1 and "image ami-00000000 not found" in result.stderr
+    config.write_text(config.read_text().replace("testing: myproject-testing-ag", "testing: myproject-nope-ag"))
+    result = run_cli(["deploy_full:myproject,testing"], project.directory)
+    assert result.returncode == 1
+    assert result.stderr.strip().startswith("fabulaws: Cannot find an Auto Scaling group named 'myproject-nope-ag'")
+    assert state(project.group()) == before and LOCK_TAG not in scaling.group_tags(project.group())
+    assert not (project.directory / ".fabulaws" / "journal").exists() or not list((project.directory / ".fabulaws" / "journal").iterdir())
+
+
+def test_a_launch_configuration_that_does_not_exist(sandbox, tmp_path, monkeypatch):
+    project = make_project(sandbox, tmp_path / "lc", launch="configuration", web=0)
+    result = run_cli(["deploy_full:myproject,testing,myproject_testing_lc_nope"], project.directory)
+    assert (result.returncode, result.stderr.strip()) == (
+        1, "fabulaws: Cannot find a launch configuration with the name 'myproject_testing_lc_nope'."
+    )
+
+
+def test_throttling_on_a_fifth_of_the_calls_still_completes(project, steps, sandbox):
+    """botocore's standard retry mode absorbs AWS throttling (RequestLimitExceeded / Throttling)."""
+    from conftest import _sandbox_call
+
+    _sandbox_call(sandbox.endpoint, "/_sandbox/faults", {"throttle": 0.2})
+    try:
+        execute(DEPLOY_SERIAL, project.context(DEPLOY_SERIAL, steps, ami=NEW_IMAGE))
+    finally:
+        throttled = sandbox.stats()["requests"].get("throttled", 0)
+        _sandbox_call(sandbox.endpoint, "/_sandbox/faults", {"throttle": 0.0})
+    group = project.group()
+    assert len(in_service(group, Launch.of(group))) == 2
+    assert throttled > 10
+
+
+def test_suspend_and_resume_work_during_and_after_a_deploy(project, steps):
+    ctx = project.context(DEPLOY_FULL, steps, ami=NEW_IMAGE)
+    from fabulaws.library.wsgiautoscale.deploy.journal import lock_group, unlock_group
+
+    lock_group(project.aws.autoscaling, ctx.journal)
+    result = run_cli(["suspend_autoscaling_processes:myproject,testing,AlarmNotification"], project.directory)
+    assert result.returncode == 0, result.stderr
+    unlock_group(project.aws.autoscaling, GROUP, ctx.journal.id)
+    ctx.journal.remove()
+    assert scaling.suspended_processes(project.group()) == ["AlarmNotification"]
+    assert run_cli(["resume_autoscaling_processes:myproject,testing"], project.directory).returncode == 0
+    assert scaling.suspended_processes(project.group()) == []
+
+
+def test_prune_keeps_what_is_used_and_the_newest(project):
+    ec2 = project.aws.ec2
+    instance = project.group()["Instances"][0]["InstanceId"]
+    images = []
+    for index in range(3):
+        image = ec2.create_image(InstanceId=instance, Name=f"myproject_testing_web_2026.01.0{index}-00.00.00_c{index}")["ImageId"]
+        ec2.create_tags(Resources=[image], Tags=[{"Key": "deployment", "Value": "myproject"}, {"Key": "environment", "Value": "testing"}])
+        images.append(image)
+        time.sleep(1.1)
+    template = Launch.of(project.group())
+    for image in images:
+        ec2.create_launch_template_version(LaunchTemplateId=template.template_id, SourceVersion="1", LaunchTemplateData={"ImageId": image})
+    result = run_cli(["prune:myproject,testing,keep=1"], project.directory)
+    assert result.returncode == 0, result.stderr
+    remaining = {v["VersionNumber"] for v in ec2.describe_launch_template_versions(LaunchTemplateId=template.template_id)["LaunchTemplateVersions"]}
+    assert remaining == {1, 4}  # the group's version, and the newest
+    left = {i["ImageId"] for i in ec2.describe_images(Owners=["self"])["Images"]}
+    assert images[2] in left and images[0] not in left and images[1] not in left
+    assert "Deleted 2 images" in result.stdout and "Deleted 2 template versions" in result.stdout
