@@ -10,7 +10,7 @@ TOOLS ?= .tools
 SYSTEM_PACKAGES := debootstrap haproxy iptables iproute2 git openssl util-linux
 SYSTEM_COMMANDS := debootstrap haproxy iptables ip git openssl losetup
 
-.PHONY: demo test docs clean system-packages
+.PHONY: demo test docs bench clean system-packages
 
 $(VENV)/.installed: pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "FabulAWS needs Python >= 3.11 (set PYTHON=python3.12 ...)"'
@@ -35,10 +35,19 @@ demo: $(VENV)/.installed
 test: $(VENV)/.installed $(TOOLS)/.installed system-packages
 	$(PY) -m pytest
 
+# Benchmarks compare with Ansible's amazon.aws (a release that still has replace_all_instances).
+.tools-bench/.installed:
+	$(PYTHON) -m venv .tools-bench
+	.tools-bench/bin/pip install --quiet --disable-pip-version-check "ansible==9.*" boto3
+	@touch $@
+
+bench: $(VENV)/.installed .tools-bench/.installed
+	$(PY) benchmarks/rolling_deploy.py
+
 docs: $(VENV)/.installed
 	$(VENV)/bin/sphinx-build -q -W -b html docs docs/_build/html
 
 clean:
-	rm -rf $(VENV) $(TOOLS) docs/_build .pytest_cache
+	rm -rf $(VENV) $(TOOLS) .tools-bench docs/_build .pytest_cache
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
