@@ -17,9 +17,9 @@ DOCS = Path(__file__).resolve().parent.parent / "docs"
 @pytest.mark.parametrize("name", sorted(STATIC_TASKS))
 def test_every_task_is_documented_with_what_it_replaces(name):
     text = (DOCS / "tasks.rst").read_text()
-    entry = text.index(f"``{name}")
+    entry = text.index(f"\n``{name}") + 1
     following = text[entry:].split("\n``", 1)[0]
-    assert "Replaces: ``fab " in following, f"docs/tasks.rst: {name} does not say which 1.x command it replaces"
+    assert "Replaces: " in following, f"docs/tasks.rst: {name} does not say which 1.x command it replaces (or that none)"
 
 
 def test_the_docs_build_without_warnings(tmp_path):
