@@ -267,3 +267,20 @@ def test_prune_keeps_what_is_used_and_the_newest(project):
     left = {i["ImageId"] for i in ec2.describe_images(Owners=["self"])["Images"]}
     assert images[2] in left and images[0] not in left and images[1] not in left
     assert "Deleted 2 images" in result.stdout and "Deleted 2 template versions" in result.stdout
+
+
+def test_recover_from_the_command_line(project, steps):
+    result = run_cli(["recover:myproject,testing"], project.directory)
+    assert (result.returncode, result.stdout.strip()) == (
+        0, "Nothing to recover: no journal in .fabulaws/journal and myproject-testing-ag is not locked."
+    )
+    ctx = project.context(DEPLOY_FULL, steps, ami=NEW_IMAGE)
+    from fabulaws.library.wsgiautoscale.deploy.journal import lock_group
+
+    lock_group(project.aws.autoscaling, ctx.journal)
+    ctx.journal.remove()  # the run happened on another machine
+    result = run_cli(["recover:myproject,testing"], project.directory)
+    assert result.returncode == 1 and "its journal is not here" in result.stderr
+    result = run_cli(["recover:myproject,testing,action=rollback"], project.directory)
+    assert result.returncode == 0 and "Removed the lock of deploy_full" in result.stdout
+    assert LOCK_TAG not in scaling.group_tags(project.group())
