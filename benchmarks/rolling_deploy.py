@@ -58,8 +58,8 @@ class Bench:
         env = {**os.environ, "FABULAWS_SANDBOX_DIR": str(self.state)}
         self.server = subprocess.Popen(
             [sys.executable, "-m", "fabulaws.sandbox", "serve", "--port", str(port), "--time-scale", str(scale),
-             "--instance-boot", str(BOOT), "--warmup", "0"],
-            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+             "--instance-boot", str(BOOT), "--warmup", "0", "--trace", str(self.state / "requests.log")],
+            env=env, stdout=open(self.state / "sandbox.log", "wb"), stderr=subprocess.STDOUT,
         )
         while True:
             try:
@@ -114,7 +114,7 @@ class Bench:
     def stop(self) -> None:
         self.server.terminate()
         self.server.wait(timeout=10)
-        shutil.rmtree(self.state, ignore_errors=True)
+        print(f"(sandbox log: {self.state / 'sandbox.log'})")
 
 
 # --- strategies: each replaces every server of a fresh group with version 2 ----------------------------------
@@ -185,8 +185,10 @@ def ansible_replace_all(bench: Bench, aws: Aws, new: Launch, size: int) -> None:
             "replace_all_instances": True, "replace_batch_size": 1, "wait_for_instances": True, "wait_timeout": 3600,
         }}],
     }]))
-    subprocess.run([str(ANSIBLE), "-i", "localhost,", str(playbook)], check=True, capture_output=True, text=True,
-                   env={**os.environ, "ANSIBLE_PYTHON_INTERPRETER": str(ANSIBLE.parent / "python")})
+    result = subprocess.run([str(ANSIBLE), "-i", "localhost,", str(playbook)], capture_output=True, text=True,
+                            env={**os.environ, "ANSIBLE_PYTHON_INTERPRETER": str(ANSIBLE.parent / "python")})
+    if result.returncode:
+        raise RuntimeError(f"ansible-playbook failed:\n{result.stdout}")
     bench.wait_healthy(aws, size, new)
 
 

@@ -208,6 +208,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         else:
             hosts_dir = run_dir()
     sandbox = Sandbox(args.host, args.port, timings, hosts_dir=hosts_dir)
+    if args.trace:
+        sandbox.trace = open(args.trace, "a")
     directory = state_dir()
     directory.mkdir(parents=True, exist_ok=True)
     stop = {"now": False}
@@ -250,6 +252,7 @@ def parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="run the sandbox in the foreground")
     timing_options(serve)
     serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--trace", metavar="FILE", help="append one line per API request (time, service:Action)")
     serve.set_defaults(run=cmd_serve)
     commands.add_parser("down", help="stop the sandbox").set_defaults(run=cmd_down)
     commands.add_parser("status", help="show what the sandbox holds").set_defaults(run=cmd_status)

@@ -329,7 +329,7 @@ def _patch_autoscaling() -> None:
         activities = original_detach(self, group_name, instance_ids, should_decrement)
         for name in group.load_balancer_names:
             if name in self.elb_backend.load_balancers:
-                self.elb_backend.deregister_instances(name, list(instance_ids), from_autoscaling=True)
+                self.elb_backend.deregister_instances(name, list(instance_ids))
         for arn in group.target_group_arns:
             target_group = self.elbv2_backend.target_groups.get(arn)
             if target_group is not None:
@@ -375,6 +375,14 @@ def _patch_autoscaling() -> None:
         """AWS answers PolicyARN (moto's key is misspelt, so clients got nothing)."""
         return ActionResult({"PolicyARN": original_put_policy(self).result["PolicyArn"]})
 
+    @_replace(AutoScalingResponse, "disable_metrics_collection")
+    def disable_metrics_collection(self):
+        """DisableMetricsCollection (moto lacks it; Ansible's autoscaling_group calls it)."""
+        group = self._group(self._get_param("AutoScalingGroupName"))
+        metrics = self._get_param("Metrics", [])
+        group.metrics = [m for m in group.metrics if metrics and m not in metrics]
+        return EmptyResult()
+
     @_replace(AutoScalingResponse, "start_instance_refresh")
     def start_instance_refresh(self):
         group = self._group(self._get_param("AutoScalingGroupName"))
@@ -411,10 +419,24 @@ def _patch_load_balancers() -> None:
         if balancer is None:
             raise elb_models.NoActiveLoadBalancerFoundError(name=lb_name)
         asked = [i["InstanceId"] for i in instances] or list(dict.fromkeys(balancer.instance_ids))
-        unknown = [i for i in asked if i not in balancer.instance_ids]
+        ec2 = elb_models.ec2_backends[self.account_id][self.region_name]
+        known = {i.id for r in ec2.reservations.values() for i in r.instances}
+        unknown = [i for i in asked if i not in known]
         if unknown:
             raise ELBClientError("InvalidInstance", f"Could not find EC2 instance {', '.join(unknown)}.")
-        return [_sandbox.health.classic_state(self.region_name, lb_name, instance_id) for instance_id in asked]
+        unregistered = {"State": "OutOfService", "ReasonCode": "ELB", "Description": "Instance is not currently registered with the LoadBalancer."}
+        return [
+            _sandbox.health.classic_state(self.region_name, lb_name, i) if i in balancer.instance_ids else {"InstanceId": i, **unregistered}
+            for i in asked
+        ]
+
+    original_deregister = elb_models.ELBBackend.deregister_instances
+
+    @_replace(elb_models.ELBBackend, "deregister_instances")
+    def deregister_instances(self, load_balancer_name, instance_ids, from_autoscaling=False):
+        """A load balancer has one set of registered instances, whoever registered them."""
+        original_deregister(self, load_balancer_name, instance_ids, from_autoscaling=True)
+        return original_deregister(self, load_balancer_name, instance_ids, from_autoscaling=False)
 
     for action in ("create_load_balancer", "create_load_balancer_listeners"):
 

@@ -277,8 +277,7 @@ def deregister_everywhere(region: str, instance_ids: list[str]) -> None:
     elb = backend("elb", region)
     for balancer in elb.load_balancers.values():
         if ids & set(balancer.instance_ids):
-            elb.deregister_instances(balancer.name, list(ids & set(balancer.instance_ids)), from_autoscaling=True)
-            elb.deregister_instances(balancer.name, list(ids & set(balancer.instance_ids)), from_autoscaling=False)
+            elb.deregister_instances(balancer.name, list(ids & set(balancer.instance_ids)))
     elbv2 = backend("elbv2", region)
     for group in elbv2.target_groups.values():
         registered = [{"Id": i} for i in ids if i in group.targets]

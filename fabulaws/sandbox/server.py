@@ -12,6 +12,7 @@ import json
 import logging
 import random
 import threading
+import time
 import urllib.parse
 from collections import Counter
 from pathlib import Path
@@ -84,6 +85,7 @@ class Sandbox:
         self.loops = [self.lifecycle.tick, self.health.sync, self.groups.tick, self.refreshes.tick]
         self.errors: list[str] = []
         self.faults = {"throttle": 0.0}  # share of API requests answered with a throttling error
+        self.trace = None  # a file that gets one line per API request (``serve --trace``)
         patches.apply(self)
         self.moto = DomainDispatcherApplication(create_backend_app)
         self.server = make_server(host, port, self.wsgi, threaded=True, request_handler=QuietHandler)
@@ -163,6 +165,9 @@ class Sandbox:
         with self.lock:
             if not path.startswith("/moto-api"):
                 self.requests[action] += 1
+                if self.trace:
+                    self.trace.write(f"{time.time():.3f} {action}\n")
+                    self.trace.flush()
             return list(self.moto(environ, start_response))
 
     def control(self, environ: dict, start_response: Any) -> Any:
