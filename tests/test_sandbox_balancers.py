@@ -106,3 +106,22 @@ def test_default_policy_removes_instances_of_the_old_launch_template_version_fir
     assert not old & {i["InstanceId"] for i in members(sandbox)}
     assert {i["LaunchTemplate"]["Version"] for i in members(sandbox)} == {"2"}
     assert describe_group(sandbox)["DesiredCapacity"] == 2
+
+
+def test_deregistering_a_group_instance_and_asking_about_it(sandbox, subnets):
+    """https://docs.aws.amazon.com/elasticloadbalancing/2012-06-01/APIReference/API_DescribeInstanceHealth.html:
+    an instance registered by its Auto Scaling group leaves the load balancer when deregistered; asked about, it is
+    OutOfService, "Instance is not currently registered with the LoadBalancer."; an unknown id is InvalidInstance."""
+    from botocore.exceptions import ClientError
+
+    classic_elb(sandbox)
+    group(sandbox, subnets, desired=1, LoadBalancerNames=["web-lb"])
+    instance = wait_in_service(sandbox, 1)[0]["InstanceId"]
+    wait_until(lambda: instance in classic_states(sandbox), 5, "registration")
+    sandbox.elb.deregister_instances_from_load_balancer(LoadBalancerName="web-lb", Instances=[{"InstanceId": instance}])
+    assert classic_states(sandbox) == {}
+    asked = sandbox.elb.describe_instance_health(LoadBalancerName="web-lb", Instances=[{"InstanceId": instance}])["InstanceStates"]
+    assert (asked[0]["State"], asked[0]["Description"]) == ("OutOfService", "Instance is not currently registered with the LoadBalancer.")
+    with pytest.raises(ClientError) as caught:
+        sandbox.elb.describe_instance_health(LoadBalancerName="web-lb", Instances=[{"InstanceId": "i-0000000000000000"}])
+    assert caught.value.response["Error"]["Code"] == "InvalidInstance"
