@@ -210,6 +210,8 @@ def test_hosts_reach_the_debian_archive_pypi_and_the_sandbox_git_server_only(clo
     ok(client, "git clone -q git://10.0.0.1/demo.git /tmp/demo && cat /tmp/demo/README")
     assert ok(client, "curl -s -o /dev/null -w '%{http_code}' http://deb.debian.org/debian/dists/bookworm/Release") == "200"
     assert ok(client, "curl -s -o /dev/null -w '%{http_code}' https://pypi.org/simple/pip/") == "200"
+    ok(client, "sudo apt-get -qq update && sudo apt-get install -y -qq hello && hello")  # through the sandbox's apt cache
+    assert "10.0.0.1:3143" in ok(client, "cat /etc/apt/apt.conf.d/01fabulaws-sandbox-proxy")
     assert sh(client, "curl -s -m 5 -o /dev/null https://example.com/")[0] != 0
 
 

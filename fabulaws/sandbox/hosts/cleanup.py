@@ -45,7 +45,7 @@ def host_processes(run_dir: Path) -> list[int]:
 
 def daemon_pids(run_dir: Path) -> list[int]:
     pids = []
-    for pid_file in [*run_dir.glob("haproxy/*/haproxy.pid"), run_dir / "git" / "daemon.pid"]:
+    for pid_file in [*run_dir.glob("haproxy/*/haproxy.pid"), run_dir / "git" / "daemon.pid", run_dir / "apt-cache" / "pid"]:
         try:
             pid = int(pid_file.read_text().split()[0])
         except (OSError, ValueError, IndexError):
@@ -68,7 +68,7 @@ def leftovers(run_dir: Path) -> list[str]:
     """Everything that exists now and that ``clean`` would remove (empty when the sandbox left nothing)."""
     found = [f"process {pid}" for pid in host_processes(run_dir)]
     found += haproxy_leftovers(run_dir)
-    found += [f"process {pid} (git daemon)" for pid in daemon_pids(run_dir) if not any(f" {pid} " in f" {x} " for x in found)]
+    found += [f"process {pid} (git daemon or apt cache)" for pid in daemon_pids(run_dir) if not any(f" {pid} " in f" {x} " for x in found)]
     found += [f"mount {point}" for point in mounts(run_dir)]
     found += [f"loop device {device}" for device in loop_leftovers(run_dir)]
     found += network.leftovers()

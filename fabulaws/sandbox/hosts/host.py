@@ -56,7 +56,7 @@ class Host:
     def console(self) -> Path:
         return self.directory / "console.log"
 
-    def start(self, lower_dirs: list[Path], resolv_conf: str) -> None:
+    def start(self, lower_dirs: list[Path], resolv_conf: str, apt_proxy: str | None = None) -> None:
         """Mount the root, plug the network and boot (returns once PID 1 runs; services start after)."""
         if self.unshare_pid():
             return
@@ -73,6 +73,11 @@ class Host:
         if resolv.is_symlink():
             resolv.unlink()
         resolv.write_text(resolv_conf)
+        proxy = self.root / "etc/apt/apt.conf.d/01fabulaws-sandbox-proxy"
+        if apt_proxy:
+            proxy.write_text(apt_proxy)
+        elif proxy.exists():
+            proxy.unlink()
         namespace = self.network.plug(self.spec.instance_id, self.spec.interface)
         console = open(self.console, "ab")
         process = subprocess.Popen(

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ..backends import backend
+from .aptcache import AptCache
 from .gitserver import GitServer
 from .host import Host, HostSpec
 from .image import LayerStore, base_image
@@ -34,6 +35,8 @@ class HostManager:
         self.network = Network()
         self.volumes = VolumeStore(run_dir)
         self.git = GitServer(run_dir)
+        self.apt_cache = AptCache(run_dir)
+        self.apt_proxy = False
         self.checker = HaproxyChecker(run_dir, sandbox.timings)
         self.metadata = MetadataServer(self.lookup_metadata)
         self.hosts: dict[str, Host] = {}
@@ -59,6 +62,7 @@ class HostManager:
                 "running? Stop it with `fabulaws sandbox down` (same FABULAWS_SANDBOX_DIR as when it started)"
             ) from None
         self.git.start()
+        self.apt_proxy = self.apt_cache.start()
         threading.Thread(target=self._prepare_base, daemon=True).start()
 
     def _prepare_base(self) -> None:
@@ -79,6 +83,7 @@ class HostManager:
             thread.join(timeout=90)
         self.checker.stop_all()
         self.git.stop()
+        self.apt_cache.stop()
         self.metadata.stop()
         for volume_id in list(self.volumes.loops):
             self.volumes.release(volume_id)
@@ -296,7 +301,8 @@ class HostManager:
         if host is None:
             host = self.hosts[spec.instance_id] = Host(self.run_dir / "hosts" / spec.instance_id, spec, self.network)
         host.spec = spec
-        host.start(self.layers.lower_dirs(spec.image_id), self.resolv_conf)
+        apt = self.apt_cache.apt_configuration() if self.apt_proxy else None
+        host.start(self.layers.lower_dirs(spec.image_id), self.resolv_conf, apt)
 
     def _host_call(self, instance_id: str, method: str) -> None:
         host = self.hosts.get(instance_id)

@@ -1,0 +1,273 @@
+"""1.x's public EC2 API on boto3: ``EC2Service`` and ``EC2Instance``.
+
+``EC2Instance`` launches an instance with a temporary key pair (its private key
+in a 0600 file), waits, with deadlines, until it runs and answers SSH, and is a
+context manager that yields a Fabric Connection. The temporary key pair and key
+file are always deleted (also on Ctrl-C); ``terminate`` removes the instance.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+import time
+import uuid
+from typing import Any
+
+import paramiko
+from botocore.exceptions import ClientError, WaiterError
+from fabric import Connection
+
+from .aws import Aws
+from .aws.instances import find_instances, tag
+from .aws.network import resolve_security_groups, resolve_subnet
+from .errors import DeployError
+from .remote.connect import connect
+from .remote.hostkeys import KnownHosts
+
+log = logging.getLogger("fabulaws.ec2")
+
+
+class InstanceError(DeployError, RuntimeError):
+    """An instance did not come up (or did not go away) as expected."""
+
+
+class EC2Service:
+    """Queries over every instance of a region (1.x ``EC2Service``)."""
+
+    def __init__(self, aws: Aws) -> None:
+        self.aws = aws
+
+    def instances(self, tags: dict[str, str] | None = None, states: tuple[str, ...] = ("running",)) -> list[dict]:
+        return find_instances(self.aws.ec2, tags or {}, states)
+
+    def hostnames(self, tags: dict[str, str] | None = None, attribute: str = "PublicDnsName") -> list[str]:
+        return [i.get(attribute) or "" for i in self.instances(tags)]
+
+
+class EC2Instance:
+    """One instance: created by ``setup()`` or attached by ``instance_id``; ``with instance as cxn`` to use it."""
+
+    user = "ubuntu"
+    key_prefix = ""
+    running_timeout = 600.0
+    ssh_timeout = 600.0
+    image_timeout = 1800.0
+
+    def __init__(
+        self,
+        aws: Aws,
+        ami: str | None = None,
+        instance_type: str | None = None,
+        zone: str | None = None,
+        subnet: str | None = None,
+        security_groups: list[str] | None = None,
+        tags: dict[str, str] | None = None,
+        block_devices: list[dict] | None = None,
+        user: str | None = None,
+        key_prefix: str | None = None,
+        instance_id: str | None = None,
+        terminate: bool = False,
+        known_hosts: KnownHosts | None = None,
+        user_data: str | None = None,
+        ssh_attribute: str = "PublicDnsName",
+    ) -> None:
+        self.aws = aws
+        self.ami = ami
+        self.instance_type = instance_type
+        self.zone = zone
+        self.subnet = subnet
+        self.security_groups = security_groups or []
+        self.tags = dict(tags or {})
+        self.block_devices = block_devices or []
+        self.user = user or self.user
+        self.key_prefix = self.key_prefix if key_prefix is None else key_prefix
+        self.instance_id = instance_id
+        self._terminate = terminate
+        self.known_hosts = known_hosts or KnownHosts()
+        self.user_data = user_data
+        self.ssh_attribute = ssh_attribute
+        self.instance: dict | None = None
+        self.key_name: str | None = None
+        self.key_file: str | None = None
+        self._connection: Connection | None = None
+
+    # --- creating ------------------------------------------------------------------------------
+    def setup(self, wait_ssh: bool = True) -> None:
+        """Temporary key pair, run the instance, wait for running (and SSH); on any failure, clean up and re-raise."""
+        if self.instance_id:
+            raise InstanceError(f"{self.instance_id} already exists")
+        if not (self.ami and self.instance_type):
+            raise InstanceError("an instance needs an ami and an instance_type")
+        try:
+            self._create_key_pair()
+            self._run()
+            self.wait_running()
+            if wait_ssh:
+                self.wait_ssh()
+        except BaseException:
+            self._terminate = self._terminate or self.instance_id is not None
+            self.cleanup()
+            raise
+
+    def _create_key_pair(self) -> None:
+        self.key_name = f"{self.key_prefix}{uuid.uuid4()}"
+        material = self.aws.ec2.create_key_pair(KeyName=self.key_name)["KeyMaterial"]
+        try:
+            fd, self.key_file = tempfile.mkstemp(prefix="fabulaws-key-", suffix=".pem")
+            with os.fdopen(fd, "w") as handle:  # mkstemp: 0600
+                handle.write(material)
+        except BaseException:
+            self.aws.ec2.delete_key_pair(KeyName=self.key_name)
+            self.key_name = None
+            raise
+
+    def _run(self) -> None:
+        kwargs: dict[str, Any] = {
+            "ImageId": self.ami,
+            "InstanceType": self.instance_type,
+            "MinCount": 1,
+            "MaxCount": 1,
+            "KeyName": self.key_name,
+            "TagSpecifications": [
+                {"ResourceType": kind, "Tags": [{"Key": k, "Value": v} for k, v in self.tags.items()]}
+                for kind in ("instance", "volume")
+            ] if self.tags else [],
+        }
+        if self.block_devices:
+            kwargs["BlockDeviceMappings"] = self.block_devices
+        if self.user_data:
+            kwargs["UserData"] = self.user_data
+        if self.subnet:
+            subnet = resolve_subnet(self.aws.ec2, self.subnet)
+            kwargs["SubnetId"] = subnet["SubnetId"]
+            kwargs["SecurityGroupIds"] = resolve_security_groups(self.aws.ec2, self.security_groups, subnet["VpcId"])
+        else:
+            if self.zone:
+                kwargs["Placement"] = {"AvailabilityZone": self.zone}
+            kwargs["SecurityGroupIds"] = resolve_security_groups(self.aws.ec2, self.security_groups, None)
+        self.instance_id = self.aws.ec2.run_instances(**kwargs)["Instances"][0]["InstanceId"]
+        log.info("launched %s (%s, %s)", self.instance_id, self.ami, self.instance_type)
+
+    def wait_running(self) -> dict:
+        """Until the instance runs (botocore's InstanceRunning waiter, bounded)."""
+        delay = 2
+        try:
+            self.aws.ec2.get_waiter("instance_running").wait(
+                InstanceIds=[self.instance_id],
+                WaiterConfig={"Delay": delay, "MaxAttempts": max(1, int(self.running_timeout / delay))},
+            )
+        except WaiterError as exc:
+            raise InstanceError(f"{self.instance_id} is not running after {self.running_timeout:.0f} s: {exc}") from None
+        return self.refresh()
+
+    def wait_ssh(self) -> None:
+        """Until SSH answers with the temporary key; host keys from the console output when it publishes them."""
+        deadline = time.monotonic() + self.ssh_timeout
+        recorded = False
+        last_error = ""
+        while time.monotonic() < deadline:
+            if not recorded:
+                recorded = self._record_console_keys()
+            try:
+                with self.connection() as cxn:
+                    cxn.run("true", hide=True)
+                return
+            except (OSError, EOFError, paramiko.SSHException) as exc:
+                if isinstance(exc, paramiko.BadHostKeyException):
+                    raise InstanceError(f"{self.hostname}: the SSH host key differs from the one recorded: {exc}") from None
+                last_error = f"{type(exc).__name__}: {exc}"
+                self._connection = None
+                time.sleep(2)
+        raise InstanceError(f"{self.instance_id} ({self.hostname}) does not answer SSH after {self.ssh_timeout:.0f} s ({last_error})")
+
+    def _record_console_keys(self) -> bool:
+        try:
+            output = self.aws.ec2.get_console_output(InstanceId=self.instance_id, Latest=True).get("Output", "")
+        except ClientError:
+            return False
+        return self.known_hosts.record_console(self.hostname, output) > 0
+
+    # --- using -----------------------------------------------------------------------------------
+    def refresh(self) -> dict:
+        """Describe the instance again (addresses, state, tags)."""
+        reservations = self.aws.ec2.describe_instances(InstanceIds=[self.instance_id])["Reservations"]
+        self.instance = reservations[0]["Instances"][0]
+        return self.instance
+
+    def describe(self) -> dict:
+        return self.instance or self.refresh()
+
+    @property
+    def hostname(self) -> str:
+        """The SSH host: the configured attribute (``ec2_attr_for_ssh``), e.g. the private IP."""
+        return self.describe().get(self.ssh_attribute) or ""
+
+    @property
+    def internal_ip(self) -> str:
+        return self.describe().get("PrivateIpAddress", "")
+
+    def connection(self) -> Connection:
+        if self._connection is None:
+            self._connection = connect(self.hostname, self.user, self.key_file, known=self.known_hosts)
+        return self._connection
+
+    def __enter__(self) -> Connection:
+        return self.connection()
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
+
+    def add_tags(self, tags: dict[str, str]) -> None:
+        self.tags.update(tags)
+        self.instance = None
+        self.aws.ec2.create_tags(Resources=[self.instance_id], Tags=[{"Key": k, "Value": v} for k, v in tags.items()])
+
+    def create_image(self, name: str, no_reboot: bool = False) -> str:
+        """Image the instance (its volumes too), tag the image like the instance, wait until it is available."""
+        image_id = self.aws.ec2.create_image(InstanceId=self.instance_id, Name=name, NoReboot=no_reboot)["ImageId"]
+        instance_tags = {t["Key"]: t["Value"] for t in self.refresh().get("Tags", []) if t["Key"] != "Name"}
+        if instance_tags:
+            self.aws.ec2.create_tags(Resources=[image_id], Tags=[{"Key": k, "Value": v} for k, v in instance_tags.items()])
+        delay = 5
+        try:
+            self.aws.ec2.get_waiter("image_available").wait(
+                ImageIds=[image_id], WaiterConfig={"Delay": delay, "MaxAttempts": max(1, int(self.image_timeout / delay))}
+            )
+        except WaiterError as exc:
+            raise InstanceError(f"image {image_id} of {self.instance_id} is not available: {exc}") from None
+        return image_id
+
+    # --- ending ------------------------------------------------------------------------------------
+    def terminate(self) -> None:
+        self._terminate = True
+        self.cleanup()
+
+    def cleanup(self) -> None:
+        """Delete the temporary key pair and key file; terminate the instance if asked to."""
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
+        if self.key_name:
+            try:
+                self.aws.ec2.delete_key_pair(KeyName=self.key_name)
+            finally:
+                self.key_name = None
+        if self.key_file:
+            try:
+                os.remove(self.key_file)
+            except FileNotFoundError:
+                pass
+            self.key_file = None
+        if self._terminate and self.instance_id:
+            self.aws.ec2.terminate_instances(InstanceIds=[self.instance_id])
+            log.info("terminated %s", self.instance_id)
+        elif self.instance_id:
+            log.info("left instance %s running", self.instance_id)
+
+
+def role_of(instance: dict) -> str:
+    return tag(instance, "role", "") or ""

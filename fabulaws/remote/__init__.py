@@ -1,0 +1,1 @@
+"""Fabric helpers: quoted commands, files put with sudo, idempotent edits, host keys."""

@@ -1,0 +1,23 @@
+"""Fabric connections that verify host keys against the project's known_hosts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fabric import Config, Connection
+
+from .hostkeys import KnownHosts
+
+
+def connect(host: str, user: str | None = None, key_filename: str | None = None, config: Config | None = None,
+            known: KnownHosts | None = None, timeout: float = 10) -> Connection:
+    """A Connection to ``host``: ``user`` unless the host says ``user@``, host keys verified (first contact recorded)."""
+    known = known or KnownHosts()
+    kwargs: dict[str, Any] = {"timeout": timeout, "banner_timeout": timeout, "auth_timeout": timeout}
+    if key_filename:
+        kwargs.update(key_filename=key_filename, look_for_keys=False)
+    cxn = Connection(host, user=None if "@" in host else user, config=config, connect_kwargs=kwargs)
+    cxn.client.set_missing_host_key_policy(known.policy())
+    if known.path.exists():
+        cxn.client.load_host_keys(str(known.path))
+    return cxn
