@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 
@@ -14,7 +13,7 @@ from fabulaws.aws import scaling
 from fabulaws.aws.launch import Launch
 from fabulaws.errors import DeployError
 from fabulaws.library.wsgiautoscale.deploy.full import DEPLOY_FULL
-from fabulaws.library.wsgiautoscale.deploy.journal import LOCK_TAG, GroupLocked, Journal
+from fabulaws.library.wsgiautoscale.deploy.journal import LOCK_TAG, Journal
 from fabulaws.library.wsgiautoscale.deploy.operation import execute, recover
 from fabulaws.library.wsgiautoscale.deploy.serial import DEPLOY_SERIAL, DEPLOY_SERIAL_REFRESH
 from fabulaws.library.wsgiautoscale.tasks.deploy import OPERATIONS
@@ -231,7 +230,7 @@ def test_throttling_on_a_fifth_of_the_calls_still_completes(project, steps, sand
         _sandbox_call(sandbox.endpoint, "/_sandbox/faults", {"throttle": 0.0})
     group = project.group()
     assert len(in_service(group, Launch.of(group))) == 2
-    assert throttled > 10
+    assert throttled >= 3, "about a fifth of ~60 calls were throttled (P(fewer than 3) < 0.0002)"
 
 
 def test_suspend_and_resume_work_during_and_after_a_deploy(project, steps):

@@ -64,7 +64,8 @@ def append(cxn: Any, path: str, line: str) -> bool:
     """Add ``line`` at the end of ``path`` unless it is already there (as 1.x's files.append). Not for secrets."""
     if contains(cxn, path, line):
         return False
-    sudo(cxn, f"{join('printf', '%s\\n', line)} >> {join(path)}", hide=True)
+    printf = join("printf", "%s\\n", line)
+    sudo(cxn, f"{printf} >> {join(path)}", hide=True)
     return True
 
 
