@@ -61,7 +61,8 @@ def example_project(tmp_path):
     return project
 
 
-def run_cli(args: list[str], cwd: Path, env: dict | None = None, program: str = "fabulaws", stdin: str | None = None):
+def run_cli(args: list[str], cwd: Path, env: dict | None = None, program: str = "fabulaws", stdin: str | None = None,
+            timeout: float = 120):
     """Run ``fabulaws`` (or Fabric's ``fab``) in ``cwd`` as a user would; returns CompletedProcess."""
     module = "fabulaws" if program == "fabulaws" else "fabric"
     full_env = {**os.environ, **(env or {})}
@@ -72,7 +73,7 @@ def run_cli(args: list[str], cwd: Path, env: dict | None = None, program: str = 
         input=stdin,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=timeout,
     )
 
 
@@ -183,3 +184,22 @@ def wait_until(predicate, timeout: float, what: str, interval: float = 0.05):
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout} s waiting for {what}; last value {value!r}")
         time.sleep(interval)
+
+
+# --- the hosts sandbox: real Debian hosts; one per test module that asks (only one can run at a time) ----
+HOSTS_SCALE = 60.0
+FIRST_BOOT_TIMEOUT = 900  # includes building the base image on a fresh machine
+
+
+@pytest.fixture(scope="module")
+def hosts_sandbox(tmp_path_factory):
+    """``fabulaws sandbox up --hosts`` in its own state directory, brought down (even after a kill) at the end."""
+    assert os.geteuid() == 0, "the sandbox host tests need root (CI runs them as root)"
+    state = tmp_path_factory.mktemp("hosts-sandbox")
+    env = {"FABULAWS_SANDBOX_DIR": str(state)}
+    port = _free_port()
+    up = run_cli(["sandbox", "up", "--hosts", "--port", str(port), "--time-scale", str(HOSTS_SCALE)], state, env=env)
+    assert up.returncode == 0, up.stderr
+    endpoint = f"http://127.0.0.1:{port}"
+    yield {"endpoint": endpoint, "state": state, "env": env}
+    run_cli(["sandbox", "down"], state, env=env)

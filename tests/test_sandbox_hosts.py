@@ -20,25 +20,9 @@ from pathlib import Path
 import paramiko
 import pytest
 
-from conftest import _free_port, _sandbox_call, run_cli, wait_until
+from conftest import FIRST_BOOT_TIMEOUT, HOSTS_SCALE as SCALE, _sandbox_call, run_cli, wait_until
 
-SCALE = 60.0
 IMAGE = "ami-785db401"
-FIRST_BOOT_TIMEOUT = 900  # includes building the base image on a fresh machine
-
-
-@pytest.fixture(scope="module")
-def hosts_sandbox(tmp_path_factory):
-    """``fabulaws sandbox up --hosts`` in its own state directory; the last test kills it with SIGKILL."""
-    assert os.geteuid() == 0, "the sandbox host tests need root (CI runs them as root)"
-    state = tmp_path_factory.mktemp("hosts-sandbox")
-    env = {"FABULAWS_SANDBOX_DIR": str(state)}
-    port = _free_port()
-    up = run_cli(["sandbox", "up", "--hosts", "--port", str(port), "--time-scale", str(SCALE)], state, env=env)
-    assert up.returncode == 0, up.stderr
-    endpoint = f"http://127.0.0.1:{port}"
-    yield {"endpoint": endpoint, "state": state, "env": env}
-    run_cli(["sandbox", "down"], state, env=env)
 
 
 class Cloud:

@@ -84,7 +84,9 @@ class Sandbox:
         self.refreshes = RefreshController(self.timings)
         self.loops = [self.lifecycle.tick, self.health.sync, self.groups.tick, self.refreshes.tick]
         self.errors: list[str] = []
-        self.faults = {"throttle": 0.0}  # share of API requests answered with a throttling error
+        # throttle: share of API requests answered with a throttling error;
+        # fail: {"ec2:CreateTags": n} answers the next n such requests with an error.
+        self.faults: dict[str, Any] = {"throttle": 0.0, "fail": {}}
         self.trace = None  # a file that gets one line per API request (``serve --trace``)
         patches.apply(self)
         self.moto = DomainDispatcherApplication(create_backend_app)
@@ -147,7 +149,7 @@ class Sandbox:
             self.health.clear()
             self.requests.clear()
             self.errors.clear()
-            self.faults["throttle"] = 0.0
+            self.faults.update(throttle=0.0, fail={})
 
     # --- WSGI ------------------------------------------------------------------------------
     def wsgi(self, environ: dict, start_response: Any) -> Any:
@@ -162,6 +164,12 @@ class Sandbox:
             with self.lock:
                 self.requests["throttled"] += 1
             return throttled(action, start_response)
+        with self.lock:
+            injected = self.faults["fail"].get(action, 0) > 0
+            if injected:
+                self.faults["fail"][action] -= 1
+        if injected:
+            return error_response(action, start_response, "SandboxInjectedFault", "Failure injected by the sandbox (faults.fail).")
         with self.lock:
             if not path.startswith("/moto-api"):
                 self.requests[action] += 1
@@ -197,7 +205,11 @@ class Sandbox:
                         if not 0 <= throttle < 1:
                             raise ValueError("throttle: expected a share from 0 to 1")
                         self.faults["throttle"] = throttle
-                    result = dict(self.faults)
+                        fail = payload.get("fail", {})
+                        if not isinstance(fail, dict) or not all(isinstance(n, int) and n >= 0 for n in fail.values()):
+                            raise ValueError('fail: expected {"<service>:<Action>": <count>, ...}')
+                        self.faults["fail"] = dict(fail)
+                    result = {"throttle": self.faults["throttle"], "fail": dict(self.faults["fail"])}
             elif name == "reset" and method == "POST":
                 self.reset()
                 result = {"reset": True}
@@ -250,11 +262,16 @@ class Sandbox:
 def throttled(action: str, start_response: Any) -> list[bytes]:
     """The error AWS answers when a caller exceeds its request rate (botocore retries it)."""
     if action.startswith("ec2:"):
-        body = "<Response><Errors><Error><Code>RequestLimitExceeded</Code><Message>Request limit exceeded.</Message></Error></Errors><RequestID>sandbox</RequestID></Response>"
-        status = "503 Service Unavailable"
+        return error_response(action, start_response, "RequestLimitExceeded", "Request limit exceeded.", "503 Service Unavailable")
+    return error_response(action, start_response, "Throttling", "Rate exceeded")
+
+
+def error_response(action: str, start_response: Any, code: str, message: str, status: str = "400 Bad Request") -> list[bytes]:
+    """An AWS query-protocol error (EC2's shape or the other services')."""
+    if action.startswith("ec2:"):
+        body = f"<Response><Errors><Error><Code>{code}</Code><Message>{message}</Message></Error></Errors><RequestID>sandbox</RequestID></Response>"
     else:
-        body = "<ErrorResponse><Error><Type>Sender</Type><Code>Throttling</Code><Message>Rate exceeded</Message></Error><RequestId>sandbox</RequestId></ErrorResponse>"
-        status = "400 Bad Request"
+        body = f"<ErrorResponse><Error><Type>Sender</Type><Code>{code}</Code><Message>{message}</Message></Error><RequestId>sandbox</RequestId></ErrorResponse>"
     payload = body.encode()
     start_response(status, [("Content-Type", "text/xml"), ("Content-Length", str(len(payload)))])
     return [payload]

@@ -6,7 +6,7 @@ attached volumes' device nodes, sets the hostname, makes SSH host keys for a
 new instance (and prints their fingerprints to the console, as cloud-init
 does), authorises the launch key pair for ``ubuntu``, mounts /etc/fstab, starts
 the services enabled in /etc/rc2.d, runs /etc/rc.local, then reaps children.
-SIGTERM stops the services it started, in reverse order.
+SIGTERM stops the enabled services, in reverse order.
 """
 
 import glob
@@ -145,7 +145,8 @@ def rc_local():
 
 
 def stop(started):
-    for name in reversed(started):
+    """Stop what boot started and what was enabled since (packages installed on the running host)."""
+    for name in reversed(started + [n for n in enabled_services() if n not in started]):
         sh(f"/etc/init.d/{name}", "stop", timeout=60)
     sh("sync")
     say("fabulaws-init: stopped")
