@@ -164,10 +164,11 @@ def test_bad_config_gets_its_exact_one_line_error(tmp_path, case):
 
 def test_the_annotated_example_loads_and_mentions_every_key():
     from fabulaws.config import DbSettings, InstanceSettings, Settings
+    from fabulaws.config.schema import SecretsSettings
 
     example = HERE.parent / "fabulaws-config.yml.example"
     load_settings(example)
     text = example.read_text()
-    for model in (Settings, InstanceSettings, DbSettings):
+    for model in (Settings, InstanceSettings, DbSettings, SecretsSettings):
         for key in model.model_fields:
             assert f"{key}:" in text, f"{key} is not documented in fabulaws-config.yml.example"

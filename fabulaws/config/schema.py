@@ -111,6 +111,13 @@ class DbSettings(Model):
         return networks
 
 
+class SecretsSettings(Model):
+    """Where secrets come from: fabsecrets_<env>.py files, environment variables, or SSM Parameter Store."""
+
+    store: Literal["file", "environment", "ssm"] = "file"
+    ssm_prefix: str = "/fabulaws/{deployment}/{environment}/"
+
+
 class ExtraLogFile(Model):
     tag: str
     date_format: str | None = None
@@ -161,6 +168,7 @@ class Settings(Model):
     server_ports: dict[str, Port]
     site_domains_map: dict[str, list[str]]
     password_names: list[str] = []
+    secrets: SecretsSettings = SecretsSettings()
     ssh_keys: Path | None = None
     localsettings_template: Path | None = None
     local_settings_py_relative_path: str = "local_settings.py"
