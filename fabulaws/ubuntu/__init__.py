@@ -1,0 +1,1 @@
+"""Server provisioning for Debian and Ubuntu (apt-based): system set-up and package components."""

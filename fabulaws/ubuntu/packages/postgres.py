@@ -1,0 +1,220 @@
+"""PostgreSQL: settings, tuning, pg_hba, the replication and application roles, replicas.
+
+Changes from 1.x, all deliberate:
+
+* settings go to ``conf.d/fabulaws.conf``; a name the server does not know is
+  an error before anything changes (1.x silently skipped settings missing from
+  the file, and shipped ``checkpoint_segments``, which PostgreSQL 9.5 removed);
+* it listens on localhost and the private address, not ``*``;
+* clients from ``postgresql_networks`` must use SSL and SCRAM (1.x downgraded to md5);
+* passwords reach ``psql`` on stdin and ``pg_basebackup`` through a 0600
+  passfile, never a command line; the replica's ``primary_conninfo`` names that
+  passfile instead of holding the password.
+"""
+
+from __future__ import annotations
+
+import io
+import posixpath
+from dataclasses import dataclass
+
+from ...errors import ConfigError, DeployError
+from ...remote.commands import as_user, join, sudo
+from ...remote.files import append, contains, put
+from ..system import enable, service
+from . import Component, Node
+
+DEFAULT_SETTINGS: dict[str, object] = {
+    "max_connections": 80,
+    "wal_level": "replica",
+    "hot_standby": "on",
+    "hot_standby_feedback": "on",
+    "max_wal_senders": 5,
+    "wal_keep_size": "2GB",
+    "wal_buffers": "16MB",
+    "checkpoint_completion_target": 0.9,
+    "checkpoint_timeout": "10min",
+    "max_wal_size": "4GB",
+    "log_min_duration_statement": 500,
+    "log_checkpoints": "on",
+    "log_lock_waits": "on",
+    "log_temp_files": 0,
+    "commit_delay": 4000,
+    "commit_siblings": 5,
+    "random_page_cost": 2,
+}
+PGPASS = "/var/lib/postgresql/.pgpass"
+
+
+@dataclass(frozen=True)
+class Cluster:
+    """The Debian/Ubuntu cluster ``<version>/main``."""
+
+    version: str
+
+    @property
+    def config_dir(self) -> str:
+        return f"/etc/postgresql/{self.version}/main"
+
+    @property
+    def data_dir(self) -> str:
+        return f"/var/lib/postgresql/{self.version}/main"
+
+    @property
+    def bin_dir(self) -> str:
+        return f"/usr/lib/postgresql/{self.version}/bin"
+
+
+def cluster(node: Node) -> Cluster:
+    versions = sudo(node.cxn, "ls /etc/postgresql", hide=True, warn=True).stdout.split()
+    if not versions:
+        raise DeployError(f"{node.cxn.host}: no PostgreSQL cluster in /etc/postgresql")
+    return Cluster(sorted(versions, key=lambda v: [int(p) for p in v.split(".") if p.isdigit()])[-1])
+
+
+def literal(value: str) -> str:
+    """An SQL string literal (standard_conforming_strings is on)."""
+    return "'" + value.replace("'", "''") + "'"
+
+
+def identifier(value: str) -> str:
+    return '"' + value.replace('"', '""') + '"'
+
+
+def conf_value(value: object) -> str:
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    if isinstance(value, (int, float)):
+        return str(value)
+    return literal(str(value))
+
+
+def memory_settings(memory_mb: int, max_connections: int) -> dict[str, object]:
+    """1.x's RAM-derived resource settings."""
+    return {
+        "shared_buffers": f"{min(memory_mb // 4, 8096)}MB",
+        "work_mem": f"{max(1, 2 * memory_mb // max_connections)}MB",
+        "maintenance_work_mem": f"{min(memory_mb // 16, 1024)}MB",
+        "effective_cache_size": f"{memory_mb * 7 // 10}MB",
+    }
+
+
+class Postgres(Component):
+    name = "postgresql"
+    data_dirs = ("/var/lib/postgresql",)
+    services = ("postgresql",)
+
+    def __init__(self, primary: bool) -> None:
+        self.primary = primary
+
+    def package_list(self, settings) -> list[str]:
+        return list(settings.db_settings.postgresql_packages)
+
+    # --- configuration ---------------------------------------------------------------------------
+    def wanted_settings(self, node: Node) -> dict[str, object]:
+        db = node.settings.db_settings
+        values = dict(DEFAULT_SETTINGS)
+        values.update(db.postgresql_settings)
+        max_connections = int(values.get("max_connections") or 0)
+        if max_connections:
+            derived = memory_settings(node.memory_mb, max_connections)
+            values.update({k: v for k, v in derived.items() if k not in db.postgresql_settings})
+        values["listen_addresses"] = f"localhost,{node.address}"
+        values.setdefault("password_encryption", "scram-sha-256")
+        values["ssl"] = "on"
+        return values
+
+    def check_names(self, node: Node, pg: Cluster, values: dict[str, object]) -> None:
+        known = as_user(node.cxn, "postgres", join(posixpath.join(pg.bin_dir, "postgres"), "--describe-config"), hide=True).stdout
+        names = {line.split("\t", 1)[0] for line in known.splitlines() if line.strip()}
+        unknown = sorted(name for name in values if name not in names)
+        if unknown:
+            raise ConfigError(
+                f"db_settings.postgresql_settings: PostgreSQL {pg.version} has no setting {', '.join(unknown)}"
+            )
+
+    def configure(self, node: Node) -> None:
+        pg = cluster(node)
+        db = node.settings.db_settings
+        values = self.wanted_settings(node)
+        self.check_names(node, pg, values)
+        if db.postgresql_tune:
+            node.report("postgresql_tune: pgtune is no longer packaged; using the memory-derived settings instead")
+        conf = "# Managed by FabulAWS (db_settings in fabulaws-config.yml).\n"
+        conf += "".join(f"{name} = {conf_value(value)}\n" for name, value in values.items())
+        main_conf = posixpath.join(pg.config_dir, "postgresql.conf")
+        if not contains(node.cxn, main_conf, "include_dir = 'conf.d'"):
+            append(node.cxn, main_conf, "include_dir = 'conf.d'")
+        put(node.cxn, conf, posixpath.join(pg.config_dir, "conf.d", "fabulaws.conf"), owner="postgres", mode="0644",
+            make_dirs=True)
+        self.kernel_settings(node)
+        method = "md5" if str(values["password_encryption"]).lower() == "md5" else "scram-sha-256"
+        hba = posixpath.join(pg.config_dir, "pg_hba.conf")
+        repl_user = self.replication_user(node)
+        for network in db.postgresql_networks:
+            append(node.cxn, hba, f"hostssl all all {network} {method}")
+            append(node.cxn, hba, f"hostssl replication {repl_user} {network} {method}")
+        enable(node.cxn, "postgresql")
+        if self.primary:
+            service(node.cxn, "postgresql", "restart")
+            self.create_roles(node)
+        else:
+            self.copy_primary(node, pg)
+
+    def kernel_settings(self, node: Node) -> None:
+        db = node.settings.db_settings
+        lines = [f"kernel.shmmax = {db.postgresql_shmmax}", f"kernel.shmall = {db.postgresql_shmall}"]
+        if db.postgresql_disable_oom:
+            lines.append("vm.overcommit_memory = 2")
+        path = "/etc/sysctl.d/60-fabulaws-postgresql.conf"
+        put(node.cxn, "\n".join(lines) + "\n", path)
+        sudo(node.cxn, join("sysctl", "-q", "-p", path), hide=True, warn=True)  # read-only in containers
+
+    # --- roles -----------------------------------------------------------------------------------
+    @staticmethod
+    def replication_user(node: Node) -> str:
+        return f"{node.settings.database_user}_repl"
+
+    def psql(self, node: Node, sql: str, database: str = "postgres") -> str:
+        """Run SQL as postgres, fed on stdin (so no password is on a command line or in the server log)."""
+        script = "SET log_statement = 'none';\nSET log_min_duration_statement = -1;\n" + sql
+        command = join("psql", "-X", "-q", "-At", "-v", "ON_ERROR_STOP=1", "-d", database)
+        return as_user(node.cxn, "postgres", command, in_stream=io.StringIO(script), hide=True).stdout
+
+    def ensure_role(self, node: Node, name: str, password: str, options: str) -> None:
+        exists = self.psql(node, f"SELECT 1 FROM pg_roles WHERE rolname = {literal(name)};").strip() == "1"
+        verb = "ALTER" if exists else "CREATE"
+        self.psql(node, f"{verb} ROLE {identifier(name)} WITH {options} PASSWORD {literal(password)};")
+
+    def create_roles(self, node: Node) -> None:
+        """The replication role, the application role and its database (1.x DbMixin and DbPrimaryMixin)."""
+        password = node.secret("database_password")
+        self.ensure_role(node, self.replication_user(node), password, "LOGIN REPLICATION")
+        user, database = node.settings.database_user, node.paths.database_name
+        self.ensure_role(node, user, password, "LOGIN")
+        if self.psql(node, f"SELECT 1 FROM pg_database WHERE datname = {literal(database)};").strip() != "1":
+            as_user(node.cxn, "postgres", join("createdb", "-E", "UTF-8", "-T", "template0", "-O", user, database), hide=True)
+
+    # --- replicas --------------------------------------------------------------------------------
+    def copy_primary(self, node: Node, pg: Cluster) -> None:
+        """Replace this cluster by a streaming copy of the primary (pg_basebackup -R)."""
+        primary = node.primary_address()
+        if not primary:
+            raise DeployError(f"{node.cxn.host}: no db-primary in {node.deployment} {node.environment} to replicate from")
+        node.report(f"copying the primary database from {primary}")
+        user = self.replication_user(node)
+        put(node.cxn, f"{primary}:*:replication:{user}:{_escape_pgpass(node.secret('database_password'))}\n", PGPASS,
+            owner="postgres", mode="0600")
+        service(node.cxn, "postgresql", "stop", warn=True)
+        sudo(node.cxn, f"rm -rf {join(pg.data_dir)}", hide=True)
+        as_user(node.cxn, "postgres", join("pg_basebackup", "-X", "stream", "-R", "-D", pg.data_dir, "-h", primary,
+                                           "-U", user, "-w", "-d", f"passfile={PGPASS} sslmode=require"), hide=True)
+        service(node.cxn, "postgresql", "start")
+
+    def promote(self, node: Node) -> None:
+        pg = cluster(node)
+        as_user(node.cxn, "postgres", join(posixpath.join(pg.bin_dir, "pg_ctl"), "-D", pg.data_dir, "promote"), hide=True)
+
+
+def _escape_pgpass(value: str) -> str:
+    return value.replace("\\", "\\\\").replace(":", "\\:")

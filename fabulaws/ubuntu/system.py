@@ -1,0 +1,122 @@
+"""Host facts and system setup: services, application directories on the data volume, swap.
+
+Packages are installed with services held back (``policy-rc.d``), so that no
+daemon ever runs with its packaged defaults (Redis without a password, say);
+each component configures its services and then starts them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import posixpath
+from typing import Any, Iterator
+
+from ..remote.commands import join, sudo
+from ..remote.files import append, comment, exists, put
+from . import apt
+from .volumes import persist_mount
+
+POLICY_RC = "/usr/sbin/policy-rc.d"
+INSTANCE_STORE_SWAP = ("/dev/xvdb", "/dev/xvdc")
+
+
+def memory_mb(cxn: Any) -> int:
+    """Total memory in MiB (an integer, unlike 1.x under Python 3)."""
+    for line in cxn.run("cat /proc/meminfo", hide=True).stdout.splitlines():
+        if line.startswith("MemTotal:"):
+            return int(line.split()[1]) // 1024
+    raise RuntimeError(f"{cxn.host}: no MemTotal in /proc/meminfo")
+
+
+def private_ip(cxn: Any) -> str:
+    """The host's address on its private network (the source of its default route)."""
+    route = cxn.run("ip -4 route get 1.1.1.1", hide=True).stdout.split()
+    return route[route.index("src") + 1]
+
+
+@contextlib.contextmanager
+def services_held(cxn: Any) -> Iterator[None]:
+    """Within: packages install without starting their daemons."""
+    put(cxn, "#!/bin/sh\n# FabulAWS: packages being installed; their services start once configured\nexit 101\n", POLICY_RC, mode="0755")
+    try:
+        yield
+    finally:
+        sudo(cxn, join("rm", "-f", POLICY_RC), hide=True, warn=True)
+
+
+def install_held(cxn: Any, packages: list[str]) -> None:
+    with services_held(cxn):
+        apt.install(cxn, packages)
+
+
+def service(cxn: Any, name: str, action: str, warn: bool = False) -> bool:
+    """``service <name> <action>`` (systemd or SysV init alike)."""
+    return sudo(cxn, join("service", name, action), hide=True, warn=warn).ok
+
+
+def enable(cxn: Any, name: str) -> None:
+    """Start ``name`` at boot too (images baked from this host start it)."""
+    if exists(cxn, "/run/systemd/system"):
+        sudo(cxn, join("systemctl", "enable", name), hide=True, warn=True)
+    else:
+        sudo(cxn, join("update-rc.d", name, "defaults"), hide=True, warn=True)
+
+
+def bind_app_directories(cxn: Any, directories: list[str], app_root: str, encrypted: bool) -> None:
+    """Move each directory onto the data volume (under ``app_root``) and bind-mount it back; idempotent.
+
+    Callers stop the services using a directory first (1.x only did so on Upstart hosts).
+    """
+    if not exists(cxn, app_root):
+        raise RuntimeError(f"{cxn.host}: {app_root} does not exist; the data volume must be mounted first")
+    mounts = sudo(cxn, "cat /proc/mounts", hide=True).stdout
+    for directory in directories:
+        directory = directory.rstrip("/") or "/"
+        if f" {directory} " in mounts:
+            continue
+        bound = app_root.rstrip("/") + directory
+        if exists(cxn, bound):
+            pass
+        elif exists(cxn, directory):
+            sudo(cxn, f"{join('mkdir', '-p', posixpath.dirname(bound))} && {join('cp', '-a', directory, bound)}", hide=True)
+            sudo(cxn, join("find", directory, "-mindepth", "1", "-delete"), hide=True)
+        else:
+            sudo(cxn, join("mkdir", "-p", bound), hide=True)
+        sudo(cxn, f"{join('mkdir', '-p', directory)} && {join('mount', '--bind', bound, directory)}", hide=True)
+        if encrypted:
+            persist_mount(cxn, join("mount", "--bind", bound, directory), encrypted=True)
+        else:
+            persist_mount(cxn, f"{bound} {directory} none bind 0 0", encrypted=False)
+
+
+def setup_swap(cxn: Any, multiplier: float, app_root: str) -> int:
+    """Swap of ``memory x multiplier`` MiB: encrypted swap on instance-store disks first, then a swap file.
+
+    Returns the MiB added. Instance-store swap is encrypted with a random key at each boot (crypttab).
+    """
+    wanted = int(math.ceil(memory_mb(cxn) * multiplier))
+    added = 0
+    for device in INSTANCE_STORE_SWAP:
+        if wanted - added <= 0 or not sudo(cxn, join("test", "-b", device), hide=True, warn=True).ok:
+            continue
+        name = f"cryptswap-{posixpath.basename(device)}"
+        if exists(cxn, f"/dev/mapper/{name}"):
+            continue
+        size = int(sudo(cxn, join("blockdev", "--getsize64", device), hide=True).stdout.strip()) // (1024 * 1024)
+        sudo(cxn, join("umount", device), hide=True, warn=True)
+        comment(cxn, "/etc/fstab", f"{device}[[:space:]]")
+        apt.install(cxn, ["cryptsetup"])
+        sudo(cxn, join("cryptsetup", "-d", "/dev/urandom", "create", name, device), hide=True)
+        append(cxn, "/etc/crypttab", f"{name} {device} /dev/urandom swap")
+        sudo(cxn, f"{join('mkswap', '-f', f'/dev/mapper/{name}')} && {join('swapon', f'/dev/mapper/{name}')}", hide=True)
+        append(cxn, "/etc/fstab", f"/dev/mapper/{name} none swap sw 0 0")
+        added += size
+    remaining = wanted - added
+    swap_file = posixpath.join(app_root, "swapfile")
+    if remaining > 0 and not exists(cxn, swap_file):
+        sudo(cxn, f"{join('fallocate', '-l', f'{remaining}M', swap_file)} && {join('chmod', '600', swap_file)}"
+                  f" && {join('mkswap', swap_file)} && {join('swapon', swap_file)}", hide=True)
+        append(cxn, "/etc/fstab", f"{swap_file} none swap sw 0 0")
+        added += remaining
+    return added

@@ -1,0 +1,121 @@
+"""Sysadmin accounts from ``ssh_keys``, sudoers, and the deploy user.
+
+``ssh_keys`` holds one public-key file per sysadmin (the file name is the user
+name) and an optional ``<name>.gecos`` with the full name. Unlike 1.x, accounts
+get locked passwords (not empty ones) and passwordless sudo through a sudoers.d
+file checked by ``visudo`` before it is installed; the image's ``ubuntu`` user
+is expired only after a sysadmin has proved they can log in and use sudo.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..errors import ConfigError
+from ..remote.commands import join, sudo
+from ..remote.files import put
+
+SUDOERS_FILE = "/etc/sudoers.d/50-fabulaws"
+IMAGE_SUDOERS = "/etc/sudoers.d/90-cloud-init-users"  # cloud images' passwordless entry for ubuntu
+
+
+@dataclass(frozen=True)
+class Sysadmin:
+    name: str
+    keys: str  # authorized_keys content
+    gecos: str = ""
+
+
+def read_sysadmins(directory: Path | None) -> list[Sysadmin]:
+    """The sysadmins of ``ssh_keys``, sorted by name; ConfigError if the directory is missing or has no key."""
+    if directory is None:
+        raise ConfigError("ssh_keys is not set: new servers need at least one sysadmin key (ssh_keys: <directory>)")
+    if not directory.is_dir():
+        raise ConfigError(f"ssh_keys: {directory} is not a directory of public-key files")
+    admins = []
+    for path in sorted(directory.iterdir()):
+        if path.name.endswith(".gecos") or path.name.startswith(".") or not path.is_file():
+            continue
+        keys = "\n".join(line.strip() for line in path.read_text().splitlines() if line.strip()) + "\n"
+        gecos_file = path.with_name(path.name + ".gecos")
+        gecos = gecos_file.read_text().splitlines()[0].strip() if gecos_file.exists() else ""
+        admins.append(Sysadmin(path.name, keys, gecos))
+    if not admins:
+        raise ConfigError(f"ssh_keys: {directory} has no public-key file (one file per sysadmin, named after the user)")
+    return admins
+
+
+def sudoers(admin_groups: list[str]) -> str:
+    lines = ["# Managed by FabulAWS: sysadmins log in with keys only (locked passwords), so sudo asks for none."]
+    lines += [f"%{group} ALL=(ALL:ALL) NOPASSWD:ALL" for group in admin_groups]
+    return "\n".join(lines) + "\n"
+
+
+def install_sudoers(cxn: Any, admin_groups: list[str]) -> None:
+    """A sudoers.d file, validated by ``visudo -cf`` before it takes effect."""
+    staging = SUDOERS_FILE + ".new"
+    put(cxn, sudoers(admin_groups), staging, mode="0440")
+    check = sudo(cxn, join("visudo", "-cf", staging), hide=True, warn=True)
+    if not check.ok:
+        sudo(cxn, join("rm", "-f", staging), hide=True)
+        raise ConfigError(f"admin_groups {admin_groups} give an invalid sudoers file: {check.stdout.strip()} {check.stderr.strip()}")
+    sudo(cxn, join("mv", staging, SUDOERS_FILE), hide=True)
+
+
+def user_exists(cxn: Any, name: str) -> bool:
+    return cxn.run(join("id", "-u", name), hide=True, warn=True).ok
+
+
+def ensure_groups(cxn: Any, groups: list[str]) -> None:
+    for group in groups:
+        if not cxn.run(join("getent", "group", group), hide=True, warn=True).ok:
+            sudo(cxn, join("groupadd", group), hide=True)
+
+
+def create_sysadmin(cxn: Any, admin: Sysadmin, admin_groups: list[str]) -> None:
+    """The account (locked password, admin groups), its authorized keys and full name; idempotent."""
+    if not user_exists(cxn, admin.name):
+        sudo(cxn, join("useradd", "--create-home", "--shell", "/bin/bash", "--groups", ",".join(admin_groups), admin.name), hide=True)
+    else:
+        sudo(cxn, join("usermod", "--append", "--groups", ",".join(admin_groups), admin.name), hide=True)
+    sudo(cxn, join("usermod", "--lock", admin.name), hide=True)
+    home = posixpath.join("/home", admin.name)
+    install_keys(cxn, admin.name, home, admin.keys)
+    if admin.gecos:
+        sudo(cxn, join("usermod", "--comment", admin.gecos, admin.name), hide=True)
+
+
+def install_keys(cxn: Any, user: str, home: str, keys: str) -> None:
+    sudo(cxn, join("install", "-d", "-o", user, "-g", user, "-m", "0700", posixpath.join(home, ".ssh")), hide=True)
+    put(cxn, keys, posixpath.join(home, ".ssh", "authorized_keys"), owner=user, mode="0600")
+
+
+def create_sysadmins(cxn: Any, admins: list[Sysadmin], admin_groups: list[str]) -> None:
+    ensure_groups(cxn, admin_groups)
+    for admin in admins:
+        create_sysadmin(cxn, admin, admin_groups)
+    install_sudoers(cxn, admin_groups)
+
+
+def create_deploy_user(cxn: Any, name: str, home: str, admins: list[Sysadmin]) -> None:
+    """The deploy user, whose authorized keys are every sysadmin's (1.x's deployer)."""
+    home = home.rstrip("/") or "/"
+    if not user_exists(cxn, name):
+        sudo(cxn, join("useradd", "--home-dir", home, "--create-home", "--shell", "/bin/bash", name), hide=True)
+    install_keys(cxn, name, home, "".join(admin.keys for admin in admins))
+
+
+def create_system_user(cxn: Any, name: str) -> None:
+    """A system account without login (runs the web and worker processes when it is not the deploy user)."""
+    if not user_exists(cxn, name):
+        sudo(cxn, join("useradd", "--system", "--user-group", "--shell", "/usr/sbin/nologin", name), hide=True)
+
+
+def retire_image_user(cxn: Any, user: str = "ubuntu") -> None:
+    """Expire the image's login user and drop its passwordless sudo (run once a sysadmin can log in)."""
+    if user_exists(cxn, user):
+        sudo(cxn, join("usermod", "--expiredate", "1", user), hide=True)
+    sudo(cxn, join("rm", "-f", IMAGE_SUDOERS), hide=True)
