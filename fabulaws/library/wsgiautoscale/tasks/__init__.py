@@ -8,6 +8,7 @@ from .autoscaling import resume_autoscaling_processes, suspend_autoscaling_proce
 from .deploy import create_launch_config_for_deployment, deploy_full, deploy_serial, prune, recover
 from .describe import describe
 from .environment import environment_task
+from .servers import new
 
 STATIC_TASKS = {
     "describe": describe,
@@ -18,6 +19,7 @@ STATIC_TASKS = {
     "deploy_serial": deploy_serial,
     "recover": recover,
     "prune": prune,
+    "new": new,
 }
 
 

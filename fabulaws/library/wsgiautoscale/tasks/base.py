@@ -6,6 +6,8 @@ from typing import Any, Callable
 
 from fabric import task as fabric_task
 
+from ....errors import UsageError
+
 
 def task(*args: Any, **kwargs: Any) -> Any:
     """Fabric's ``@task``, marked so the ``fabulaws`` executor never runs it once per ``-H`` host.
@@ -21,3 +23,13 @@ def task(*args: Any, **kwargs: Any) -> Any:
     if len(args) == 1 and callable(args[0]) and not kwargs:
         return decorate(args[0])
     return decorate
+
+
+def flag(value: object) -> bool:
+    """A yes/no task argument as given on the command line (``keep_failed=yes``); 1.x took any string as true."""
+    text = str(value).strip().lower()
+    if text in ("yes", "y", "true", "1", "on"):
+        return True
+    if text in ("no", "n", "false", "0", "off", "none", ""):
+        return False
+    raise UsageError(f"expected yes or no, got {value!r}")

@@ -16,7 +16,7 @@ from ..deploy.serial import DEPLOY_SERIAL, DEPLOY_SERIAL_REFRESH
 from ..deploy.steps import NoServerSteps
 from ..deploy.waits import Polling
 from ..stack import check_selection
-from .base import task
+from .base import flag, task
 
 CREATE_LAUNCH = Operation("create_launch_config", (Step("capture", capture), Step("prepare_launch", launches.prepare)))
 OPERATIONS = {op.name: op for op in (DEPLOY_FULL, DEPLOY_SERIAL, DEPLOY_SERIAL_REFRESH, CREATE_LAUNCH)}
@@ -55,9 +55,6 @@ def _context(c, deployment, environment, operation, params, poll, timeout) -> De
     )
 
 
-def _rollback(value) -> bool:
-    return str(value).strip().lower() not in ("no", "n", "false", "0", "off")
-
 
 @task
 def create_launch_config_for_deployment(c, deployment, environment, ami=None, changeset=None, poll=2, timeout=1800):
@@ -78,7 +75,7 @@ def deploy_full(c, deployment, environment, launch_config_name=None, num_web=2, 
             raise UsageError("Not running deploy_full on production")
     params = {"launch_config_name": launch_config_name, "num_web": int(num_web), "ami": ami, "changeset": changeset}
     ctx = _context(c, deployment, environment, DEPLOY_FULL, params, poll, timeout)
-    execute(DEPLOY_FULL, ctx, rollback=_rollback(rollback))
+    execute(DEPLOY_FULL, ctx, rollback=flag(rollback))
 
 
 @task
@@ -98,7 +95,7 @@ def deploy_serial(c, deployment, environment, launch_config_name=None, answer=No
     operation = ENGINES[engine]
     params = {"launch_config_name": launch_config_name, "batch": int(batch), "ami": ami, "changeset": changeset}
     ctx = _context(c, deployment, environment, operation, params, poll, timeout)
-    execute(operation, ctx, rollback=_rollback(rollback))
+    execute(operation, ctx, rollback=flag(rollback))
 
 
 @task

@@ -1,0 +1,212 @@
+"""Several servers at once: one thread each, its own log file, a live status line, 3 tries, one summary.
+
+Replaces 1.x's ``_create_many``/``_retry_new`` (a process per server, an abort
+on the first failure that left the others running, and ``-PENDING`` servers
+left behind). Here a failed try is discarded (instance and volume) before the
+next; a db-replica created alongside a db-primary waits for it; Ctrl-C stops
+every thread at its next step and discards what it created.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import threading
+import time
+import traceback
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable, TextIO
+
+from ....errors import ConfigError, DeployError, UsageError
+from ....secrets import MissingSecret
+from .provision import Cancelled, NewServer, ServerSpec
+
+# The same try would fail the same way: configuration, missing secrets, interruption, and bugs.
+NOT_RETRIED = (ConfigError, UsageError, MissingSecret, Cancelled, AttributeError, TypeError, NameError)
+
+
+@dataclass
+class Outcome:
+    spec: ServerSpec
+    label: str
+    log_file: Path
+    tries: int = 0
+    seconds: float = 0.0
+    instance_id: str | None = None
+    address: str | None = None
+    error: str | None = None
+    kept: str | None = None  # instance left for inspection
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+class PrimaryRendezvous:
+    """A db-replica asks for its primary's address; a primary being created alongside answers when it is ready."""
+
+    def __init__(self, existing: str = "", pending: bool = False) -> None:
+        self._address = existing
+        self._ready = threading.Event()
+        self._failed = ""
+        if not pending:
+            self._ready.set()
+
+    def primary_ready(self, address: str) -> None:
+        self._address = address
+        self._ready.set()
+
+    def primary_failed(self, reason: str) -> None:
+        self._failed = reason
+        self._ready.set()
+
+    def address(self, cancel: threading.Event | None = None) -> str:
+        while not self._ready.wait(0.5):
+            if cancel is not None and cancel.is_set():
+                raise Cancelled("interrupted while waiting for the db-primary")
+        if self._failed:
+            raise DeployError(f"the db-primary created alongside failed ({self._failed})")
+        return self._address
+
+
+class StatusBoard:
+    """One line per server: redrawn in place on a terminal, printed on each change otherwise."""
+
+    def __init__(self, labels: list[str], out: TextIO | None = None) -> None:
+        self.out = out or sys.stdout
+        self.labels = labels
+        self.status = {label: "waiting" for label in labels}
+        self.width = max(len(label) for label in labels)
+        self.lock = threading.Lock()
+        self.live = self.out.isatty()
+        self.drawn = False
+
+    def update(self, label: str, status: str) -> None:
+        with self.lock:
+            if self.status.get(label) == status:
+                return
+            self.status[label] = status
+            if not self.live:
+                print(f"{label.ljust(self.width)}  {status}", file=self.out, flush=True)
+                return
+            if self.drawn:
+                self.out.write(f"\x1b[{len(self.labels)}F")
+            for name in self.labels:
+                self.out.write(f"\x1b[2K{name.ljust(self.width)}  {self.status[name]}\n")
+            self.out.flush()
+            self.drawn = True
+
+
+def log_path(directory: Path, spec: ServerSpec, index: int) -> Path:
+    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d_%H-%M-%S")
+    return directory / f"{stamp}_{spec.deployment}_{spec.environment}_{spec.role}_{spec.zone}_{index}.log"
+
+
+def server_logger(name: str, path: Path) -> tuple[logging.Logger, logging.Handler]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(path)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    logger = logging.getLogger(f"fabulaws.new.{name}")
+    logger.propagate = False
+    logger.setLevel(logging.INFO)
+    logger.addHandler(handler)
+    return logger, handler
+
+
+@dataclass
+class Creation:
+    """Create ``specs`` in parallel with ``make(spec, try, log, report)`` building each try's NewServer."""
+
+    specs: list[ServerSpec]
+    make: Callable[..., NewServer]
+    log_dir: Path
+    tries: int = 3
+    keep_failed: bool = False
+    out: TextIO = field(default_factory=lambda: sys.stdout)
+    primary: PrimaryRendezvous = field(default_factory=PrimaryRendezvous)
+    cancel: threading.Event = field(default_factory=threading.Event)
+
+    def run(self) -> list[Outcome]:
+        outcomes = [
+            Outcome(spec, f"{spec.role} ({spec.zone})" + (f" #{i}" if self._repeats(spec) else ""), log_path(self.log_dir, spec, i))
+            for i, spec in enumerate(self.specs, 1)
+        ]
+        board = StatusBoard([o.label for o in outcomes], self.out)
+        print("Creating servers in parallel; each has its own log file:", file=self.out)
+        for outcome in outcomes:
+            print(f"  {outcome.label}: {outcome.log_file}", file=self.out)
+        threads = [threading.Thread(target=self._create, args=(o, board), name=o.label, daemon=True) for o in outcomes]
+        for thread in threads:
+            thread.start()
+        try:
+            for thread in threads:
+                while thread.is_alive():
+                    thread.join(0.2)
+        except KeyboardInterrupt:
+            self.cancel.set()
+            print("\nInterrupted: stopping each server at its next step and discarding it...", file=self.out, flush=True)
+            for thread in threads:
+                thread.join()
+            raise
+        self._summary(outcomes)
+        return outcomes
+
+    def _repeats(self, spec: ServerSpec) -> bool:
+        return sum(1 for s in self.specs if (s.role, s.zone) == (spec.role, spec.zone)) > 1
+
+    def _create(self, outcome: Outcome, board: StatusBoard) -> None:
+        log, handler = server_logger(f"{outcome.spec.role}.{outcome.log_file.stem}", outcome.log_file)
+        started = time.monotonic()
+        try:
+            for attempt in range(1, self.tries + 1):
+                outcome.tries = attempt
+                prefix = f"try {attempt}/{self.tries}: " if attempt > 1 else ""
+                server = self.make(outcome.spec, log, lambda status: board.update(outcome.label, prefix + status), self.cancel)
+                try:
+                    instance = server.create()
+                except BaseException as exc:  # noqa: BLE001 - every failure is logged, discarded, maybe retried
+                    outcome.error = f"{type(exc).__name__}: {exc}" if not isinstance(exc, DeployError) else str(exc)
+                    log.error("try %d failed: %s\n%s", attempt, outcome.error, traceback.format_exc())
+                    last = attempt == self.tries or isinstance(exc, NOT_RETRIED) or self.cancel.is_set()
+                    if last and self.keep_failed and server.instance is not None and server.instance.instance_id:
+                        server.keep()
+                        outcome.kept = server.instance.instance_id
+                    else:
+                        board.update(outcome.label, prefix + "failed; discarding")
+                        server.discard()
+                    if last:
+                        break
+                    board.update(outcome.label, f"failed ({outcome.error[:60]}); retrying")
+                    log.warning("**** Server creation failed; retrying (attempt #%d)... ****", attempt + 1)
+                    continue
+                outcome.error = None
+                outcome.instance_id = instance.instance_id
+                outcome.address = instance.hostname
+                if outcome.spec.role in ("db-primary", "combo"):
+                    self.primary.primary_ready(instance.internal_ip)
+                break
+        finally:
+            outcome.seconds = time.monotonic() - started
+            if outcome.error and outcome.spec.role in ("db-primary", "combo"):
+                self.primary.primary_failed(outcome.error)
+            board.update(outcome.label, f"ready: {outcome.instance_id} at {outcome.address} ({outcome.seconds:.0f} s)"
+                         if outcome.ok else f"FAILED after {outcome.tries} tries ({outcome.seconds:.0f} s)")
+            log.removeHandler(handler)
+            handler.close()
+
+    def _summary(self, outcomes: list[Outcome]) -> None:
+        failed = [o for o in outcomes if not o.ok]
+        print(f"Created {len(outcomes) - len(failed)} of {len(outcomes)} servers.", file=self.out)
+        for outcome in failed:
+            kept = f"; left {outcome.kept} (-PENDING) for inspection" if outcome.kept else ""
+            print(f"  FAILED {outcome.label}: {outcome.error} (log: {outcome.log_file}{kept})", file=self.out)
+        self.out.flush()
+
+
+def raise_for_failures(outcomes: list[Outcome]) -> None:
+    failed = [o for o in outcomes if not o.ok]
+    if failed:
+        names = ", ".join(f"{o.label} (see {o.log_file})" for o in failed)
+        raise DeployError(f"Server creation failed for: {names}")

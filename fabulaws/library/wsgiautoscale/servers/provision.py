@@ -1,0 +1,234 @@
+"""One new server, from launch to its real role (1.x ``_new`` for one instance, reference 5.1-5.8).
+
+The server carries the role ``<role>-PENDING`` (invisible to every task) until
+its setup has succeeded; only then is it retagged with its role. ``discard``
+terminates it and deletes its data volume, so a failed try leaves nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from ....ec2 import EC2Instance
+from ....errors import DeployError
+from ....remote.connect import connect
+from ....remote.hostkeys import KnownHosts
+from ....ubuntu import apt, system, users, volumes
+from ....ubuntu.packages import Node
+from ..paths import Paths
+from . import roles
+
+DATA_DEVICE = "/dev/sdf"
+PostSetup = Callable[["NewServer", Any], None]
+
+
+class Cancelled(DeployError):
+    """The operator interrupted server creation."""
+
+
+@dataclass(frozen=True)
+class ServerSpec:
+    """Which server to create: the role and availability zone letter in one (deployment, environment)."""
+
+    deployment: str
+    environment: str
+    role: str
+    zone: str
+
+    @property
+    def name(self) -> str:
+        return f"{self.deployment}_{self.environment}_{self.role}"
+
+    def tags(self, pending: bool) -> dict[str, str]:
+        role = f"{self.role}-PENDING" if pending else self.role
+        return {"deployment": self.deployment, "environment": self.environment, "role": role,
+                "Name": f"{self.deployment}_{self.environment}_{role}"}
+
+
+@dataclass
+class NewServer:
+    """Creates one server; ``create()`` runs every step, ``discard()`` removes what a failed try left."""
+
+    spec: ServerSpec
+    settings: Any
+    aws: Any
+    secret: Callable[[str], str]
+    operator: str
+    fabric_config: Any = None
+    known_hosts: KnownHosts = field(default_factory=KnownHosts)
+    log: logging.Logger = field(default_factory=lambda: logging.getLogger("fabulaws.new"))
+    report: Callable[[str], None] = lambda status: None
+    primary_address: Callable[[], str] = lambda: ""
+    cancel: threading.Event = field(default_factory=threading.Event)
+    post_setup: list[PostSetup] = field(default_factory=list)
+    instance: EC2Instance | None = None
+    volume_id: str | None = None
+    cxn: Any = None
+
+    @property
+    def instance_settings(self) -> Any:
+        return self.settings.instance_settings
+
+    def setting(self, key: str) -> Any:
+        return self.settings.role_setting(key, self.spec.environment, self.spec.role)
+
+    # --- the steps ---------------------------------------------------------------------------------
+    def create(self) -> EC2Instance:
+        steps = [
+            ("launching", self.launch),
+            ("apt sources", self.apt_sources),
+            ("data volume", self.data_volume),
+            ("packages", self.install_packages),
+            ("users", self.create_users),
+            ("app directories", self.app_directories),
+            ("swap", self.swap),
+            ("upgrading packages", self.upgrade),
+            *[(f"configuring {c.name}", self._configurer(c)) for c in roles.components(self.spec.role)],
+            *[(getattr(hook, "__name__", "post-setup").replace("_", " "), self._hook(hook)) for hook in self.post_setup],
+            ("assigning role", self.assign_role),
+        ]
+        for number, (label, step) in enumerate(steps, 1):
+            if self.cancel.is_set():
+                raise Cancelled(f"{self.spec.name}: interrupted")
+            self.report(f"{label} ({number}/{len(steps)})")
+            self.log.info("step %d/%d: %s", number, len(steps), label)
+            started = time.monotonic()
+            step()
+            self.log.info("step %d/%d: %s done in %.1f s", number, len(steps), label, time.monotonic() - started)
+        return self.instance
+
+    def launch(self) -> None:
+        subnets = self.settings.subnets or {}
+        zone = self.settings.region + self.spec.zone
+        self.instance = EC2Instance(
+            self.aws,
+            ami=self.instance_settings.ami,
+            instance_type=self.setting("instance_types"),
+            zone=zone,
+            subnet=subnets.get(self.spec.zone),
+            security_groups=list(self.setting("security_groups") or []),
+            tags=self.spec.tags(pending=True),
+            key_prefix=self.instance_settings.key_prefix,
+            known_hosts=self.known_hosts,
+            ssh_attribute=self.settings.ssh_attribute,
+        )
+        self.instance.setup()  # on failure it terminates the instance and deletes the key pair itself
+        self.log.info("instance %s at %s (%s)", self.instance.instance_id, self.instance.hostname, zone)
+        self.cxn = self.instance.connection()
+
+    def apt_sources(self) -> None:
+        apt.set_mirror(self.cxn, self.instance_settings.ubuntu_mirror, self.settings.region)
+        apt.update(self.cxn)
+
+    def data_volume(self) -> None:
+        tags = {**self.spec.tags(pending=True), "device": DATA_DEVICE}
+        tags["Name"] = f"{tags['Name']}_{DATA_DEVICE.rsplit('/', 1)[-1]}"
+        zone = self.instance.describe()["Placement"]["AvailabilityZone"]
+        self.volume_id = volumes.create_and_attach(
+            self.aws, self.instance.instance_id, zone, DATA_DEVICE, int(self.setting("volume_sizes")),
+            self.setting("volume_types"), self.instance_settings.ebs_encrypt, tags,
+        )
+        device = volumes.wait_for_device(self.cxn, DATA_DEVICE, self.volume_id)
+        passphrase = self.secret("luks_passphrase") if self.instance_settings.fs_encrypt else None
+        if passphrase:
+            apt.install(self.cxn, ["cryptsetup"])
+        volumes.format_and_mount(self.cxn, device, self.instance_settings.app_root, self.instance_settings.fs_type, passphrase)
+
+    def install_packages(self) -> None:
+        wanted: list[str] = []
+        for component in roles.components(self.spec.role):
+            wanted += [p for p in component.package_list(self.settings) if p not in wanted]
+        system.install_held(self.cxn, wanted)
+
+    def create_users(self) -> None:
+        """Sysadmins, sudoers and the deploy user; then continue as the operator and retire ``ubuntu``."""
+        admins = users.read_sysadmins(self.settings.ssh_keys)
+        users.create_sysadmins(self.cxn, admins, self.instance_settings.admin_groups)
+        users.create_deploy_user(self.cxn, self.settings.deploy_user, self.settings.home, admins)
+        image_user = self.instance.user
+        operator = connect(self.instance.hostname, self.operator, config=self.fabric_config, known=self.known_hosts)
+        check = operator.run("sudo -n true", hide=True, warn=True)
+        if not check.ok:
+            raise DeployError(f"{self.operator} cannot use sudo on {self.instance.hostname}: {check.stderr.strip()}")
+        self.cxn.close()
+        self.cxn = operator
+        if image_user != self.operator:
+            users.retire_image_user(self.cxn, image_user)
+
+    def app_directories(self) -> None:
+        dirs = roles.data_dirs(self.spec.role, self.settings.home)
+        services = [s for c in roles.components(self.spec.role) if c.data_dirs for s in c.services]
+        for name in services:
+            system.service(self.cxn, name, "stop", warn=True)
+        system.bind_app_directories(self.cxn, dirs, self.instance_settings.app_root, self.instance_settings.fs_encrypt)
+
+    def swap(self) -> None:
+        multiplier = self.instance_settings.swap_multiplier or 0
+        if multiplier > 0:
+            added = system.setup_swap(self.cxn, multiplier, self.instance_settings.app_root)
+            self.log.info("swap: %d MiB added", added)
+
+    def upgrade(self) -> None:
+        apt.update(self.cxn)
+        with system.services_held(self.cxn):
+            apt.upgrade(self.cxn)
+
+    def _configurer(self, component: Any) -> Callable[[], None]:
+        def configure() -> None:
+            component.configure(self.node())
+
+        return configure
+
+    def _hook(self, hook: PostSetup) -> Callable[[], None]:
+        return lambda: hook(self, self.cxn)
+
+    def node(self) -> Node:
+        return Node(
+            cxn=self.cxn,
+            settings=self.settings,
+            deployment=self.spec.deployment,
+            environment=self.spec.environment,
+            role=self.spec.role,
+            address=self.instance.internal_ip,
+            memory_mb=system.memory_mb(self.cxn),
+            secret=self.secret,
+            paths=Paths.for_environment(self.settings, self.spec.deployment, self.spec.environment),
+            primary_address=self.primary_address,
+            report=lambda message: (self.log.info("%s", message), self.report(message)),
+        )
+
+    def assign_role(self) -> None:
+        """The real role, on the instance and its volumes: from now on tasks see the server."""
+        tags = self.spec.tags(pending=False)
+        self.instance.add_tags(tags)
+        for mapping in self.instance.refresh().get("BlockDeviceMappings", []):
+            volume_name = f"{tags['Name']}_{mapping['DeviceName'].rsplit('/', 1)[-1]}"
+            self.aws.ec2.create_tags(Resources=[mapping["Ebs"]["VolumeId"]], Tags=[
+                {"Key": "role", "Value": self.spec.role}, {"Key": "Name", "Value": volume_name}])
+        self.log.info("Changing role for %s (%s) to %s", self.instance.hostname, self.instance.instance_id, self.spec.role)
+
+    # --- failure -----------------------------------------------------------------------------------
+    def discard(self) -> None:
+        """Terminate the instance and delete its data volume (best effort, every part tried)."""
+        if self.cxn is not None:
+            self.cxn.close()
+        if self.instance is not None and self.instance.instance_id:
+            try:
+                self.instance.terminate()
+                self.log.info("terminated %s", self.instance.instance_id)
+            except Exception as exc:  # noqa: BLE001 - keep cleaning up
+                self.log.error("could not terminate %s: %s", self.instance.instance_id, exc)
+        if self.volume_id:
+            volumes.delete(self.aws, self.volume_id)
+            self.log.info("deleted volume %s", self.volume_id)
+
+    def keep(self) -> None:
+        """Leave the failed server for inspection (temporary key pair deleted; it stays ``-PENDING``)."""
+        if self.cxn is not None:
+            self.cxn.close()
+        if self.instance is not None:
+            self.instance.cleanup()

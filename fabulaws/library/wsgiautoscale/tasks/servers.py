@@ -1,0 +1,93 @@
+"""Creating servers: the ``new`` task, and ``create_servers`` for the tasks that create several at once."""
+
+from __future__ import annotations
+
+import getpass
+import random
+from pathlib import Path
+
+from ....errors import ConfigError, UsageError
+from ....remote.hostkeys import KnownHosts
+from ....secrets import Secrets
+from ....ubuntu.users import read_sysadmins
+from ..context import aws_for, discover, settings_for, ssh_user
+from ..servers import roles
+from ..servers.creation import Creation, PrimaryRendezvous, raise_for_failures
+from ..servers.provision import NewServer, ServerSpec
+from ..stack import PRIMARY_ROLES, REPLICA_ROLES, check_selection
+from .base import flag, task
+
+LOG_DIR = Path(".fabulaws") / "logs"
+POST_SETUP: list = []  # steps run on each new server before it gets its role (the application's, later)
+
+
+def operator_name(c) -> str:
+    """Who logs in to new servers once the image's user is retired: ``-u`` or the local user, as in 1.x."""
+    return ssh_user(c) or getpass.getuser()
+
+
+def check_spec(settings, spec: ServerSpec) -> None:
+    for label, value, choices in (
+        ("role", spec.role, [r for r in settings.valid_roles if r in roles.ROLE_COMPONENTS]),
+        ("availability zone", spec.zone, settings.avail_zones),
+    ):
+        if value not in choices:
+            raise UsageError(f"Choose a valid {label}: {', '.join(choices)} (got {value!r})")
+
+
+def create_servers(c, deployment: str, environment: str, specs: list[ServerSpec], tries: int = 3,
+                   keep_failed: bool = False, post_setup: list | None = None):
+    """Validate everything, then create ``specs`` in parallel; DeployError naming every failure."""
+    settings = settings_for(c)
+    check_selection(settings, deployment, environment)
+    for spec in specs:
+        check_spec(settings, spec)
+    operator = operator_name(c)
+    admins = [admin.name for admin in read_sysadmins(settings.ssh_keys)]
+    if operator not in admins:
+        raise ConfigError(
+            f"ssh_keys: no key for {operator!r} in {settings.ssh_keys} (sysadmins: {', '.join(admins)}); "
+            f"new servers only let those users in: pass -u <your sysadmin user>"
+        )
+    aws = aws_for(settings)
+    secrets = Secrets(settings, deployment, environment, aws)
+    needed = sorted({name for spec in specs for name in roles.secrets_needed(spec.role, settings.instance_settings.fs_encrypt)})
+    secrets.load(needed)
+    rendezvous = PrimaryRendezvous()
+    if any(spec.role in REPLICA_ROLES for spec in specs):
+        rendezvous = primary_for_replicas(c, deployment, environment, specs)
+    known = KnownHosts()
+    hooks = list(POST_SETUP if post_setup is None else post_setup)
+
+    def make(spec, log, report, cancel):
+        return NewServer(spec, settings, aws, secrets.get, operator, c.config, known, log, report,
+                         primary_address=lambda: rendezvous.address(cancel), cancel=cancel, post_setup=hooks)
+
+    creation = Creation(specs, make, LOG_DIR, tries=tries, keep_failed=keep_failed, primary=rendezvous)
+    outcomes = creation.run()
+    raise_for_failures(outcomes)
+    return outcomes
+
+
+def primary_for_replicas(c, deployment: str, environment: str, specs: list[ServerSpec]) -> PrimaryRendezvous:
+    """Replicas copy the primary being created alongside them, else the existing one; none is an error."""
+    if any(spec.role in PRIMARY_ROLES + ("combo",) for spec in specs):
+        return PrimaryRendezvous(pending=True)
+    primary = discover(c, deployment, environment).primary_database
+    if primary is None:
+        raise UsageError(f"there is no db-primary in {deployment} {environment} for a db-replica to copy; create one first")
+    return PrimaryRendezvous(existing=primary.server.private_ip)
+
+
+@task
+def new(c, deployment, environment, role, avail_zone=None, count=1, tries=3, keep_failed="no"):
+    """Create count servers of a role (in parallel, 3 tries each); they get their role only once set up."""
+    settings = settings_for(c)
+    check_selection(settings, deployment, environment)
+    if avail_zone is None:
+        avail_zone = random.choice(settings.avail_zones)
+        print(f'Note: Assigning random availability zone "{avail_zone}"')
+    if int(count) < 1 or int(tries) < 1:
+        raise UsageError(f"new: count={count}, tries={tries}: expected positive numbers")
+    specs = [ServerSpec(deployment, environment, role, avail_zone) for _ in range(int(count))]
+    create_servers(c, deployment, environment, specs, tries=int(tries), keep_failed=flag(keep_failed))
