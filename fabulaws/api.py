@@ -45,14 +45,16 @@ def call_python(cxn: Any, method: str, *args: Any, python: str = "python3") -> A
     return json.loads(result.stdout)
 
 
-def sshagent_run(cxn: Any, command: str, user: str | None = None, **kwargs: Any) -> Any:
+def sshagent_run(cxn: Any, command: str, user: str | None = None, known: KnownHosts | None = None, **kwargs: Any) -> Any:
     """Run ``command`` as ``user`` (default: the connection's) with the operator's SSH agent forwarded.
+
+    ``known`` is the known_hosts to verify the server with (default: the project's).
 
     Forwarding lets the server use the operator's keys (e.g. a private git
     clone), and root on the server can use them meanwhile: keep such commands
     short (1.x forwarded for every ``clone_repo``).
     """
-    forwarded = connect(cxn.host, user or cxn.user, config=cxn.config, known=KnownHosts(), forward_agent=True)
+    forwarded = connect(cxn.host, user or cxn.user, config=cxn.config, known=known or KnownHosts(), forward_agent=True)
     try:
         return forwarded.run(command, **kwargs)
     finally:

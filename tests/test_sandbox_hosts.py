@@ -56,11 +56,22 @@ class Cloud:
                 client.connect(address, username="ubuntu", pkey=self.pkey, timeout=3, banner_timeout=5, auth_timeout=5,
                                look_for_keys=False, allow_agent=False)
                 return client
-            except (OSError, paramiko.SSHException, EOFError):
+            except (OSError, paramiko.SSHException, EOFError) as exc:
                 client.close()
                 if time.monotonic() > deadline:
-                    raise
+                    raise AssertionError(f"no SSH on {address} after {timeout} s: {exc}\n{self.diagnosis()}") from exc
                 time.sleep(0.3)
+
+    def diagnosis(self) -> str:
+        """What the sandbox knows, for a failure message: its errors and every console output."""
+        status = self.status()
+        lines = [f"sandbox errors: {status.get('errors')}", f"hosts: {status.get('hosts')}"]
+        for reservation in self.ec2.describe_instances()["Reservations"]:
+            for instance in reservation["Instances"]:
+                console = self.ec2.get_console_output(InstanceId=instance["InstanceId"]).get("Output", "")
+                lines.append(f"--- {instance['InstanceId']} {instance.get('PrivateIpAddress')} {instance['State']['Name']}")
+                lines.append(console[-2000:])
+        return "\n".join(lines)
 
     def status(self) -> dict:
         return _sandbox_call(self.endpoint, "/_sandbox/status")

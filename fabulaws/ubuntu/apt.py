@@ -11,6 +11,7 @@ from ..remote.files import exists, sed
 
 APT = ["env", "DEBIAN_FRONTEND=noninteractive", "apt-get", "-q", "-y", "-o", "Dpkg::Options::=--force-confdef",
        "-o", "Dpkg::Options::=--force-confold"]
+UPDATE_TIMEOUT = 180  # seconds; a hung download (seen behind caching proxies) is killed and retried
 
 
 def distribution(cxn: Any) -> tuple[str, str]:
@@ -23,7 +24,9 @@ def distribution(cxn: Any) -> tuple[str, str]:
 def update(cxn: Any, attempts: int = 4) -> None:
     """apt-get update, retried with a growing pause instead of aborting on a flaky mirror."""
     for attempt in range(1, attempts + 1):
-        result = sudo(cxn, join(*APT, "update"), hide=True, warn=True)
+        # timeout(1) runs on the server, so a hung apt-get dies there and releases its lock
+        command = join("timeout", "--kill-after=10", str(UPDATE_TIMEOUT), *APT, "-o", "Acquire::http::Timeout=30", "update")
+        result = sudo(cxn, command, hide=True, warn=True)
         if result.ok and "Err:" not in result.stdout:
             return
         if attempt == attempts:

@@ -10,8 +10,10 @@ from __future__ import annotations
 import contextlib
 import math
 import posixpath
+import time
 from typing import Any, Iterator
 
+from ..errors import DeployError
 from ..remote.commands import join, sudo
 from ..remote.files import append, comment, exists, put
 from . import apt
@@ -51,8 +53,31 @@ def install_held(cxn: Any, packages: list[str]) -> None:
 
 
 def service(cxn: Any, name: str, action: str, warn: bool = False) -> bool:
-    """``service <name> <action>`` (systemd or SysV init alike)."""
+    """``service <name> <action>`` (systemd or SysV init alike).
+
+    ``restart`` is a stop then a start: some init scripts' restart only stops
+    (Debian 12's supervisor), and a stopped service must come up either way.
+    """
+    if action == "restart":
+        sudo(cxn, join("service", name, "stop"), hide=True, warn=True)
+        action = "start"
     return sudo(cxn, join("service", name, action), hide=True, warn=warn).ok
+
+
+def await_listening(cxn: Any, name: str, address: str, port: int, timeout: float = 30) -> None:
+    """Return once ``address:port`` accepts connections; DeployError naming the service if it never does.
+
+    ``service start`` returns before a daemon has read its configuration: a
+    daemon that then refuses it would otherwise go unnoticed until a client fails.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        listening = sudo(cxn, join("ss", "-ltnH", f"sport = :{port}"), hide=True, warn=True).stdout
+        if f"{address}:{port}" in listening:
+            return
+        if time.monotonic() > deadline:
+            raise DeployError(f"{cxn.host}: {name} is not listening on {address}:{port} {timeout:.0f} s after its start")
+        time.sleep(1)
 
 
 def enable(cxn: Any, name: str) -> None:

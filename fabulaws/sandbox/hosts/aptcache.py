@@ -58,5 +58,5 @@ class AptCache:
             self.process.wait(timeout=10)
 
     def apt_configuration(self) -> str:
-        return f'Acquire::http::Proxy "{self.proxy}";\n'
+        return f'Acquire::http::Proxy "{self.proxy}";\nAcquire::http::Timeout "30";\nAcquire::Retries "3";\n'
 

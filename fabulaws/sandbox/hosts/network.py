@@ -91,6 +91,8 @@ class Network:
         run([*inside, "ip", "link", "set", "eth0", "up"])
         run([*inside, "ip", "link", "set", "lo", "up"])
         run([*inside, "ip", "route", "add", "default", "via", interface.gateway])
+        # a terminated instance may have had this address: forget its MAC address
+        quiet(["ip", "neigh", "flush", "to", interface.address, "dev", BRIDGE])
         return namespace
 
     def unplug(self, instance_id: str) -> None:

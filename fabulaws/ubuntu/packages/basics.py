@@ -55,7 +55,7 @@ class AppServer(Component):
 
 class Nginx(Component):
     name = "nginx"
-    packages = ("nginx",)
+    packages = ("nginx", "ssl-cert")
     services = ("nginx",)
 
     def configure(self, node: Node) -> None:

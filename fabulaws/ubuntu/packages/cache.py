@@ -14,7 +14,7 @@ import time
 from ...errors import DeployError
 from ...remote.commands import join, sudo
 from ...remote.files import append, put
-from ..system import enable, service
+from ..system import await_listening, enable, service
 from . import Component, Node
 
 REDIS_INCLUDE = "/etc/redis/fabulaws.conf"
@@ -36,12 +36,20 @@ class Redis(Component):
             "protected-mode yes",
             "loglevel notice",
             "tcp-keepalive 60",
-            f"requirepass {password}",
+            f"requirepass {redis_quote(password)}",
         ]
         put(node.cxn, "\n".join(lines) + "\n", REDIS_INCLUDE, owner="redis", group="redis", mode="0640")
         append(node.cxn, "/etc/redis/redis.conf", f"include {REDIS_INCLUDE}")
         enable(node.cxn, "redis-server")
         service(node.cxn, "redis-server", "restart")
+        await_listening(node.cxn, "Redis", node.address, 6379)
+
+
+def redis_quote(value: str) -> str:
+    """A double-quoted redis.conf argument: spaces, quotes and any byte survive (``\\xHH`` escapes)."""
+    escaped = "".join(ch if ch.isprintable() and ch not in '"\\' else "".join(f"\\x{b:02x}" for b in ch.encode())
+                      for ch in value)
+    return f'"{escaped}"'
 
 
 class Memcached(Component):
@@ -66,6 +74,7 @@ class Memcached(Component):
         append(node.cxn, "/etc/default/memcached", "ulimit -n 20000")
         enable(node.cxn, "memcached")
         service(node.cxn, "memcached", "restart")
+        await_listening(node.cxn, "memcached", node.address, 11211)
 
 
 class RabbitMQ(Component):

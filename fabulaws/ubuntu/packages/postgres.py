@@ -207,7 +207,7 @@ class Postgres(Component):
             owner="postgres", mode="0600")
         service(node.cxn, "postgresql", "stop", warn=True)
         sudo(node.cxn, f"rm -rf {join(pg.data_dir)}", hide=True)
-        as_user(node.cxn, "postgres", join("pg_basebackup", "-X", "stream", "-R", "-D", pg.data_dir, "-h", primary,
+        as_user(node.cxn, "postgres", join("pg_basebackup", "--checkpoint=fast", "-X", "stream", "-R", "-D", pg.data_dir, "-h", primary,
                                            "-U", user, "-w", "-d", f"passfile={PGPASS} sslmode=require"), hide=True)
         service(node.cxn, "postgresql", "start")
 
