@@ -99,6 +99,8 @@ class StatusBoard:
             self.drawn = True
 
 
+LOG_DIR = Path(".fabulaws") / "logs"  # one log file per server created, under the project directory
+
 def log_path(directory: Path, spec: ServerSpec, index: int) -> Path:
     stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d_%H-%M-%S")
     return directory / f"{stamp}_{spec.deployment}_{spec.environment}_{spec.role}_{spec.zone}_{index}.log"

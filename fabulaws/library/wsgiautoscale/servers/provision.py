@@ -38,13 +38,14 @@ class ServerSpec:
     environment: str
     role: str
     zone: str
+    pending_label: str = "PENDING"  # ``IMAGE`` for the temporary server an image is baked from
 
     @property
     def name(self) -> str:
         return f"{self.deployment}_{self.environment}_{self.role}"
 
     def tags(self, pending: bool) -> dict[str, str]:
-        role = f"{self.role}-PENDING" if pending else self.role
+        role = f"{self.role}-{self.pending_label}" if pending else self.role
         return {"deployment": self.deployment, "environment": self.environment, "role": role,
                 "Name": f"{self.deployment}_{self.environment}_{role}"}
 
@@ -65,6 +66,8 @@ class NewServer:
     primary_address: Callable[[], str] = lambda: ""
     cancel: threading.Event = field(default_factory=threading.Event)
     post_setup: list[PostSetup] = field(default_factory=list)
+    assign: bool = True  # False: the server keeps its pending role (an image is baked from it, then it goes)
+    track: Callable[[str, str], None] = lambda kind, identifier: None  # e.g. a deploy journal's track
     instance: EC2Instance | None = None
     volume_id: str | None = None
     cxn: Any = None
@@ -89,7 +92,7 @@ class NewServer:
             ("upgrading packages", self.upgrade),
             *[(f"configuring {c.name}", self._configurer(c)) for c in roles.components(self.spec.role)],
             *[(getattr(hook, "__name__", "post-setup").replace("_", " "), self._hook(hook)) for hook in self.post_setup],
-            ("assigning role", self.assign_role),
+            *([("assigning role", self.assign_role)] if self.assign else []),
         ]
         for number, (label, step) in enumerate(steps, 1):
             if self.cancel.is_set():
@@ -117,6 +120,8 @@ class NewServer:
             ssh_attribute=self.settings.ssh_attribute,
         )
         self.instance.setup()  # on failure it terminates the instance and deletes the key pair itself
+        self.track("key-pair", self.instance.key_name)
+        self.track("instance", self.instance.instance_id)
         self.log.info("instance %s at %s (%s)", self.instance.instance_id, self.instance.hostname, zone)
         self.cxn = self.instance.connection()
 
@@ -158,6 +163,7 @@ class NewServer:
         self.cxn = operator
         if image_user != self.operator:
             users.retire_image_user(self.cxn, image_user)
+        self.instance.cleanup()  # the launch key pair is of no more use: delete it now, not at the end
 
     def app_directories(self) -> None:
         dirs = roles.data_dirs(self.spec.role, self.settings.home)
