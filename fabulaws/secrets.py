@@ -90,7 +90,7 @@ class Secrets:
         if value is None and self.server_reader is not None:
             value = self.server_reader(name)
         if value is None:
-            value = self._ask(name)
+            value = self.ask(name)
         self._cache[name] = value
         return value
 
@@ -136,7 +136,8 @@ class Secrets:
             for parameter in found:
                 self._cache[parameter["Name"][len(prefix) :]] = parameter["Value"]
 
-    def _ask(self, name: str) -> str:
+    def ask(self, name: str) -> str:
+        """The operator's answer for ``name``; MissingSecret when there is no terminal to ask on."""
         interactive = self.interactive if self.interactive is not None else bool(sys.stdin and sys.stdin.isatty())
         if not interactive:
             raise MissingSecret(

@@ -153,3 +153,25 @@ def test_bad_config_is_one_line_exit_1_and_no_aws_call(example_project, recordin
     ]
     assert result.stdout == ""
     assert requests == []
+
+
+@pytest.mark.parametrize("task", ["update_server_passwords", "update_local_fabsecrets:answer=y"])
+def test_secrets_tasks_need_an_environment_and_change_nothing_without_one(example_project, recording_endpoint, task):
+    endpoint, requests = recording_endpoint
+    env = {"AWS_ENDPOINT_URL": endpoint, "AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "x"}
+    result = run_cli([task], example_project, env=env)
+    assert result.returncode == 1
+    assert "no environment selected; run an environment task first" in result.stderr
+    assert requests == []
+    assert not (example_project / "fabsecrets_testing.py").exists()
+
+
+def test_update_local_fabsecrets_refuses_a_project_without_a_secrets_file(example_project, recording_endpoint):
+    endpoint, requests = recording_endpoint
+    config = example_project / "fabulaws-config.yml"
+    config.write_text(config.read_text() + "\nsecrets:\n  store: environment\n")
+    env = {"AWS_ENDPOINT_URL": endpoint, "AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "x"}
+    result = run_cli(["testing", "update_local_fabsecrets:answer=y"], example_project, env=env)
+    assert result.returncode == 1
+    assert "secrets.store is 'environment': this project keeps no fabsecrets file to update" in result.stderr
+    assert requests == []

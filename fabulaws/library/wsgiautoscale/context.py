@@ -7,6 +7,7 @@ comes from the validated settings.
 from __future__ import annotations
 
 import functools
+import getpass
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -80,6 +81,11 @@ def selected(c: Any) -> Selection:
 def ssh_user(c: Any) -> str | None:
     """The ``-u`` user, if one was given."""
     return _namespace(c).get("user")
+
+
+def operator_name(c: Any) -> str:
+    """Who logs in to servers once the image's user is retired: ``-u`` or the local user, as in 1.x."""
+    return ssh_user(c) or getpass.getuser()
 
 
 def cli_hosts(c: Any) -> list[str]:

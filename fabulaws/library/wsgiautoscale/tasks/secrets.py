@@ -1,0 +1,99 @@
+"""Secrets tasks: update_server_passwords and update_local_fabsecrets.
+
+Each secret of ``password_names`` lives on every server as ``HOME/<name>``
+(deploy user, mode 0600), where the application's tasks read it. Values travel
+over SFTP and are never echoed, logged or put on a command line.
+"""
+
+from __future__ import annotations
+
+import os
+import posixpath
+from pathlib import Path
+
+from ....errors import DeployError, UsageError
+from ....prompts import confirm
+from ....remote.commands import join, sudo
+from ....remote.files import put
+from ....secrets import Secrets
+from ..context import aws_for, discover, selected, settings_for
+from ..servers.each import on_each, open_connection
+from .base import task
+
+
+def server_secret_path(settings, name: str) -> str:
+    return posixpath.join(settings.home, name)
+
+
+def read_server_secret(cxn, settings, name: str) -> str | None:
+    """The copy of secret ``name`` on the server (None if it has none); 1.x's files end with one newline."""
+    result = sudo(cxn, join("cat", server_secret_path(settings, name)), hide=True, warn=True)
+    if not result.ok:
+        return None
+    return result.stdout[:-1] if result.stdout.endswith("\n") else result.stdout
+
+
+@task
+def update_server_passwords(c):
+    """Write every secret of password_names to HOME/<name> (mode 0600) on every server of the environment.
+
+    Replaces 1.x ``fab <env> update_server_passwords``; run it as ``fabulaws -u <you> <env> update_server_passwords``.
+    """
+    selection = selected(c)
+    settings = settings_for(c)
+    stack = discover(c, selection.deployment, selection.environment)
+    values = Secrets(settings, selection.deployment, selection.environment, aws_for(settings)).load(settings.password_names)
+
+    def write(cxn, server) -> str:
+        changed = [
+            name for name, value in values.items()
+            if put(cxn, value + "\n", server_secret_path(settings, name), owner=settings.deploy_user, mode="0600")
+        ]
+        return f"{len(changed)} of {len(values)} secrets updated"
+
+    on_each(c, stack.all_servers(), write, "update_server_passwords")
+
+
+@task
+def update_local_fabsecrets(c, answer=None):
+    """Replace fabsecrets_<env>.py with the secrets stored on the environment's worker (file written 0600).
+
+    Replaces 1.x ``fab <env> update_local_fabsecrets``. Asks before overwriting an
+    existing file (``answer=y`` answers for you).
+    """
+    selection = selected(c)
+    settings = settings_for(c)
+    if settings.secrets.store != "file":
+        raise UsageError(f"secrets.store is {settings.secrets.store!r}: this project keeps no fabsecrets file to update")
+    stack = discover(c, selection.deployment, selection.environment)
+    workers = stack.by_role("worker")
+    if not workers:
+        raise DeployError(f"no running worker in {selection.deployment} {selection.environment} to copy the secrets from")
+    target = settings.source.parent / f"fabsecrets_{selection.environment}.py"
+    if target.exists():
+        question = f"Are you sure you want to destroy {target} and replace it with a copy of the values from the worker on {selection.environment.upper()}?"
+        if not confirm(question, answer):
+            raise UsageError("Aborted.")
+    secrets = Secrets(settings, selection.deployment, selection.environment)
+    cxn = open_connection(c, workers[0])
+    try:
+        values = {}
+        for name in settings.password_names:  # the worker's copies win over the local file, as in 1.x
+            value = read_server_secret(cxn, settings, name)
+            values[name] = value if value is not None else secrets.ask(name)
+    finally:
+        cxn.close()
+    write_secrets_file(target, values)
+    print(f"Wrote passwords to {target}")
+
+
+def write_secrets_file(path: Path, values: dict[str, str]) -> None:
+    """``name = 'value'`` lines (Python literals, so any string reads back the same), mode 0600 from the start."""
+    text = "".join(f"{name} = {value!r}\n" for name, value in values.items())
+    temporary = path.with_name(f".{path.name}.tmp")
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as handle:
+        handle.write(text)
+    os.chmod(temporary, 0o600)
+    os.replace(temporary, path)
+
