@@ -1,4 +1,4 @@
-"""``fabulaws sandbox up | down | status | env`` (also ``python -m fabulaws.sandbox``)."""
+"""``fabulaws sandbox up | down | status | env | publish`` (also ``python -m fabulaws.sandbox``)."""
 
 from __future__ import annotations
 
@@ -189,6 +189,28 @@ def cmd_env(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_publish(args: argparse.Namespace) -> int:
+    """Push a local git repository's branches to the sandbox git server, where hosts clone it from."""
+    if not running_state():
+        print("fabulaws: the sandbox is not running; start it with `fabulaws sandbox up --hosts`", file=sys.stderr)
+        return 1
+    source = Path(args.directory).resolve()
+    if not (source / ".git").exists():
+        print(f"fabulaws: {source} is not a git repository (git init and commit it first)", file=sys.stderr)
+        return 1
+    name = args.name or source.name
+    bare = run_dir() / "git" / f"{name}.git"
+    if not bare.exists():
+        subprocess.run(["git", "init", "--quiet", "--bare", str(bare)], check=True)
+    pushed = subprocess.run(["git", "-C", str(source), "push", "--quiet", "--force", "--all", str(bare)],
+                            capture_output=True, text=True)
+    if pushed.returncode != 0:
+        print(f"fabulaws: git push to the sandbox failed: {pushed.stderr.strip()}", file=sys.stderr)
+        return 1
+    print(f"published {source} as git://10.0.0.1/{name}.git")
+    return 0
+
+
 def print_env(state: dict) -> None:
     for key, value in environment(state).items():
         print(f"export {key}={value}")
@@ -257,6 +279,10 @@ def parser() -> argparse.ArgumentParser:
     commands.add_parser("down", help="stop the sandbox").set_defaults(run=cmd_down)
     commands.add_parser("status", help="show what the sandbox holds").set_defaults(run=cmd_status)
     commands.add_parser("env", help="print the environment variables that point clients at it").set_defaults(run=cmd_env)
+    publish = commands.add_parser("publish", help="serve a git repository to the hosts as git://10.0.0.1/<name>.git")
+    publish.add_argument("directory", help="a local git repository")
+    publish.add_argument("--name", help="repository name (default: the directory's name)")
+    publish.set_defaults(run=cmd_publish)
     return main
 
 

@@ -47,12 +47,18 @@ def wait_healthy(ctx: DeployContext, instance_ids: list[str]) -> None:
     """Until every instance is InService/healthy in every load balancer and target group."""
     if not instance_ids or not ctx.balancers():
         return
+
+    def look() -> tuple[dict[str, dict[str, str]], list[str]]:
+        active = ids(members(ctx.group()))
+        return health(ctx, instance_ids), [i for i in instance_ids if i not in active]
+
     wait_for(
         Wait(
             what=f"{len(instance_ids)} instance(s) healthy in {len(ctx.balancers())} load balancer(s)",
-            look=lambda: health(ctx, instance_ids),
-            done=lambda states: all(s in lb.HEALTHY for per in states.values() for s in per.values()),
-            progress=lambda states: "; ".join(f"{i}: " + ", ".join(f"{b} {s}" for b, s in per.items()) for i, per in states.items()),
+            look=look,
+            done=lambda seen: all(s in lb.HEALTHY for per in seen[0].values() for s in per.values()),
+            progress=lambda seen: "; ".join(f"{i}: " + ", ".join(f"{b} {s}" for b, s in per.items()) for i, per in seen[0].items()),
+            failed=lambda seen: f"{', '.join(seen[1])} left the group (terminated or replaced)" if seen[1] else None,
             deadline=ctx.deadline,
         ),
         ctx.polling,

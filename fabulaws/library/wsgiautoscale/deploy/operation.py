@@ -88,7 +88,10 @@ def roll_back(ctx: DeployContext) -> None:
         cancel_refresh(ctx)
     if ctx.journal.plan("maintenance"):
         ctx.report("ending maintenance mode")
-        ctx.steps.end_upgrade(ctx, ctx.stack().by_role("web"))
+        try:
+            ctx.steps.end_upgrade(ctx, ctx.stack().by_role("web"))
+        except DeployError as exc:  # restoring the group matters more; the operator is told what to finish
+            ctx.report(f"WARNING: {exc}; run `fabulaws <env> end_upgrade` once those servers answer")
         ctx.journal.remember("maintenance", False)
     if ctx.journal.data["original"] is not None:
         launch = ctx.journal.plan("launch")

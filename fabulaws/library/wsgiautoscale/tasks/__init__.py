@@ -4,10 +4,24 @@ from __future__ import annotations
 
 from typing import Any
 
+from . import app
 from .autoscaling import resume_autoscaling_processes, suspend_autoscaling_processes
-from .deploy import create_launch_config_for_deployment, deploy_full, deploy_serial, prune, recover
+from .deploy import (
+    create_launch_config_for_deployment,
+    deploy_full,
+    deploy_serial,
+    prune,
+    recover,
+)
 from .describe import describe
 from .environment import environment_task
+from .environments import (
+    create_environment,
+    update_environment,
+    update_sysadmin_users,
+    upgrade_packages,
+)
+from .secrets import update_local_fabsecrets, update_server_passwords
 from .servers import new
 
 STATIC_TASKS = {
@@ -20,6 +34,13 @@ STATIC_TASKS = {
     "recover": recover,
     "prune": prune,
     "new": new,
+    "update_server_passwords": update_server_passwords,
+    "update_local_fabsecrets": update_local_fabsecrets,
+    **{name: getattr(app, name) for name in app.TASKS},
+    "create_environment": create_environment,
+    "update_environment": update_environment,
+    "update_sysadmin_users": update_sysadmin_users,
+    "upgrade_packages": upgrade_packages,
 }
 
 

@@ -5,15 +5,16 @@ from __future__ import annotations
 from ....aws import scaling
 from ....errors import AwsResourceError, DeployError, UsageError
 from ....prompts import confirm
+from ..app.steps import ApplicationSteps
 from ..context import aws_for, settings_for
 from ..deploy import launches
 from ..deploy.context import DeployContext
 from ..deploy.full import DEPLOY_FULL
 from ..deploy.journal import Journal
-from ..deploy.operation import Operation, Step, capture, execute, recover as recover_operation
+from ..deploy.operation import Operation, Step, capture, execute
+from ..deploy.operation import recover as recover_operation
 from ..deploy.prune import prune as prune_unused
 from ..deploy.serial import DEPLOY_SERIAL, DEPLOY_SERIAL_REFRESH
-from ..deploy.steps import NoServerSteps
 from ..deploy.waits import Polling
 from ..stack import check_selection
 from .base import flag, task
@@ -23,16 +24,16 @@ OPERATIONS = {op.name: op for op in (DEPLOY_FULL, DEPLOY_SERIAL, DEPLOY_SERIAL_R
 ENGINES = {"serial": DEPLOY_SERIAL, "instance-refresh": DEPLOY_SERIAL_REFRESH}
 
 
-def server_steps(settings):
-    """The SSH steps the engine calls (maintenance page, worker deploy, image baking)."""
-    return NoServerSteps()
+def server_steps(c, settings):
+    """The SSH steps the engine calls (image baking, maintenance page, worker deploy) for the selected run."""
+    return ApplicationSteps(c)
 
 
 def report(message: str) -> None:
     print(message, flush=True)
 
 
-def _context(c, deployment, environment, operation, params, poll, timeout) -> DeployContext:
+def _context(c, deployment, environment, operation, params, poll, timeout, steps=None) -> DeployContext:
     """Validate everything the operation names, before anything changes; then start its journal."""
     settings = settings_for(c)
     check_selection(settings, deployment, environment)
@@ -50,7 +51,7 @@ def _context(c, deployment, environment, operation, params, poll, timeout) -> De
         )
     journal = Journal.start(operation.name, deployment, environment, group_name, params)
     return DeployContext(
-        aws, settings, deployment, environment, group_name, server_steps(settings), journal,
+        aws, settings, deployment, environment, group_name, steps or server_steps(c, settings), journal,
         Polling(delay=float(poll)), float(timeout), report,
     )
 
@@ -123,7 +124,7 @@ def recover(c, deployment, environment, action="auto", poll=2, timeout=1800):
         unlock_group(aws.autoscaling, group_name)
         report(f"Removed the lock of {lock.get('op')} from {group_name}.")
         return
-    ctx = DeployContext(aws, settings, deployment, environment, group_name, server_steps(settings), journal,
+    ctx = DeployContext(aws, settings, deployment, environment, group_name, server_steps(c, settings), journal,
                         Polling(delay=float(poll)), float(timeout), report)
     outcome = recover_operation(ctx, OPERATIONS, action)
     report(f"Recovered: {journal.data['operation']} {outcome}.")

@@ -2,28 +2,20 @@
 
 from __future__ import annotations
 
-import getpass
 import random
-from pathlib import Path
 
 from ....errors import ConfigError, UsageError
 from ....remote.hostkeys import KnownHosts
 from ....secrets import Secrets
 from ....ubuntu.users import read_sysadmins
-from ..context import aws_for, discover, settings_for, ssh_user
+from ..context import aws_for, discover, operator_name, settings_for
 from ..servers import roles
-from ..servers.creation import Creation, PrimaryRendezvous, raise_for_failures
+from ..servers.creation import LOG_DIR, Creation, PrimaryRendezvous, raise_for_failures
 from ..servers.provision import NewServer, ServerSpec
 from ..stack import PRIMARY_ROLES, REPLICA_ROLES, check_selection
 from .base import flag, task
 
-LOG_DIR = Path(".fabulaws") / "logs"
 POST_SETUP: list = []  # steps run on each new server before it gets its role (the application's, later)
-
-
-def operator_name(c) -> str:
-    """Who logs in to new servers once the image's user is retired: ``-u`` or the local user, as in 1.x."""
-    return ssh_user(c) or getpass.getuser()
 
 
 def check_spec(settings, spec: ServerSpec) -> None:
@@ -35,9 +27,8 @@ def check_spec(settings, spec: ServerSpec) -> None:
             raise UsageError(f"Choose a valid {label}: {', '.join(choices)} (got {value!r})")
 
 
-def create_servers(c, deployment: str, environment: str, specs: list[ServerSpec], tries: int = 3,
-                   keep_failed: bool = False, post_setup: list | None = None):
-    """Validate everything, then create ``specs`` in parallel; DeployError naming every failure."""
+def check_creation(c, deployment: str, environment: str, specs: list[ServerSpec]) -> Secrets:
+    """Every check creating ``specs`` needs, before anything is launched; returns the loaded secrets."""
     settings = settings_for(c)
     check_selection(settings, deployment, environment)
     for spec in specs:
@@ -49,10 +40,18 @@ def create_servers(c, deployment: str, environment: str, specs: list[ServerSpec]
             f"ssh_keys: no key for {operator!r} in {settings.ssh_keys} (sysadmins: {', '.join(admins)}); "
             f"new servers only let those users in: pass -u <your sysadmin user>"
         )
+    secrets = Secrets(settings, deployment, environment, aws_for(settings))
+    secrets.load(sorted({name for spec in specs for name in roles.secrets_needed(spec.role, settings.instance_settings.fs_encrypt)}))
+    return secrets
+
+
+def create_servers(c, deployment: str, environment: str, specs: list[ServerSpec], tries: int = 3,
+                   keep_failed: bool = False, post_setup: list | None = None):
+    """Validate everything, then create ``specs`` in parallel; DeployError naming every failure."""
+    settings = settings_for(c)
+    secrets = check_creation(c, deployment, environment, specs)
     aws = aws_for(settings)
-    secrets = Secrets(settings, deployment, environment, aws)
-    needed = sorted({name for spec in specs for name in roles.secrets_needed(spec.role, settings.instance_settings.fs_encrypt)})
-    secrets.load(needed)
+    operator = operator_name(c)
     rendezvous = PrimaryRendezvous()
     if any(spec.role in REPLICA_ROLES for spec in specs):
         rendezvous = primary_for_replicas(c, deployment, environment, specs)

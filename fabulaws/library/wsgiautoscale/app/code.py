@@ -1,0 +1,70 @@
+"""The application's code on a server: directories, clone, update, virtualenv, requirements."""
+
+from __future__ import annotations
+
+import posixpath
+
+from ....errors import DeployError
+from ....remote.commands import join, sudo
+from ....remote.files import exists
+from . import AppServer
+
+SERVICE_DIRS = ("nginx", "nginx/html", "supervisor", "pgbouncer")
+
+
+def setup_dirs(app: AppServer) -> None:
+    """Log, service, media and static directories, owned as 1.x made them."""
+    paths, settings = app.paths, app.settings
+    sudo(app.cxn, join("chmod", "0711", paths.home), hide=True)  # services may pass through, not list it
+    app.as_deploy_user(join("mkdir", "-p", paths.log_dir, *[posixpath.join(paths.services, d) for d in SERVICE_DIRS]))
+    sudo(app.cxn, join("chmod", "a+w", paths.log_dir), hide=True)
+    sudo(app.cxn, join("mkdir", "-p", paths.media_root, paths.static_root), hide=True)
+    sudo(app.cxn, join("chown", "-R", settings.webserver_user, paths.media_root, paths.static_root), hide=True)
+
+
+def clone_repo(app: AppServer) -> None:
+    """Clone ``repo`` into code_root (once) and check out the environment's branch.
+
+    Host keys of the repository's server are checked as usual: unlike 1.x,
+    nothing turns StrictHostKeyChecking off.
+    """
+    paths = app.paths
+    app.as_deploy_user(join("mkdir", "-p", paths.root))
+    if not exists(app.cxn, posixpath.join(paths.code_root, ".git")):
+        app.as_deploy_user(join(app.settings.vcs_cmd, "clone", "--quiet", app.settings.repo, paths.code_root), cwd=paths.root)
+    app.as_deploy_user(join(app.settings.vcs_cmd, "checkout", "--quiet", app.stack.branch), cwd=paths.code_root)
+
+
+def update_source(app: AppServer, changeset: str | None = None) -> str:
+    """Fetch and reset to ``changeset`` (default: the branch's head); returns the changeset now checked out."""
+    code_root = app.paths.code_root
+    vcs = app.settings.vcs_cmd
+    sudo(app.cxn, f"cd {join(code_root)} && find . -name '*.pyc' -delete", hide=True)
+    app.as_deploy_user(join(vcs, "fetch", "--quiet", "origin"), cwd=code_root)
+    target = changeset or (app.stack.branch if app.stack.branch.startswith("origin/") else f"origin/{app.stack.branch}")
+    result = app.as_deploy_user(join(vcs, "reset", "--quiet", "--hard", target), cwd=code_root, warn=True)
+    if not result.ok:
+        raise DeployError(f"{app.host}: cannot check out {target!r}: {result.stderr.strip() or result.stdout.strip()}")
+    return current_changeset(app)
+
+
+def current_changeset(app: AppServer) -> str:
+    return app.as_deploy_user(app.settings.latest_changeset_cmd, cwd=app.paths.code_root).stdout.strip()
+
+
+def create_virtualenv(app: AppServer) -> None:
+    """A fresh virtualenv with the configured Python (``python3 -m venv``; 1.x needed the virtualenv package)."""
+    app.as_deploy_user(join(app.settings.python, "-m", "venv", "--clear", app.paths.virtualenv_root))
+    app.as_deploy_user(join(posixpath.join(app.paths.virtualenv_root, "bin", "pip"), "install", "-q", "--upgrade", "pip"))
+
+
+def update_requirements(app: AppServer) -> None:
+    """pip install the requirements file (from ``requirements_sdists`` only, when that is set)."""
+    settings, paths = app.settings, app.paths
+    command = [posixpath.join(paths.virtualenv_root, "bin", "pip"), "install", "-q"]
+    if settings.requirements_sdists:
+        command += ["--no-index", f"--find-links=file://{posixpath.join(paths.code_root, settings.requirements_sdists)}"]
+    command += ["--requirement", posixpath.join(paths.code_root, settings.requirements_file)]
+    result = app.as_deploy_user(join(*command), cwd=paths.code_root, warn=True)
+    if not result.ok:
+        raise DeployError(f"{app.host}: pip install failed:\n{(result.stderr or result.stdout).strip()[-2000:]}")

@@ -1,0 +1,68 @@
+"""What 1.x's bootstrap, update_services, deploy_web and deploy_worker do on one server, in 1.x's order."""
+
+from __future__ import annotations
+
+from . import AppServer
+from .code import (
+    clone_repo,
+    create_virtualenv,
+    setup_dirs,
+    update_requirements,
+    update_source,
+)
+from .django import collectstatic, migrate, update_local_settings
+from .services import (
+    supervisor,
+    upload_nginx_conf,
+    upload_pgbouncer_conf,
+    upload_supervisor_conf,
+)
+
+
+def update_services(app: AppServer, run_update: bool = True) -> None:
+    setup_dirs(app)
+    upload_supervisor_conf(app, run_update)
+    upload_pgbouncer_conf(app)
+    if "web" in app.roles:
+        upload_nginx_conf(app)
+
+
+def bootstrap(app: AppServer) -> None:
+    """A server's first deployment: code, services and virtualenv (then ``post_bootstrap`` if the fabfile has one)."""
+    clone_repo(app)
+    update_services(app, run_update=False)  # supervisor starts the programs once their virtualenv exists
+    create_virtualenv(app)
+    update_requirements(app)
+
+
+def deploy_code(app: AppServer, changeset: str | None) -> str:
+    changeset = update_source(app, changeset)
+    update_requirements(app)
+    update_local_settings(app)
+    upload_supervisor_conf(app)
+    return changeset
+
+
+def deploy_web(app: AppServer, changeset: str | None = None) -> str:
+    """Stop the site, update code, requirements, settings and static files, start it again."""
+    supervisor(app, "stop", "web")
+    supervisor(app, "stop", "pgbouncer")
+    changeset = deploy_code(app, changeset)
+    if app.settings.static_hosting == "local":
+        collectstatic(app)
+    supervisor(app, "start", "pgbouncer")
+    supervisor(app, "start", "web")
+    return changeset
+
+
+def deploy_worker(app: AppServer, changeset: str | None = None, run_migrations: bool = True) -> str:
+    """Stop Celery, update everything, migrate and collect static files (on one worker only), start Celery."""
+    supervisor(app, "stop", "celery")
+    supervisor(app, "stop", "pgbouncer")
+    changeset = deploy_code(app, changeset)
+    supervisor(app, "start", "pgbouncer")
+    if run_migrations:
+        migrate(app)
+        collectstatic(app)
+    supervisor(app, "start", "celery")
+    return changeset

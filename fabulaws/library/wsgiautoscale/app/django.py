@@ -1,0 +1,73 @@
+"""Django on a server: the rendered local settings, manage.py, migrate, collectstatic."""
+
+from __future__ import annotations
+
+import posixpath
+import time
+from urllib.parse import quote
+
+from ....errors import ConfigError, DeployError
+from ....remote.commands import join
+from ....remote.files import put, render
+from . import AppServer
+from .code import current_changeset
+from .services import pgbouncer_databases, upload_pgbouncer_conf
+
+
+def broker_url(app: AppServer) -> str:
+    """RabbitMQ on the cache server, with the app user and the environment's vhost (password URL-quoted)."""
+    cache = app.stack.cache_server
+    if cache is None:
+        raise DeployError(f"Cache server missing: no cache server in {app.deployment} {app.environment}")
+    password = quote(app.secrets.get("broker_password"), safe="")
+    return f"amqp://{quote(app.settings.deploy_user, safe='')}:{password}@{cache.private_ip}:5672/{quote(app.paths.vhost, safe='')}"
+
+
+def allowed_hosts(app: AppServer) -> list[str]:
+    """The site's domains plus this server's own address (the load balancer's health checks use it)."""
+    own = [app.cxn.host] if app.cxn.host not in app.stack.site_domains else []
+    return [*app.stack.site_domains, *own, "localhost", "127.0.0.1"]
+
+
+def update_local_settings(app: AppServer) -> None:
+    """Render ``localsettings_template`` (0600, deploy user: it holds secrets) and pgbouncer's files with it."""
+    settings = app.settings
+    if settings.localsettings_template is None:
+        raise ConfigError("localsettings_template: not set (the template of the settings file each server gets)")
+    upload_pgbouncer_conf(app)
+    source = settings.source.parent / settings.localsettings_template
+    names = list(settings.password_names)
+    context = {
+        "deployment": app.deployment, "environment": app.environment, "current_role": app.roles[0],
+        "current_changeset": current_changeset(app), "allowed_hosts": allowed_hosts(app), "paths": app.paths,
+        "databases": pgbouncer_databases(app), "database_user": settings.database_user,
+        "pgbouncer_port": settings.pgbouncer_port, "broker_url": broker_url(app),
+        "secrets": {name: app.secrets.get(name) for name in names}, "settings": settings,
+    }
+    put(app.cxn, render(source.read_text(), context), app.paths.local_settings_py, owner=settings.deploy_user,
+        group=settings.webserver_user, mode="0640")
+
+
+def managepy(app: AppServer, command: str, warn: bool = False):
+    """``manage.py <command>`` in code_root as the webserver user, with the environment's settings."""
+    python = posixpath.join(app.paths.virtualenv_root, "bin", "python")
+    line = f"{join(python, 'manage.py')} {command}"
+    if app.settings.settings_managepy:
+        line += " " + join(f"--settings={app.settings.settings_managepy}")
+    result = app.as_webserver_user(line, cwd=app.paths.code_root, warn=True)
+    if not result.ok and not warn:
+        raise DeployError(f"{app.host}: manage.py {command} failed:\n{(result.stderr or result.stdout).strip()[-2000:]}")
+    return result
+
+
+def migrate(app: AppServer) -> None:
+    managepy(app, "migrate --noinput")
+
+
+def collectstatic(app: AppServer) -> None:
+    managepy(app, "collectstatic --noinput")
+    distribution = (app.settings.cloudfront_distribution_ids.get(app.deployment) or {}).get(app.environment)
+    if distribution:
+        app.report(f"Creating invalidation request for CloudFront Distribution {distribution}")
+        app.aws.client("cloudfront").create_invalidation(DistributionId=distribution, InvalidationBatch={
+            "Paths": {"Quantity": 1, "Items": ["/*"]}, "CallerReference": f"fabulaws-{time.time_ns()}"})

@@ -1,0 +1,161 @@
+"""The application's services on a server: supervisor programs, pgbouncer, nginx, the upgrade page."""
+
+from __future__ import annotations
+
+import posixpath
+import subprocess
+from importlib import resources
+
+from ....errors import ConfigError, DeployError
+from ....remote.commands import join, sudo
+from ....remote.files import put, render
+from ....ubuntu.system import service
+from . import AppServer
+
+GROUPS = ("web", "celery", "pgbouncer")
+
+
+def template(name: str) -> str:
+    return resources.files(__package__).joinpath("templates", name).read_text()
+
+
+def settings_module(app: AppServer) -> str:
+    return app.settings.settings_managepy or f"{app.settings.project}.local_settings"
+
+
+def worker_count(app: AppServer) -> int:
+    cpus = int(app.cxn.run("nproc", hide=True).stdout.strip() or 1)
+    return cpus * app.settings.gunicorn_worker_multiplier
+
+
+# --- pgbouncer --------------------------------------------------------------------------------------
+def pgbouncer_databases(app: AppServer) -> list[dict]:
+    """One pool per database server; the application sees them all on 127.0.0.1 (primary first)."""
+    databases = app.stack.all_databases
+    if not databases:
+        raise DeployError(f"Primary database missing: no db-primary in {app.deployment} {app.environment}")
+    return [{"alias": db.key, "pool": db.name, "host": db.server.private_ip, "name": app.paths.database_name}
+            for db in databases]
+
+
+def pgbouncer_users(user: str, password: str) -> str:
+    """pgbouncer's auth_file line: double quotes doubled inside the quoted values."""
+    return f'"{user}" "{password.replace(chr(34), chr(34) * 2)}"\n'
+
+
+def upload_pgbouncer_conf(app: AppServer) -> bool:
+    settings, paths = app.settings, app.paths
+    directory = posixpath.join(paths.services, "pgbouncer")
+    users_file = posixpath.join(directory, "pgbouncer-users.txt")
+    changed = put(app.cxn, pgbouncer_users(settings.database_user, app.secrets.get("database_password")), users_file,
+                  owner=settings.deploy_user, mode="0600")
+    text = render(template("pgbouncer.ini"), {
+        "deployment": app.deployment, "environment": app.environment, "databases": pgbouncer_databases(app),
+        "pgbouncer_port": settings.pgbouncer_port, "users_file": users_file,
+    })
+    return put(app.cxn, text, pgbouncer_ini(app), owner=settings.deploy_user, mode="0600") or changed
+
+
+def pgbouncer_ini(app: AppServer) -> str:
+    return posixpath.join(app.paths.services, "pgbouncer", f"pgbouncer-{app.environment}.ini")
+
+
+# --- supervisor ---------------------------------------------------------------------------------------
+def upload_supervisor_conf(app: AppServer, run_update: bool = True) -> None:
+    """Render the environment's programs and link them into supervisor's conf.d (secrets stay out of it)."""
+    settings, paths = app.settings, app.paths
+    conf = posixpath.join(paths.services, "supervisor", f"{app.environment}.conf")
+    text = render(template("supervisor.conf"), {
+        "deployment": app.deployment, "environment": app.environment, "roles": app.roles, "paths": paths,
+        "deploy_user": settings.deploy_user, "webserver_user": settings.webserver_user,
+        "pgbouncer_ini": pgbouncer_ini(app), "wsgi_app": settings.wsgi_app, "server_port": app.stack.server_port,
+        "worker_count": worker_count(app), "worker_class": settings.gunicorn_worker_class,
+        "timeout": settings.gunicorn_timeout, "settings_module": settings_module(app),
+        "celery_application": settings.celery_application, "celery_workers": settings.celery_workers,
+    })
+    put(app.cxn, text, conf, owner=settings.deploy_user)
+    link = f"/etc/supervisor/conf.d/{settings.project}-{app.environment}.conf"
+    sudo(app.cxn, f"rm -f /etc/supervisor/conf.d/{join(settings.project)}-*.conf", hide=True, warn=True)
+    sudo(app.cxn, join("ln", "-sf", conf, link), hide=True)
+    if run_update:
+        sudo(app.cxn, "supervisorctl update", hide=True)
+
+
+def supervisor(app: AppServer, command: str, group: str, process: str | None = None) -> None:
+    """``supervisorctl <command> <env>-<group>:*`` (or one process), as 1.x's ``supervisor`` task."""
+    if group not in GROUPS:
+        raise DeployError(f"supervisor group must be one of {', '.join(GROUPS)} (got {group!r})")
+    target = f"{app.environment}-{group}:" + (f"{app.environment}-{process}" if process else "*")
+    result = sudo(app.cxn, join("supervisorctl", command, target), hide=True, warn=True)
+    output = result.stdout + result.stderr
+    if not result.ok and "no such group" not in output.lower() and "not running" not in output.lower():
+        raise DeployError(f"{app.host}: supervisorctl {command} {target} failed: {output.strip()}")
+
+
+# --- nginx ----------------------------------------------------------------------------------------------
+def html_dir(app: AppServer) -> str:
+    return posixpath.join(app.paths.services, "nginx", "html")
+
+
+def server_names(domains: list[str]) -> list[str]:
+    """nginx server names: a trailing dot dropped; ``.example.com`` matches one more label, as in 1.x."""
+    names = []
+    for domain in domains:
+        domain = domain.rstrip(".")
+        if domain.startswith("."):
+            names.append('"~^[a-zA-Z0-9-]+' + domain.replace(".", r"\.") + '$"')
+        else:
+            names.append(domain)
+    return names
+
+
+def basic_auth_line(username: str, password: str) -> str:
+    """``user:apr1-hash``, hashed here with the password on openssl's stdin (never on a command line)."""
+    hashed = subprocess.run(["openssl", "passwd", "-apr1", "-stdin"], input=password + "\n", capture_output=True,
+                            text=True, check=True).stdout.strip()
+    return f"{username}:{hashed}\n"
+
+
+def upload_nginx_conf(app: AppServer) -> None:
+    settings, paths = app.settings, app.paths
+    passwd_file = None
+    if settings.use_basic_auth.get(app.environment):
+        passwd_file = f"/etc/nginx/{settings.project}.passwd"
+        line = basic_auth_line(app.secrets.get("basic_auth_username"), app.secrets.get("basic_auth_password"))
+        put(app.cxn, line, passwd_file, owner="root", group="www-data", mode="0640")
+    text = render(template("nginx.conf"), {
+        "deployment": app.deployment, "environment": app.environment, "paths": paths, "html_dir": html_dir(app),
+        "server_port": app.stack.server_port, "server_names": server_names(app.stack.site_domains),
+        "passwd_file": passwd_file,
+    })
+    put(app.cxn, text, paths.nginx_conf, owner=settings.deploy_user)
+    sudo(app.cxn, f"rm -f /etc/nginx/sites-enabled/default /etc/nginx/sites-enabled/{join(settings.project)}-*.conf",
+         hide=True, warn=True)
+    sudo(app.cxn, join("ln", "-sf", paths.nginx_conf, f"/etc/nginx/sites-enabled/{settings.project}-{app.environment}.conf"),
+         hide=True)
+    check = sudo(app.cxn, "nginx -t", hide=True, warn=True)
+    if not check.ok:
+        raise DeployError(f"{app.host}: nginx rejects the configuration: {check.stderr.strip()}")
+    service(app.cxn, "nginx", "restart")
+
+
+# --- the upgrade page -------------------------------------------------------------------------------------
+def begin_upgrade(app: AppServer, stay_healthy: bool = True) -> None:
+    """Serve the upgrade message (503) for everything; keep passing the health check when ``stay_healthy``."""
+    pages = static_html(app)
+    names = ["upgrade_message"] + (["healthcheck_override"] if stay_healthy else [])
+    for name in names:
+        put(app.cxn, pages[name].read_bytes(), posixpath.join(html_dir(app), pages[name].name), owner=app.settings.deploy_user)
+
+
+def end_upgrade(app: AppServer) -> None:
+    for page in static_html(app).values():
+        sudo(app.cxn, join("rm", "-f", posixpath.join(html_dir(app), page.name)), hide=True)
+
+
+def static_html(app: AppServer) -> dict:
+    pages = app.settings.static_html or {}
+    missing = [key for key in ("upgrade_message", "healthcheck_override") if key not in pages]
+    if missing:
+        raise ConfigError(f"static_html: {', '.join(missing)} missing (files for the upgrade page)")
+    return {key: app.settings.source.parent / path for key, path in pages.items()}

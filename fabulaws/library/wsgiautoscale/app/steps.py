@@ -1,0 +1,133 @@
+"""The deploy engine's server steps, done by the application tasks over SSH (see deploy/steps.py)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Callable
+
+from ....remote.hostkeys import KnownHosts
+from ....secrets import Secrets
+from ..context import operator_name
+from ..deploy.waits import Wait, wait_for
+from ..servers import roles
+from ..servers.creation import LOG_DIR, log_path, server_logger
+from ..servers.each import on_each, open_connection
+from ..servers.provision import NewServer, ServerSpec
+from ..stack import Stack
+from . import AppServer
+from .deploy import bootstrap, deploy_web, deploy_worker
+from .services import begin_upgrade, end_upgrade
+
+
+class ApplicationSteps:
+    """Image baking, the upgrade page and the worker deployment of deploy_full and deploy_serial."""
+
+    def __init__(self, c: Any, before_app: Callable[[], None] | None = None) -> None:
+        """``before_app`` runs once before the first application step (create_environment: wait for the
+        database, cache and worker servers being created meanwhile, then bootstrap the workers)."""
+        self.c = c
+        self._secrets: Secrets | None = None
+        self._before_app = before_app
+
+    def before_app(self) -> None:
+        if self._before_app is not None:
+            waiting, self._before_app = self._before_app, None
+            waiting()
+
+    def secrets(self, ctx: Any) -> Secrets:
+        if self._secrets is None:
+            self._secrets = Secrets(ctx.settings, ctx.deployment, ctx.environment, ctx.aws)
+        return self._secrets
+
+    def _on_servers(self, ctx: Any, servers: list, action: Any, what: str, stack: Stack | None = None) -> None:
+        stack = stack or ctx.stack()
+        secrets = self.secrets(ctx)
+        secrets.load(ctx.settings.password_names)
+
+        def act(cxn, server) -> str:
+            roles_here = [r for r in stack.roles_of(server) if r in ("web", "worker")] or [server.role]
+            action(AppServer(cxn, ctx.settings, stack, roles_here, secrets, ctx.aws, ctx.report))
+            return what
+
+        if servers:
+            on_each(self.c, servers, act, what)
+
+    # --- ServerSteps ---------------------------------------------------------------------------------
+    def bake_image(self, ctx: Any) -> tuple[str, str]:
+        """A temporary web server (role ``web-IMAGE``, invisible to discovery) at the branch head, imaged,
+        then terminated, also on failure; the journal tracks it so ``recover`` terminates it after a kill."""
+        settings = ctx.settings
+        secrets = self.secrets(ctx)
+        secrets.load(sorted(set(settings.password_names) | set(roles.secrets_needed("web", settings.instance_settings.fs_encrypt))))
+        spec = ServerSpec(ctx.deployment, ctx.environment, "web", settings.avail_zones[0], pending_label="IMAGE")
+        tracked: list[tuple[str, str]] = []
+
+        def track(kind: str, identifier: str) -> None:
+            tracked.append((kind, identifier))
+            ctx.journal.track(kind, identifier)
+
+        path = log_path(LOG_DIR, spec, 0)
+        log, handler = server_logger(path.stem, path)
+        ctx.report(f"baking the web image on a temporary server; its log: {path}")
+        server = NewServer(spec, settings, ctx.aws, secrets.get, operator_name(self.c), self.c.config, KnownHosts(), log,
+                           report=lambda status: ctx.report(f"image server: {status}"), assign=False, track=track)
+        try:
+            instance = server.create()
+            self.before_app()
+            app = AppServer(server.cxn, settings, ctx.stack(), ["web"], secrets, ctx.aws, ctx.report)
+            ctx.report("image server: bootstrap and deploy_web")
+            bootstrap(app)
+            changeset = deploy_web(app)
+            stamp = time.strftime("%Y%m%d%H%M%S", time.gmtime())
+            ctx.report(f"creating the image of {instance.instance_id} at {changeset[:12]}")
+            image = instance.create_image(f"{ctx.deployment}_{ctx.environment}_web_{stamp}_{changeset}")
+            ctx.aws.ec2.create_tags(Resources=[image], Tags=[{"Key": "fabulaws:changeset", "Value": changeset}])
+            return image, changeset
+        finally:
+            server.discard()  # terminated: its data volume goes with it (DeleteOnTermination)
+            for kind, identifier in tracked:
+                ctx.journal.untrack(kind, identifier)
+            log.removeHandler(handler)
+            handler.close()
+
+    def servers_ready(self, ctx: Any, instance_ids: list[str]) -> None:
+        """Return once every new server answers SSH (1.x slept 120 s); load balancer health is waited for later."""
+        waiting = set(instance_ids)
+        known = KnownHosts()
+        recorded: set[str] = set()
+
+        def unreachable() -> set[str]:
+            servers = {s.instance_id: s for s in ctx.stack().all_servers() if s.instance_id in waiting}
+            for instance_id, server in servers.items():
+                if instance_id not in recorded:  # its host keys, from its console (an address may be reused)
+                    console = ctx.aws.ec2.get_console_output(InstanceId=instance_id).get("Output", "")
+                    if known.record_console(server.hostname or server.private_ip, console):
+                        recorded.add(instance_id)
+                try:
+                    cxn = open_connection(self.c, server, known)
+                    try:
+                        cxn.run("true", hide=True)
+                    finally:
+                        cxn.close()
+                    waiting.discard(instance_id)
+                except Exception:  # noqa: BLE001 - not yet: sshd is starting
+                    pass
+            return set(waiting)
+
+        wait_for(Wait(f"SSH on the {len(waiting)} new server(s)", unreachable, lambda left: not left,
+                      lambda left: ", ".join(sorted(left)), deadline=ctx.deadline), ctx.polling, ctx.report)
+
+    def begin_upgrade(self, ctx: Any, servers: list[Any]) -> None:
+        self._on_servers(ctx, servers, begin_upgrade, "begin_upgrade")
+
+    def end_upgrade(self, ctx: Any, servers: list[Any]) -> None:
+        self._on_servers(ctx, servers, end_upgrade, "end_upgrade")
+
+    def deploy_worker(self, ctx: Any, changeset: str) -> None:
+        """Every worker at ``changeset``; the first one migrates and collects static files."""
+        self.before_app()
+        stack = ctx.stack()
+        workers = stack.by_role("worker")
+        self._on_servers(ctx, workers[:1], lambda app: deploy_worker(app, changeset), "deploy_worker", stack)
+        self._on_servers(ctx, workers[1:], lambda app: deploy_worker(app, changeset, run_migrations=False),
+                         "deploy_worker", stack)

@@ -1,0 +1,192 @@
+"""Application tasks on the selected environment's web and worker servers (1.x reference 3.4).
+
+``fabulaws <env> <task>``: each runs on every server of its roles in parallel
+(``-H`` narrows the servers), and names every server where it failed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Callable
+
+from ....secrets import Secrets
+from ....ubuntu.system import service
+from ..app import AppServer, code, deploy, django, services
+from ..context import aws_for, discover, selected, settings_for
+from ..servers.each import on_each
+from ..stack import Stack
+from .base import flag, task
+
+APP_ROLES = ("web", "worker")
+
+
+def selected_stack(c) -> Stack:
+    selection = selected(c)
+    return discover(c, selection.deployment, selection.environment)
+
+
+def with_workers(stack: Stack, workers: list) -> Stack:
+    """``stack`` with only ``workers`` as its workers (tasks that run on one worker, or on the rest)."""
+    return dataclasses.replace(stack, servers={**stack.servers, "worker": workers})
+
+
+def app_servers(c, roles: tuple[str, ...], action: Callable[[AppServer], Any], what: str, secrets: bool = True,
+                stack: Stack | None = None) -> list[str]:
+    """Run ``action`` on every server of ``roles`` in the selected environment; secrets are read up front."""
+    selection = selected(c)
+    settings = settings_for(c)
+    stack = stack or selected_stack(c)
+    aws = aws_for(settings)
+    store = Secrets(settings, selection.deployment, selection.environment, aws)
+    if secrets:
+        store.load(settings.password_names)  # before any thread starts: a missing one fails here, nothing changed
+    targets = [server for server in stack.all_servers() if set(stack.roles_of(server)) & set(roles)]
+
+    def act(cxn, server) -> str:
+        app = AppServer(cxn, settings, stack, [r for r in stack.roles_of(server) if r in APP_ROLES], store, aws)
+        result = action(app)
+        return f"{what}: {result}" if isinstance(result, str) else f"{what}: done"
+
+    return on_each(c, targets, act, what)
+
+
+@task
+def setup_dirs(c):
+    """Create the log, services, media and static directories (1.x ``setup_dirs``)."""
+    app_servers(c, APP_ROLES, code.setup_dirs, "setup_dirs", secrets=False)
+
+
+@task
+def clone_repo(c):
+    """Clone ``repo`` and check out the environment's branch (1.x ``clone_repo``)."""
+    app_servers(c, APP_ROLES, code.clone_repo, "clone_repo", secrets=False)
+
+
+@task
+def update_source(c, changeset=None):
+    """Fetch and reset the code to ``changeset`` or the branch head (1.x ``update_source``)."""
+    app_servers(c, APP_ROLES, lambda app: code.update_source(app, changeset), "update_source", secrets=False)
+
+
+@task
+def current_changeset(c):
+    """Print the changeset each server runs (1.x ``current_changeset``)."""
+    app_servers(c, APP_ROLES, code.current_changeset, "current_changeset", secrets=False)
+
+
+@task
+def create_virtualenv(c):
+    """Recreate the virtualenv with the configured Python (1.x ``create_virtualenv``)."""
+    app_servers(c, APP_ROLES, code.create_virtualenv, "create_virtualenv", secrets=False)
+
+
+@task
+def update_requirements(c):
+    """pip install the requirements file into the virtualenv (1.x ``update_requirements``)."""
+    app_servers(c, APP_ROLES, code.update_requirements, "update_requirements", secrets=False)
+
+
+@task
+def update_local_settings(c):
+    """Render the local settings and pgbouncer files (1.x ``update_local_settings``)."""
+    app_servers(c, APP_ROLES, django.update_local_settings, "update_local_settings")
+
+
+@task
+def upload_supervisor_conf(c, run_update="yes"):
+    """Render the supervisor programs and reload supervisor (1.x ``upload_supervisor_conf``)."""
+    app_servers(c, APP_ROLES, lambda app: services.upload_supervisor_conf(app, flag(run_update)),
+                "upload_supervisor_conf", secrets=False)
+
+
+@task
+def upload_pgbouncer_conf(c):
+    """Render pgbouncer's configuration and users file (1.x ``upload_pgbouncer_conf``)."""
+    app_servers(c, APP_ROLES, services.upload_pgbouncer_conf, "upload_pgbouncer_conf")
+
+
+@task
+def upload_nginx_conf(c):
+    """Render the site's nginx configuration and restart nginx on web servers (1.x ``upload_nginx_conf``)."""
+    app_servers(c, ("web",), services.upload_nginx_conf, "upload_nginx_conf")
+
+
+@task
+def update_services(c):
+    """setup_dirs, supervisor, pgbouncer and (web) nginx configuration (1.x ``update_services``)."""
+    app_servers(c, APP_ROLES, deploy.update_services, "update_services")
+
+
+@task
+def bootstrap(c):
+    """First deployment of a server: clone, services, virtualenv, requirements (1.x ``bootstrap``)."""
+    app_servers(c, APP_ROLES, deploy.bootstrap, "bootstrap")
+
+
+@task
+def managepy(c, command):
+    """Run ``manage.py <command>`` on every worker (1.x ``managepy``)."""
+    app_servers(c, ("worker",), lambda app: django.managepy(app, command).stdout.strip(), "managepy")
+
+
+@task
+def migrate(c):
+    """``manage.py migrate`` on the first worker (1.x ``migrate``)."""
+    stack = selected_stack(c)
+    app_servers(c, ("worker",), django.migrate, "migrate", stack=with_workers(stack, stack.by_role("worker")[:1]))
+
+
+@task
+def collectstatic(c):
+    """``manage.py collectstatic`` on web and worker servers (1.x ``collectstatic``)."""
+    app_servers(c, APP_ROLES, django.collectstatic, "collectstatic")
+
+
+@task
+def restart_nginx(c):
+    """Restart nginx on the web servers (1.x ``restart_nginx``)."""
+    app_servers(c, ("web",), lambda app: service(app.cxn, "nginx", "restart"), "restart_nginx", secrets=False)
+
+
+@task
+def supervisor(c, command, group, process=None):
+    """``supervisorctl <command> <env>-<group>:*`` on web and worker servers (1.x ``supervisor``)."""
+    app_servers(c, APP_ROLES, lambda app: services.supervisor(app, command, group, process), "supervisor", secrets=False)
+
+
+@task
+def begin_upgrade(c, stay_healthy="yes"):
+    """Serve the upgrade page on the web servers (1.x ``begin_upgrade``)."""
+    app_servers(c, ("web",), lambda app: services.begin_upgrade(app, flag(stay_healthy)), "begin_upgrade", secrets=False)
+
+
+@task
+def end_upgrade(c):
+    """Remove the upgrade page from the web servers (1.x ``end_upgrade``)."""
+    app_servers(c, ("web",), services.end_upgrade, "end_upgrade", secrets=False)
+
+
+@task
+def deploy_web(c, changeset=None):
+    """Deploy the code to every web server (1.x ``deploy_web``)."""
+    app_servers(c, ("web",), lambda app: deploy.deploy_web(app, changeset), "deploy_web")
+
+
+@task
+def deploy_worker(c, changeset=None):
+    """Deploy every worker: the first migrates and collects static files, then the others (1.x did only the first)."""
+    stack = selected_stack(c)
+    workers = stack.by_role("worker")
+    app_servers(c, ("worker",), lambda app: deploy.deploy_worker(app, changeset), "deploy_worker",
+                stack=with_workers(stack, workers[:1]))
+    if len(workers) > 1:
+        app_servers(c, ("worker",), lambda app: deploy.deploy_worker(app, changeset, run_migrations=False),
+                    "deploy_worker", stack=with_workers(stack, workers[1:]))
+
+
+TASKS = (
+    "setup_dirs", "clone_repo", "update_source", "current_changeset", "create_virtualenv", "update_requirements",
+    "update_local_settings", "upload_supervisor_conf", "upload_pgbouncer_conf", "upload_nginx_conf", "update_services",
+    "bootstrap", "managepy", "migrate", "collectstatic", "restart_nginx", "supervisor", "begin_upgrade", "end_upgrade",
+    "deploy_web", "deploy_worker",
+)
