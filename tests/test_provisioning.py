@@ -219,7 +219,7 @@ def test_postgresql_takes_the_app_password_over_the_private_network_and_refuses_
     replica = Shell(project, address(stack, "db-replica"))  # zone a, inside postgresql_networks
     good = replica.python(PG_CHECK.format(line=pg_line(primary, SECRETS["database_password"]), host=primary,
                                           sql="SELECT current_user || ' ' || (SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid())"))
-    assert good.strip() == "0 myproject t", good
+    assert good.strip() == "0 myproject true", good
     wrong = replica.python(PG_CHECK.format(line=pg_line(primary, "wrong"), host=primary, sql="SELECT 1"))
     assert "password authentication failed" in wrong
     worker = Shell(project, address(stack, "worker"))  # zone b: outside postgresql_networks
@@ -265,7 +265,11 @@ print(repr(ask(["AUTH", {password!r}], ["PING"])))
 def test_redis_needs_the_broker_password(stack, project):
     worker = Shell(project, address(stack, "worker"))
     cache = address(stack, "cache")
-    lines = worker.python(REDIS_CHECK.format(host=cache, password=SECRETS["broker_password"])).splitlines()
+    try:
+        lines = worker.python(REDIS_CHECK.format(host=cache, password=SECRETS["broker_password"])).splitlines()
+    except AssertionError as exc:
+        state = Shell(project, cache).run("sudo -n ss -ltnp; pgrep -a redis; sudo -n tail -n 30 /var/log/redis/redis-server.log")
+        raise AssertionError(f"{exc}\non the cache server:\n{state[1]}") from None
     assert "NOAUTH" in lines[0]
     assert lines[1] == repr("+OK\r\n+PONG\r\n")
     wrong = worker.python(REDIS_CHECK.format(host=cache, password="wrong")).splitlines()
@@ -328,6 +332,48 @@ def test_remote_helpers_handle_spaces_quotes_and_dollars(stack, project):
     cxn.close()
 
 
+def test_api_helpers_on_a_real_host(stack, project, tmp_path):
+    """call_python, answer_sudo and sshagent_run act on the server; answers stay off command lines."""
+    import os
+
+    from fabric import Config
+
+    from fabulaws import api
+    from fabulaws.remote.connect import connect
+    from fabulaws.remote.hostkeys import KnownHosts
+
+    config = Config(overrides={"connect_kwargs": {"key_filename": str(project["key"])}})
+    known = KnownHosts(project["dir"] / ".fabulaws" / "known_hosts")
+    cxn = connect(address(stack, "worker"), OPERATOR, config=config, known=known)
+    assert api.call_python(cxn, "os.path.join", "/a b", "it's \"$x\"") == "/a b/it's \"$x\""
+    assert api.call_python(cxn, "socket.gethostname") == "ip-" + address(stack, "worker").replace(".", "-")
+    answer = "s3cret 'answer' $HOME"
+    result = api.answer_sudo(cxn, "read -r -s -p 'Passphrase: ' x; echo; echo \"$(id -u) ${#x}\"", [(r"Passphrase: ", answer)])
+    assert result.stdout.split()[-2:] == ["0", str(len(answer))]
+    assert answer not in result.stdout
+    cxn.close()
+    agent = subprocess.run(["ssh-agent", "-s", "-a", str(tmp_path / "agent.sock")], capture_output=True, text=True, check=True)
+    pid = next(part.split("=")[1].strip(";") for part in agent.stdout.split() if part.startswith("SSH_AGENT_PID="))
+    try:
+        env = {**os.environ, "SSH_AUTH_SOCK": str(tmp_path / "agent.sock")}
+        subprocess.run(["ssh-add", str(project["key"])], env=env, check=True, capture_output=True)
+        old = os.environ.get("SSH_AUTH_SOCK")
+        os.environ["SSH_AUTH_SOCK"] = env["SSH_AUTH_SOCK"]
+        try:
+            cxn = connect(address(stack, "worker"), OPERATOR, config=config, known=known)
+            forwarded = api.sshagent_run(cxn, "ssh-add -l", known=known, hide=True)
+            cxn.close()
+        finally:
+            if old is None:
+                os.environ.pop("SSH_AUTH_SOCK")
+            else:
+                os.environ["SSH_AUTH_SOCK"] = old
+        fingerprint = subprocess.run(["ssh-keygen", "-lf", str(project["key"])], capture_output=True, text=True).stdout.split()[1]
+        assert fingerprint in forwarded.stdout
+    finally:
+        subprocess.run(["kill", pid])
+
+
 # --- the new task -----------------------------------------------------------------------------------
 def test_new_rejects_bad_arguments_before_launching_anything(stack, project):
     before = stack["ec2"].describe_instances()["Reservations"]
@@ -355,3 +401,148 @@ def test_new_web_server_from_the_command_line(stack, project):
     assert shell.ok("pgrep -x nginx").strip(), "nginx runs"
     assert shell.ok("getent passwd myproject-web").split(":")[6].strip() == "/usr/sbin/nologin"
     assert shell.ok("python3 -m venv --help").startswith("usage")
+
+
+# --- secrets on the servers ---------------------------------------------------------------------------
+def test_update_server_passwords_then_update_local_fabsecrets(stack, project):
+    """Secrets land 0600 in the deploy user's home on every server; the local file is rebuilt from the worker."""
+    import runpy
+
+    watch = ProcessWatch([SECRETS["database_password"], SECRETS["broker_password"], "pa's", "br0ker"])
+    watch.start()
+    first = fabulaws(project, "testing", "update_server_passwords", timeout=300)
+    again = fabulaws(project, "testing", "update_server_passwords", timeout=300)
+    watch.stopped.set()
+    watch.join()
+    assert first.returncode == 0, first.stdout + first.stderr
+    running = stack["ec2"].describe_instances(Filters=[{"Name": "instance-state-name", "Values": ["running"]}])["Reservations"]
+    assert first.stdout.count("3 of 3 secrets updated") == len(running) == 5
+    assert again.stdout.count("0 of 3 secrets updated") == 5, "unchanged secrets are not written again"
+    for role in stack["servers"]:
+        shell = Shell(project, address(stack, role))
+        for name in ("database_password", "broker_password", "secret_key"):
+            assert shell.ok(f"sudo -n stat -c '%U %a' /home/myproject/{name}").split() == ["myproject", "600"]
+        assert shell.ok("sudo -n cat /home/myproject/broker_password") == SECRETS["broker_password"] + "\n"
+    assert watch.seen == set()
+    for output in (first.stdout + first.stderr, again.stdout + again.stderr):
+        assert not any(secret in output for secret in SECRETS.values())
+
+    local = project["dir"] / "fabsecrets_testing.py"
+    original = local.read_text()
+    try:
+        local.write_text(original.replace(repr(SECRETS["database_password"]), repr("changed locally")))
+        edited = local.read_text()
+        declined = fabulaws(project, "testing", "update_local_fabsecrets:answer=n", timeout=120)
+        assert declined.returncode == 1 and "Aborted." in declined.stderr
+        assert local.read_text() == edited, "a declined update changes nothing"
+        result = fabulaws(project, "testing", "update_local_fabsecrets:answer=y", timeout=120)
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert f"Wrote passwords to {local}" in result.stdout
+        values = {k: v for k, v in runpy.run_path(str(local)).items() if not k.startswith("__")}
+        assert values == SECRETS, "every value (quotes, $, backslashes) reads back as the servers have it"
+        assert local.stat().st_mode & 0o777 == 0o600
+        assert not any(secret in result.stdout + result.stderr for secret in SECRETS.values())
+    finally:
+        local.write_text(original)
+
+
+# --- the application on the servers -------------------------------------------------------------------
+def http_get(address: str, path: str, timeout: float = 30) -> tuple[int, str]:
+    """GET https://<server>/<path> as the load balancer would (the servers' certificate is self-signed)."""
+    import ssl
+    import urllib.error
+    import urllib.request
+
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    try:
+        with urllib.request.urlopen(f"https://{address}{path}", timeout=timeout, context=context) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+
+
+def commit(repository: Path, message: str) -> None:
+    for command in (["git", "add", "-A"], ["git", "-c", "user.name=Test", "-c", "user.email=test@example.com", "commit", "-qm", message]):
+        subprocess.run(command, cwd=repository, check=True)
+
+
+def publish(project, repository: Path) -> None:
+    published = run_cli(["sandbox", "publish", str(repository), "--name", "myproject"], repository, env=project["env"])
+    assert published.returncode == 0, published.stderr
+
+
+@pytest.fixture(scope="module")
+def site(stack, project, tmp_path_factory):
+    """The example Django project, committed, published on the sandbox git server, bootstrapped and
+    deployed on the worker and a web server by the application tasks."""
+    webs = stack["ec2"].describe_instances(Filters=[{"Name": "tag:role", "Values": ["web"]},
+                                                    {"Name": "instance-state-name", "Values": ["running"]}])["Reservations"]
+    if not webs:
+        created = fabulaws(project, "new:myproject,testing,web,a")
+        assert created.returncode == 0, created.stdout + created.stderr
+        webs = stack["ec2"].describe_instances(Filters=[{"Name": "tag:role", "Values": ["web"]},
+                                                        {"Name": "instance-state-name", "Values": ["running"]}])["Reservations"]
+    repository = tmp_path_factory.mktemp("code") / "myproject"
+    shutil.copytree(EXAMPLE, repository, ignore=shutil.ignore_patterns("fabsecrets*", ".fabulaws"))
+    subprocess.run(["git", "init", "-q", "-b", "main"], cwd=repository, check=True)
+    commit(repository, "The example project")
+    publish(project, repository)
+    watch = ProcessWatch([SECRETS["database_password"], SECRETS["broker_password"], "pa's", "br0ker"])
+    watch.start()
+    outputs = []
+    for task in ("bootstrap", "deploy_worker", "deploy_web"):
+        result = fabulaws(project, "testing", task, timeout=900)
+        outputs.append(result.stdout + result.stderr)
+        assert result.returncode == 0, f"{task}: {result.stdout}{result.stderr}"
+    watch.stopped.set()
+    watch.join()
+    return {"web": webs[0]["Instances"][0]["PrivateIpAddress"], "repository": repository, "outputs": outputs,
+            "watch": watch}
+
+
+def test_the_site_answers_with_its_databases_and_no_secret_leaked(site, project):
+    status, body = http_get(site["web"], "/healthcheck.html")
+    assert (status, body) == (200, "OK\n"), "the health check reaches PostgreSQL through pgbouncer over TLS"
+    status, body = http_get(site["web"], "/")
+    assert (status, body) == (200, "Hello from myproject, version 1\n")
+    assert site["watch"].seen == set()
+    for output in site["outputs"]:
+        assert not any(secret in output for secret in (SECRETS["database_password"], SECRETS["broker_password"]))
+    web = Shell(project, site["web"])
+    assert web.ok("sudo -n stat -c '%U %G %a' /home/myproject/www/testing/code_root/myproject/local_settings.py").split() == [
+        "myproject", "myproject-web", "640"]
+
+
+def test_a_celery_task_round_trips_through_rabbitmq(site):
+    status, body = http_get(site["web"], "/celery-ping/")
+    assert status == 200, body
+    assert '"result": 5' in body
+
+
+def test_the_upgrade_page_and_the_health_check_override(site, project):
+    try:
+        assert fabulaws(project, "testing", "begin_upgrade", timeout=120).returncode == 0
+        status, body = http_get(site["web"], "/")
+        assert status == 503 and "being upgraded" in body
+        assert http_get(site["web"], "/healthcheck.html") == (200, "OK (upgrade in progress)\n")
+        assert fabulaws(project, "testing", "end_upgrade", timeout=120).returncode == 0
+        assert fabulaws(project, "testing", "begin_upgrade:stay_healthy=no", timeout=120).returncode == 0
+        assert http_get(site["web"], "/healthcheck.html")[0] == 503, "without the override the server leaves the balancer"
+    finally:
+        assert fabulaws(project, "testing", "end_upgrade", timeout=120).returncode == 0
+    assert http_get(site["web"], "/")[0] == 200
+
+
+def test_a_new_commit_reaches_the_site_with_deploy_web(site, project):
+    version = site["repository"] / "myproject" / "version.py"
+    version.write_text(version.read_text().replace("version 1", "version 2"))
+    commit(site["repository"], "Version 2")
+    publish(project, site["repository"])
+    result = fabulaws(project, "testing", "deploy_web", timeout=600)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert http_get(site["web"], "/") == (200, "Hello from myproject, version 2\n")
+    changesets = fabulaws(project, "testing", "current_changeset", timeout=120)
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=site["repository"], capture_output=True, text=True).stdout.strip()
+    assert f"(web) current_changeset: {head}" in changesets.stdout
