@@ -18,6 +18,7 @@ from jinja2 import Environment, StrictUndefined
 from .commands import join, sudo
 
 TEMPLATES = Environment(undefined=StrictUndefined, keep_trailing_newline=True, autoescape=False)
+TEMPLATES.filters["pyrepr"] = repr  # a Python literal of any value: secrets with quotes stay intact in settings files
 
 
 def put(cxn: Any, content: str | bytes, path: str, owner: str = "root", group: str | None = None, mode: str = "0644",
