@@ -28,12 +28,12 @@ def health(ctx: DeployContext, instance_ids: list[str]) -> dict[str, dict[str, s
     return result
 
 
-def wait_in_service(ctx: DeployContext, launch: Launch, count: int) -> list[dict]:
-    """Until ``count`` instances of ``launch`` are InService in the group."""
+def wait_in_service(ctx: DeployContext, launch: Launch, count: int, exclude: list[str] = ()) -> list[dict]:
+    """Until ``count`` instances of ``launch`` (other than ``exclude``: servers the run found) are InService."""
     return wait_for(
         Wait(
             what=f"{count} instance(s) of {launch} InService in {ctx.group_name}",
-            look=lambda: members(ctx.group(), launch),
+            look=lambda: [i for i in members(ctx.group(), launch) if i["InstanceId"] not in exclude],
             done=lambda found: len([i for i in found if i["LifecycleState"] == "InService"]) >= count,
             progress=lambda found: ", ".join(f"{i['InstanceId']} {i['LifecycleState']}" for i in found) or "none launched yet",
             deadline=ctx.deadline,

@@ -58,15 +58,23 @@ def scale_out(ctx: DeployContext) -> None:
     ctx.report(f"Temporarily updated the autoscaling group's minimum/desired instance capacity to {target}")
 
 
+HELD = ["AddToLoadBalancer", "AZRebalance", "HealthCheck", "ReplaceUnhealthy"]
+
+
 def hold_balancers(ctx: DeployContext) -> None:
-    """New servers stay out of the load balancers until the new code runs; zones are not rebalanced meanwhile."""
-    scaling.suspend_processes(ctx.aws.autoscaling, ctx.group_name, ["AddToLoadBalancer", "AZRebalance"])
+    """New servers stay out of the load balancers until the new code runs; zones are not rebalanced meanwhile.
+
+    Health checks are held too: a server kept out of its load balancers (or registered late, still
+    OutOfService) after the grace period would otherwise be replaced mid-deploy (1.x's hazard when
+    deploy_worker outlasted the grace period). restore_settings brings them back once the new servers are healthy.
+    """
+    scaling.suspend_processes(ctx.aws.autoscaling, ctx.group_name, HELD)
     scaling.resume_processes(ctx.aws.autoscaling, ctx.group_name, ["Launch"])
-    ctx.report("Suspended 'AddToLoadBalancer' and 'AZRebalance'; resumed 'Launch'.")
+    ctx.report(f"Suspended {', '.join(repr(p) for p in HELD)}; resumed 'Launch'.")
 
 
 def wait_new(ctx: DeployContext) -> None:
-    new = fleet.wait_in_service(ctx, _launch(ctx), ctx.journal.plan("desired"))
+    new = fleet.wait_in_service(ctx, _launch(ctx), ctx.journal.plan("desired"), exclude=ctx.journal.plan("old"))
     ctx.journal.remember("new", fleet.ids([i for i in new if i["LifecycleState"] == "InService"]))
 
 
