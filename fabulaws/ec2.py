@@ -266,7 +266,7 @@ class EC2Instance:
             self.aws.ec2.terminate_instances(InstanceIds=[self.instance_id])
             log.info("terminated %s", self.instance_id)
         elif self.instance_id:
-            log.info("left instance %s running", self.instance_id)
+            log.debug("left instance %s running", self.instance_id)
 
 
 def role_of(instance: dict) -> str:

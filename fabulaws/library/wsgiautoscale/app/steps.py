@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any, Callable
 
+from ....remote.commands import join, sudo
 from ....remote.hostkeys import KnownHosts
 from ....secrets import Secrets
 from ..context import operator_name
@@ -91,8 +92,10 @@ class ApplicationSteps:
             handler.close()
 
     def servers_ready(self, ctx: Any, instance_ids: list[str]) -> None:
-        """Return once every new server answers SSH (1.x slept 120 s); load balancer health is waited for later."""
+        """Return once every new server answers SSH with its data volume mounted (1.x slept 120 s for that);
+        load balancer health is waited for later."""
         waiting = set(instance_ids)
+        services_dir = ctx.stack().paths.services
         known = KnownHosts()
         recorded: set[str] = set()
 
@@ -106,10 +109,11 @@ class ApplicationSteps:
                 try:
                     cxn = open_connection(self.c, server, known)
                     try:
-                        cxn.run("true", hide=True)
+                        mounted = sudo(cxn, join("test", "-d", services_dir), hide=True, warn=True).ok
                     finally:
                         cxn.close()
-                    waiting.discard(instance_id)
+                    if mounted:
+                        waiting.discard(instance_id)
                 except Exception:  # noqa: BLE001 - not yet: sshd is starting
                     pass
             return set(waiting)
