@@ -8,76 +8,32 @@ ever on a command line.
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
-import paramiko
 import pytest
-import yaml
 
-from conftest import EXAMPLE, FIRST_BOOT_TIMEOUT, _sandbox_call, run_cli, wait_until
+from conftest import _sandbox_call, run_cli, wait_until
+from hosts_support import (
+    CREATE_TIMEOUT, OPERATOR, ProcessWatch, Shell, aws_client, code_repository, commit, fabulaws, host_project, http_get,
+    publish,
+)
 
-OPERATOR = "fabtester"
 SECRETS = {
     "database_password": "db pa's\"s$word:1\\x",
     "broker_password": "br0ker 'q' \"$HOME\" tail",
     "secret_key": "not-used-here",
 }
 ZONE_A_NETWORK = "10.0.1.0/24"  # the seed's subnet for zone a; zone b is 10.0.2.0/24
-CREATE_TIMEOUT = FIRST_BOOT_TIMEOUT + 1800
 
 
 @pytest.fixture(scope="module")
 def project(hosts_sandbox, tmp_path_factory):
-    """The example project, with a sysadmin key for OPERATOR, secrets with awkward characters, and
-    PostgreSQL open to zone a only; the sandbox seeded from it."""
-    root = tmp_path_factory.mktemp("provisioning")
-    directory = root / "myproject"
-    shutil.copytree(EXAMPLE, directory)
-    users = directory / "deployment" / "users"
-    users.mkdir(parents=True, exist_ok=True)
-    key = root / "operator_key"
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
-    (users / OPERATOR).write_text((root / "operator_key.pub").read_text())
-    (users / f"{OPERATOR}.gecos").write_text("Fab Tester, Room 1\n")
-    config = yaml.safe_load((directory / "fabulaws-config.yml").read_text())
-    config["db_settings"] = {"postgresql_networks": [ZONE_A_NETWORK]}
-    (directory / "fabulaws-config.yml").write_text(yaml.safe_dump(config))
-    (directory / "fabsecrets_testing.py").write_text("".join(f"{k} = {v!r}\n" for k, v in SECRETS.items()))
-    _sandbox_call(hosts_sandbox["endpoint"], "/_sandbox/reset", {})
-    seeded = run_cli(["sandbox", "up", "--seed", str(directory / "fabulaws-config.yml")], directory, env=hosts_sandbox["env"])
-    assert seeded.returncode == 0, seeded.stderr
-    env = {**hosts_sandbox["env"], "AWS_ENDPOINT_URL": hosts_sandbox["endpoint"], "AWS_ACCESS_KEY_ID": "sandbox",
-           "AWS_SECRET_ACCESS_KEY": "sandbox", "AWS_DEFAULT_REGION": "us-east-1"}
-    return {"dir": directory, "key": key, "env": env, "endpoint": hosts_sandbox["endpoint"]}
-
-
-def fabulaws(project, *args, timeout=CREATE_TIMEOUT):
-    return run_cli(["-u", OPERATOR, "-i", str(project["key"]), *args], project["dir"], env=project["env"], timeout=timeout)
-
-
-class ProcessWatch(threading.Thread):
-    """Every command line on this machine (sandbox hosts' processes included), sampled until stopped."""
-
-    def __init__(self, secrets: list[str]) -> None:
-        super().__init__(daemon=True)
-        self.secrets = secrets
-        self.seen: set[str] = set()
-        self.samples = 0
-        self.stopped = threading.Event()
-
-    def run(self) -> None:
-        while not self.stopped.is_set():
-            listing = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
-            self.samples += 1
-            for line in listing.splitlines():
-                if any(secret in line for secret in self.secrets):
-                    self.seen.add(line)
-            time.sleep(0.1)
+    """The example project with secrets full of awkward characters and PostgreSQL open to zone a only."""
+    return host_project(hosts_sandbox, tmp_path_factory.mktemp("provisioning"), SECRETS,
+                        lambda config: config.update(db_settings={"postgresql_networks": [ZONE_A_NETWORK]}))
 
 
 @pytest.fixture(scope="module")
@@ -107,41 +63,6 @@ def stack(project):
             servers[tags["role"]] = instance
     return {"output": result.stdout + result.stderr, "watch": watch, "servers": servers, "ec2": ec2,
             "logs": sorted((project["dir"] / ".fabulaws" / "logs").glob("*.log"))}
-
-
-def aws_client(project, service):
-    import boto3
-
-    return boto3.client(service, endpoint_url=project["endpoint"], region_name="us-east-1",
-                        aws_access_key_id="sandbox", aws_secret_access_key="sandbox")
-
-
-class Shell:
-    """SSH to a server as the operator, with the project's recorded host keys (never auto-accepted)."""
-
-    def __init__(self, project, address: str, user: str = OPERATOR) -> None:
-        self.client = paramiko.SSHClient()
-        self.client.load_host_keys(str(project["dir"] / ".fabulaws" / "known_hosts"))
-        self.client.set_missing_host_key_policy(paramiko.RejectPolicy())
-        self.client.connect(address, username=user, key_filename=str(project["key"]), look_for_keys=False,
-                            allow_agent=False, timeout=10)
-
-    def run(self, command: str, stdin: str | None = None) -> tuple[int, str]:
-        channel_in, out, err = self.client.exec_command(command, timeout=120)
-        if stdin is not None:
-            channel_in.write(stdin)
-            channel_in.channel.shutdown_write()
-        code = out.channel.recv_exit_status()
-        return code, out.read().decode() + err.read().decode()
-
-    def ok(self, command: str, stdin: str | None = None) -> str:
-        code, output = self.run(command, stdin)
-        assert code == 0, f"{command!r} failed ({code}): {output}"
-        return output
-
-    def python(self, script: str) -> str:
-        """Run a Python script fed on stdin (so test credentials stay off command lines too)."""
-        return self.ok("python3 -", stdin=script)
 
 
 def address(stack, role: str) -> str:
@@ -447,32 +368,6 @@ def test_update_server_passwords_then_update_local_fabsecrets(stack, project):
 
 
 # --- the application on the servers -------------------------------------------------------------------
-def http_get(address: str, path: str, timeout: float = 30) -> tuple[int, str]:
-    """GET https://<server>/<path> as the load balancer would (the servers' certificate is self-signed)."""
-    import ssl
-    import urllib.error
-    import urllib.request
-
-    context = ssl.create_default_context()
-    context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE
-    try:
-        with urllib.request.urlopen(f"https://{address}{path}", timeout=timeout, context=context) as response:
-            return response.status, response.read().decode()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read().decode()
-
-
-def commit(repository: Path, message: str) -> None:
-    for command in (["git", "add", "-A"], ["git", "-c", "user.name=Test", "-c", "user.email=test@example.com", "commit", "-qm", message]):
-        subprocess.run(command, cwd=repository, check=True)
-
-
-def publish(project, repository: Path) -> None:
-    published = run_cli(["sandbox", "publish", str(repository), "--name", "myproject"], repository, env=project["env"])
-    assert published.returncode == 0, published.stderr
-
-
 @pytest.fixture(scope="module")
 def site(stack, project, tmp_path_factory):
     """The example Django project, committed, published on the sandbox git server, bootstrapped and
@@ -484,10 +379,7 @@ def site(stack, project, tmp_path_factory):
         assert created.returncode == 0, created.stdout + created.stderr
         webs = stack["ec2"].describe_instances(Filters=[{"Name": "tag:role", "Values": ["web"]},
                                                         {"Name": "instance-state-name", "Values": ["running"]}])["Reservations"]
-    repository = tmp_path_factory.mktemp("code") / "myproject"
-    shutil.copytree(EXAMPLE, repository, ignore=shutil.ignore_patterns("fabsecrets*", ".fabulaws"))
-    subprocess.run(["git", "init", "-q", "-b", "main"], cwd=repository, check=True)
-    commit(repository, "The example project")
+    repository = code_repository(tmp_path_factory.mktemp("code"))
     publish(project, repository)
     watch = ProcessWatch([SECRETS["database_password"], SECRETS["broker_password"], "pa's", "br0ker"])
     watch.start()

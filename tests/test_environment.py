@@ -1,0 +1,152 @@
+"""The 1.x deployment guide end to end on sandbox hosts, with the example Django + Celery site.
+
+create_environment builds the database, cache and worker servers while the web image is baked, then
+deploy_full puts two web servers from it behind the real haproxy load balancer. A request loop then watches
+the site through deploy_serial (no failed request, new code and new secret) and deploy_full (only the
+maintenance page in its window).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import threading
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+
+from conftest import _sandbox_call
+from hosts_support import ProcessWatch, code_repository, commit, fabulaws, host_project, publish
+
+SECRETS = {
+    "database_password": "pg 'pa\"ss' $1",
+    "broker_password": "amqp:/@pass word",
+    "secret_key": "first secret key",
+}
+SITE = "myproject-testing.sandbox.test"
+DEPLOY_TIMEOUT = 1800
+
+
+@pytest.fixture(scope="module")
+def environment(hosts_sandbox, tmp_path_factory):
+    """``fabulaws create_environment:myproject,testing`` from scratch, with the example's code published."""
+    project = host_project(hosts_sandbox, tmp_path_factory.mktemp("environment"), SECRETS)
+    repository = code_repository(tmp_path_factory.mktemp("code"))
+    publish(project, repository)
+    watch = ProcessWatch([SECRETS["database_password"], SECRETS["broker_password"], "pa\"ss", "pass word"])
+    watch.start()
+    started = time.monotonic()
+    created = fabulaws(project, "create_environment:myproject,testing,num_web=2", timeout=DEPLOY_TIMEOUT)
+    seconds = time.monotonic() - started
+    watch.stopped.set()
+    watch.join()
+    print(f"create_environment: {seconds:.0f} s")
+    assert created.returncode == 0, created.stdout + created.stderr
+    balancer = _sandbox_call(hosts_sandbox["endpoint"], "/_sandbox/status")["hosts"]["balancers"]["myproject-testing-lb"]
+    return {**project, "repository": repository, "lb": balancer, "output": created.stdout + created.stderr,
+            "watch": watch}
+
+
+def get(environment, path: str, timeout: float = 10) -> tuple[int, str]:
+    """GET through the load balancer, as a visitor of the site's domain would."""
+    request = urllib.request.Request(environment["lb"] + path, headers={"Host": SITE})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+    except OSError as exc:
+        return 0, str(exc)
+
+
+class RequestLoop(threading.Thread):
+    """``rate`` requests per second to ``/`` through the load balancer until stopped; every answer kept in order."""
+
+    def __init__(self, environment, rate: float = 20) -> None:
+        super().__init__(daemon=True)
+        self.environment = environment
+        self.interval = 1 / rate
+        self.answers: list[tuple[int, str]] = []
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        while not self.stopped.is_set():
+            started = time.monotonic()
+            self.answers.append(get(self.environment, "/"))
+            self.stopped.wait(max(0.0, self.interval - (time.monotonic() - started)))
+
+    def stop(self) -> list[tuple[int, str]]:
+        self.stopped.set()
+        self.join()
+        return self.answers
+
+
+def fingerprint(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()[:16]
+
+
+def new_version(environment, version: int) -> None:
+    path = environment["repository"] / "myproject" / "version.py"
+    path.write_text(re.sub(r"version \d+", f"version {version}", path.read_text()))
+    commit(environment["repository"], f"Version {version}")
+    publish(environment, environment["repository"])
+
+
+def test_the_site_answers_through_the_load_balancer(environment):
+    assert get(environment, "/") == (200, "Hello from myproject, version 1\n")
+    assert get(environment, "/healthcheck.html") == (200, "OK\n"), "every database answers"
+    status, body = get(environment, "/celery-ping/", timeout=30)
+    assert status == 200 and '"result": 5' in body, body
+    assert get(environment, "/secret-fingerprint/") == (200, fingerprint(SECRETS["secret_key"]) + "\n")
+    assert environment["watch"].seen == set(), "no secret on any command line"
+    assert not any(secret in environment["output"] for secret in SECRETS.values())
+    assert "Created 4 of 4 servers." in environment["output"]
+
+
+def test_deploy_serial_fails_no_request_and_brings_new_code_and_secret(environment):
+    new_version(environment, 2)
+    secrets_file = environment["dir"] / "fabsecrets_testing.py"
+    secrets_file.write_text(secrets_file.read_text().replace(repr(SECRETS["secret_key"]), repr("second secret key")))
+    updated = fabulaws(environment, "testing", "update_server_passwords", timeout=300)
+    assert updated.returncode == 0, updated.stdout + updated.stderr
+    loop = RequestLoop(environment)
+    loop.start()
+    started = time.monotonic()
+    result = fabulaws(environment, "deploy_serial:myproject,testing", timeout=DEPLOY_TIMEOUT)
+    seconds = time.monotonic() - started
+    time.sleep(1)
+    answers = loop.stop()
+    print(f"deploy_serial: {seconds:.0f} s, {len(answers)} requests")
+    assert result.returncode == 0, result.stdout + result.stderr
+    failures = [answer for answer in answers if answer[0] != 200]
+    assert failures == [], f"{len(failures)} of {len(answers)} requests failed during deploy_serial: {failures[:3]}"
+    assert len(answers) > 20 * seconds * 0.5, "the loop kept its pace"
+    assert answers[-1] == (200, "Hello from myproject, version 2\n")
+    assert get(environment, "/secret-fingerprint/") == (200, fingerprint("second secret key") + "\n")
+
+
+def test_deploy_full_serves_only_the_maintenance_page_in_its_window(environment):
+    new_version(environment, 3)
+    loop = RequestLoop(environment, rate=10)
+    loop.start()
+    result = fabulaws(environment, "deploy_full:myproject,testing", timeout=DEPLOY_TIMEOUT)
+    time.sleep(1)
+    answers = loop.stop()
+    assert result.returncode == 0, result.stdout + result.stderr
+    kinds = []
+    for status, body in answers:
+        if status == 200 and "version 2" in body:
+            kinds.append("old")
+        elif status == 200 and "version 3" in body:
+            kinds.append("new")
+        elif status == 503 and "being upgraded" in body:
+            kinds.append("maintenance")
+        else:
+            kinds.append(f"unexpected {status}: {body[:80]!r}")
+    assert [k for k in kinds if k.startswith("unexpected")] == []
+    assert "maintenance" in kinds, "the maintenance page was served in the window"
+    last_old, first_new = max(i for i, k in enumerate(kinds) if k == "old"), kinds.index("new")
+    assert last_old < first_new, "no old page after the new code appeared"
+    assert kinds[-1] == "new"
