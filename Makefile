@@ -29,7 +29,7 @@ system-packages:
 	if [ -n "$$missing" ]; then echo "installing Debian packages for:$$missing"; \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $(SYSTEM_PACKAGES) >/dev/null; fi
 
-demo: $(VENV)/.installed
+demo: $(VENV)/.installed system-packages
 	$(PY) examples/demo.py
 
 test: $(VENV)/.installed $(TOOLS)/.installed system-packages

@@ -1,73 +1,150 @@
-"""`make demo`: rehearse FabulAWS commands on the built-in sandbox.
+"""`make demo`: the 1.x deployment guide on the built-in sandbox, with a real Django + Celery site.
 
-Starts the sandbox (a local AWS whose Auto Scaling groups and load balancers
-behave like AWS's) unless it is running, creates what examples/myproject needs
-(VPC, subnets, security groups, load balancers, target groups, Auto Scaling
-groups), scales the testing group to two web servers and waits until the load
-balancers report them healthy, then runs the 1.x commands a user would type,
-with `fab` replaced by `fabulaws`. Idempotent: a second run reuses what exists.
+1. starts the sandbox with real hosts (root needed) and creates what examples/myproject's
+   configuration names (VPC, subnets, security groups, load balancers, Auto Scaling groups);
+2. makes a working copy of the example project in ~/.cache/fabulaws/demo (its own git repository, an
+   operator key, generated secrets) and publishes it on the sandbox git server;
+3. runs ``fabulaws create_environment:myproject,testing`` (skipped when the environment exists);
+4. commits a visible change (the home page's version number) and runs ``deploy_serial``;
+5. prints the load balancer's URL, what it serves, and ``describe``.
+
+Idempotent: a second run reuses the sandbox, the working copy and the environment, and deploys a new version.
 """
 
 from __future__ import annotations
 
+import getpass
 import os
-import shlex
+import re
+import secrets
+import shutil
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
-PROJECT = Path(__file__).resolve().parent / "myproject"
-GROUP = "myproject-testing-ag"
-COMMANDS = [
-    ["describe:myproject,testing"],
-    ["suspend_autoscaling_processes:myproject,testing,Launch,AddToLoadBalancer"],
-    ["resume_autoscaling_processes:myproject,testing"],
-    ["testing", "describe:myproject,testing", "--json"],
-]
+EXAMPLE = Path(__file__).resolve().parent / "myproject"
+WORK = Path(os.environ.get("FABULAWS_DEMO_DIR") or Path.home() / ".cache" / "fabulaws" / "demo")
+PROJECT = WORK / "myproject"
+KEY = WORK / "operator_key"
+OPERATOR = "demo"
+SITE = "myproject-testing.sandbox.test"
+phases: list[tuple[str, float]] = []
 
 
-def fabulaws(*args: str, env: dict | None = None, capture: bool = False) -> subprocess.CompletedProcess:
-    print(f"\n$ fabulaws {shlex.join(args)}", flush=True)
-    result = subprocess.run([sys.executable, "-m", "fabulaws", *args], cwd=PROJECT, env=env, text=True, capture_output=capture)
-    if capture:
-        sys.stderr.write(result.stderr)
-        sys.stdout.write(result.stdout)
+def run(*command: str, cwd: Path = PROJECT, capture: bool = False) -> subprocess.CompletedProcess:
+    print(f"\n$ {' '.join(command)}", flush=True)
+    result = subprocess.run(command, cwd=cwd, text=True, capture_output=capture)
     if result.returncode:
-        sys.exit(result.returncode)
+        if capture:
+            sys.stderr.write(result.stdout + result.stderr)
+        sys.exit(f"demo: `{' '.join(command)}` failed (exit {result.returncode})")
     return result
 
 
+def fabulaws(*args: str, capture: bool = False) -> subprocess.CompletedProcess:
+    return run(sys.executable, "-m", "fabulaws", "-u", OPERATOR, "-i", str(KEY), *args, capture=capture)
+
+
+def phase(name: str, started: float) -> None:
+    phases.append((name, time.monotonic() - started))
+
+
+def working_copy() -> None:
+    """The example as a user's project: its own repository, an operator key in ssh_keys, secrets (0600)."""
+    if (PROJECT / ".git").exists():
+        return
+    WORK.mkdir(parents=True, exist_ok=True)
+    shutil.copytree(EXAMPLE, PROJECT)
+    (PROJECT / ".gitignore").write_text("fabsecrets*.py\n.fabulaws/\n__pycache__/\n")
+    if not KEY.exists():
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "fabulaws demo", "-f", str(KEY)], check=True)
+    users = PROJECT / "deployment" / "users"
+    users.mkdir(parents=True, exist_ok=True)
+    (users / OPERATOR).write_text((WORK / "operator_key.pub").read_text())
+    values = {name: secrets.token_urlsafe(24) for name in ("database_password", "broker_password", "secret_key")}
+    descriptor = os.open(PROJECT / "fabsecrets_testing.py", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as handle:
+        handle.write("".join(f"{name} = {value!r}\n" for name, value in values.items()))
+    git("init", "-q", "-b", "main")
+    git("add", "-A")
+    git("commit", "-qm", "The example project")
+
+
+def git(*args: str) -> None:
+    subprocess.run(["git", "-c", "user.name=FabulAWS demo", "-c", f"user.email={getpass.getuser()}@localhost", *args],
+                   cwd=PROJECT, check=True)
+
+
+def bump_version() -> int:
+    path = PROJECT / "myproject" / "version.py"
+    text = path.read_text()
+    version = int(re.search(r"version (\d+)", text).group(1)) + 1
+    path.write_text(re.sub(r"version \d+", f"version {version}", text))
+    git("commit", "-qam", f"Version {version}")
+    return version
+
+
+def environment_exists() -> bool:
+    described = fabulaws("describe:myproject,testing", "--json", capture=True).stdout
+    return '"worker"' in described and '"db-primary"' in described and "i-" in described
+
+
+def balancer_url() -> str:
+    status = run(sys.executable, "-m", "fabulaws", "sandbox", "status", capture=True).stdout
+    return re.search(r"load balancer myproject-testing-lb: (\S+)", status).group(1)
+
+
+def fetch(url: str) -> str:
+    request = urllib.request.Request(url, headers={"Host": SITE})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return response.read().decode().strip()
+
+
 def main() -> None:
+    if os.geteuid() != 0:
+        sys.exit("demo: the sandbox's hosts need root (namespaces, mounts); run `sudo make demo`")
     started = time.monotonic()
-    up = fabulaws("sandbox", "up", "--seed", "fabulaws-config.yml", capture=True)
-    env = {**os.environ}
+    working_copy()
+    up = run(sys.executable, "-m", "fabulaws", "sandbox", "up", "--hosts", "--time-scale", "60", "--seed",
+             "fabulaws-config.yml", capture=True)
     for line in up.stdout.splitlines():
         key, _, value = line.removeprefix("export ").partition("=")
-        env[key] = value
-    os.environ.update(env)
+        os.environ[key] = value
+    status = run(sys.executable, "-m", "fabulaws", "sandbox", "status", capture=True).stdout
+    if "base image:" not in status:
+        sys.exit("demo: a sandbox without hosts is running; stop it with `fabulaws sandbox down` and run the demo again")
+    run(sys.executable, "-m", "fabulaws", "sandbox", "publish", str(PROJECT), "--name", "myproject")
+    phase("sandbox up, working copy, publish", started)
 
-    import boto3
+    if environment_exists():
+        print("\n== the testing environment exists: create_environment skipped", flush=True)
+    else:
+        step = time.monotonic()
+        fabulaws("create_environment:myproject,testing,num_web=2")
+        phase("create_environment (4 servers in parallel, image, deploy_full)", step)
 
-    autoscaling = boto3.client("autoscaling")
-    autoscaling.update_auto_scaling_group(AutoScalingGroupName=GROUP, MinSize=2, DesiredCapacity=2)
-    print(f"\n== scaled {GROUP} to 2 web servers; waiting until both are InService and healthy", flush=True)
-    elb = boto3.client("elb")
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        group = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[GROUP])["AutoScalingGroups"][0]
-        health = elb.describe_instance_health(LoadBalancerName="myproject-testing-lb")["InstanceStates"]
-        if len(health) == 2 and all(h["State"] == "InService" for h in health):
-            break
-        states = ", ".join(f"{i['InstanceId']} {i['LifecycleState']}" for i in group["Instances"]) or "none yet"
-        print(f"   instances: {states}; load balancer: {', '.join(h['State'] for h in health) or 'nothing registered'}")
-        time.sleep(1)
-    for args in COMMANDS:
-        fabulaws(*args, env=env)
-    print(f"\n== demo finished in {time.monotonic() - started:.1f} s; the sandbox keeps running:")
-    print("   eval $(.venv/bin/fabulaws sandbox env)   # point boto3 / the AWS CLI at it")
-    print("   .venv/bin/fabulaws sandbox status        # what it holds")
-    print("   .venv/bin/fabulaws sandbox down          # stop it")
+    url = balancer_url()
+    print(f"\n== {url} (Host: {SITE}) says: {fetch(url + '/')}", flush=True)
+    step = time.monotonic()
+    version = bump_version()
+    run(sys.executable, "-m", "fabulaws", "sandbox", "publish", str(PROJECT), "--name", "myproject")
+    fabulaws("deploy_serial:myproject,testing")
+    phase(f"deploy_serial of version {version} (image, then one server at a time)", step)
+    fabulaws("describe:myproject,testing")
+
+    print(f"\n== the site, through the load balancer {url} (Host: {SITE}):")
+    print(f"   /                 -> {fetch(url + '/')}")
+    print(f"   /healthcheck.html -> {fetch(url + '/healthcheck.html')}")
+    print(f"   /celery-ping/     -> {fetch(url + '/celery-ping/')}")
+    print(f"\n== try it: curl -H 'Host: {SITE}' {url}/")
+    print(f"   the project: {PROJECT} (fabulaws -u {OPERATOR} -i {KEY} <task>)")
+    print("   stop everything: .venv/bin/fabulaws sandbox down")
+    print("\n== phases:")
+    for name, seconds in phases:
+        print(f"   {seconds:7.1f} s  {name}")
+    print(f"   {time.monotonic() - started:7.1f} s  in all")
 
 
 if __name__ == "__main__":

@@ -6,4 +6,5 @@ urlpatterns = [
     path("", views.home),
     path("healthcheck.html", views.healthcheck),
     path("celery-ping/", views.celery_ping),
+    path("secret-fingerprint/", views.secret_fingerprint),
 ]

@@ -1,3 +1,5 @@
+import hashlib
+
 from django.conf import settings
 from django.db import connections
 from django.http import HttpResponse, JsonResponse
@@ -30,3 +32,8 @@ def celery_ping(request):
     """Enqueue a task and wait for a worker's answer: the broker and the worker both work."""
     result = add.delay(2, 3)
     return JsonResponse({"result": result.get(timeout=20), "task": result.id})
+
+
+def secret_fingerprint(request):
+    """A digest of SECRET_KEY: shows which secret the site runs with, without showing the secret."""
+    return HttpResponse(hashlib.sha256(settings.SECRET_KEY.encode()).hexdigest()[:16] + "\n", content_type="text/plain")
