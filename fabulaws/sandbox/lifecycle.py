@@ -52,7 +52,9 @@ class Lifecycle:
                         for hook in self.on_running:
                             hook(region, instance)
             for image in list(ec2.amis.values()):
-                if image.state == "pending" and now >= getattr(image, "sandbox_ready_at", 0):
+                # with hosts, an image is available only once its layer and volume snapshots are copied
+                ready = now >= getattr(image, "sandbox_ready_at", 0) and getattr(image, "sandbox_snapshot_done", True)
+                if image.state == "pending" and ready:
                     image.state = "available"
             for volume in list(ec2.volumes.values()):
                 if getattr(volume, "sandbox_status", None) == "creating" and now >= volume.sandbox_ready_at:
