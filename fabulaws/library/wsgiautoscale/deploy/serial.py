@@ -28,8 +28,9 @@ def _launch(ctx: DeployContext) -> Launch:
 
 
 def hold_zones(ctx: DeployContext) -> None:
-    """AZ rebalancing would terminate servers behind our back while we count them."""
-    scaling.suspend_processes(ctx.aws.autoscaling, ctx.group_name, ["AZRebalance"])
+    """AZ rebalancing would terminate servers behind our back while we count them, and health checks would
+    replace a new server still starting after the grace period; the run waits for its health itself (bounded)."""
+    scaling.suspend_processes(ctx.aws.autoscaling, ctx.group_name, ["AZRebalance", "HealthCheck", "ReplaceUnhealthy"])
     scaling.resume_processes(ctx.aws.autoscaling, ctx.group_name, ["Launch", "Terminate", "AddToLoadBalancer"])
 
 
