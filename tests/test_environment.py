@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import subprocess
 import threading
 import time
 import urllib.error
@@ -17,8 +18,8 @@ import urllib.request
 
 import pytest
 
-from conftest import _sandbox_call
-from hosts_support import ProcessWatch, code_repository, commit, fabulaws, host_project, publish
+from conftest import _sandbox_call, wait_until
+from hosts_support import ProcessWatch, aws_client, code_repository, commit, fabulaws, host_project, http_get, publish
 
 SECRETS = {
     "database_password": "pg 'pa\"ss' $1",
@@ -125,6 +126,29 @@ def test_deploy_serial_fails_no_request_and_brings_new_code_and_secret(environme
     assert len(answers) > 20 * seconds * 0.5, "the loop kept its pace"
     assert answers[-1] == (200, "Hello from myproject, version 2\n")
     assert get(environment, "/secret-fingerprint/") == (200, fingerprint("second secret key") + "\n")
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=environment["repository"], capture_output=True,
+                          text=True).stdout.strip()
+    changesets = fabulaws(environment, "testing", "current_changeset", timeout=120)
+    assert changesets.stdout.count(f"current_changeset: {head}") == 3, changesets.stdout  # 2 web, 1 worker
+
+
+def test_the_upgrade_page_and_the_health_check_override(environment):
+    webs = [i["PrivateIpAddress"] for r in aws_client(environment, "ec2").describe_instances(Filters=[
+        {"Name": "tag:role", "Values": ["web"]}, {"Name": "instance-state-name", "Values": ["running"]}])["Reservations"]
+        for i in r["Instances"]]
+    assert len(webs) == 2
+    try:
+        assert fabulaws(environment, "testing", "begin_upgrade", timeout=120).returncode == 0
+        status, body = get(environment, "/")
+        assert status == 503 and "being upgraded" in body
+        assert get(environment, "/healthcheck.html") == (200, "OK (upgrade in progress)\n"), "still in the balancer"
+        assert fabulaws(environment, "testing", "end_upgrade", timeout=120).returncode == 0
+        assert fabulaws(environment, "testing", "begin_upgrade:stay_healthy=no", timeout=120).returncode == 0
+        for web in webs:
+            assert http_get(web, "/healthcheck.html")[0] == 503, "without the override a server leaves the balancer"
+    finally:
+        assert fabulaws(environment, "testing", "end_upgrade", timeout=120).returncode == 0
+    wait_until(lambda: get(environment, "/")[0] == 200, 60, "the servers back in the load balancer", interval=0.5)
 
 
 def test_deploy_full_serves_only_the_maintenance_page_in_its_window(environment):

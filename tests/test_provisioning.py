@@ -17,8 +17,7 @@ import pytest
 
 from conftest import _sandbox_call, run_cli, wait_until
 from hosts_support import (
-    CREATE_TIMEOUT, OPERATOR, ProcessWatch, Shell, aws_client, code_repository, commit, fabulaws, host_project, http_get,
-    publish,
+    CREATE_TIMEOUT, OPERATOR, ProcessWatch, Shell, aws_client, fabulaws, host_project,
 )
 
 SECRETS = {
@@ -365,76 +364,3 @@ def test_update_server_passwords_then_update_local_fabsecrets(stack, project):
         assert not any(secret in result.stdout + result.stderr for secret in SECRETS.values())
     finally:
         local.write_text(original)
-
-
-# --- the application on the servers -------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def site(stack, project, tmp_path_factory):
-    """The example Django project, committed, published on the sandbox git server, bootstrapped and
-    deployed on the worker and a web server by the application tasks."""
-    webs = stack["ec2"].describe_instances(Filters=[{"Name": "tag:role", "Values": ["web"]},
-                                                    {"Name": "instance-state-name", "Values": ["running"]}])["Reservations"]
-    if not webs:
-        created = fabulaws(project, "new:myproject,testing,web,a")
-        assert created.returncode == 0, created.stdout + created.stderr
-        webs = stack["ec2"].describe_instances(Filters=[{"Name": "tag:role", "Values": ["web"]},
-                                                        {"Name": "instance-state-name", "Values": ["running"]}])["Reservations"]
-    repository = code_repository(tmp_path_factory.mktemp("code"))
-    publish(project, repository)
-    watch = ProcessWatch([SECRETS["database_password"], SECRETS["broker_password"], "pa's", "br0ker"])
-    watch.start()
-    outputs = []
-    for task in ("bootstrap", "deploy_worker", "deploy_web"):
-        result = fabulaws(project, "testing", task, timeout=900)
-        outputs.append(result.stdout + result.stderr)
-        assert result.returncode == 0, f"{task}: {result.stdout}{result.stderr}"
-    watch.stopped.set()
-    watch.join()
-    return {"web": webs[0]["Instances"][0]["PrivateIpAddress"], "repository": repository, "outputs": outputs,
-            "watch": watch}
-
-
-def test_the_site_answers_with_its_databases_and_no_secret_leaked(site, project):
-    status, body = http_get(site["web"], "/healthcheck.html")
-    assert (status, body) == (200, "OK\n"), "the health check reaches PostgreSQL through pgbouncer over TLS"
-    status, body = http_get(site["web"], "/")
-    assert (status, body) == (200, "Hello from myproject, version 1\n")
-    assert site["watch"].seen == set()
-    for output in site["outputs"]:
-        assert not any(secret in output for secret in (SECRETS["database_password"], SECRETS["broker_password"]))
-    web = Shell(project, site["web"])
-    assert web.ok("sudo -n stat -c '%U %G %a' /home/myproject/www/testing/code_root/myproject/local_settings.py").split() == [
-        "myproject", "myproject-web", "640"]
-
-
-def test_a_celery_task_round_trips_through_rabbitmq(site):
-    status, body = http_get(site["web"], "/celery-ping/")
-    assert status == 200, body
-    assert '"result": 5' in body
-
-
-def test_the_upgrade_page_and_the_health_check_override(site, project):
-    try:
-        assert fabulaws(project, "testing", "begin_upgrade", timeout=120).returncode == 0
-        status, body = http_get(site["web"], "/")
-        assert status == 503 and "being upgraded" in body
-        assert http_get(site["web"], "/healthcheck.html") == (200, "OK (upgrade in progress)\n")
-        assert fabulaws(project, "testing", "end_upgrade", timeout=120).returncode == 0
-        assert fabulaws(project, "testing", "begin_upgrade:stay_healthy=no", timeout=120).returncode == 0
-        assert http_get(site["web"], "/healthcheck.html")[0] == 503, "without the override the server leaves the balancer"
-    finally:
-        assert fabulaws(project, "testing", "end_upgrade", timeout=120).returncode == 0
-    assert http_get(site["web"], "/")[0] == 200
-
-
-def test_a_new_commit_reaches_the_site_with_deploy_web(site, project):
-    version = site["repository"] / "myproject" / "version.py"
-    version.write_text(version.read_text().replace("version 1", "version 2"))
-    commit(site["repository"], "Version 2")
-    publish(project, site["repository"])
-    result = fabulaws(project, "testing", "deploy_web", timeout=600)
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert http_get(site["web"], "/") == (200, "Hello from myproject, version 2\n")
-    changesets = fabulaws(project, "testing", "current_changeset", timeout=120)
-    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=site["repository"], capture_output=True, text=True).stdout.strip()
-    assert f"(web) current_changeset: {head}" in changesets.stdout
