@@ -16,6 +16,7 @@ import json
 import os
 import signal
 import socket
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -60,7 +61,10 @@ class Proxy:
 
     @property
     def socket_path(self) -> Path:
-        return self.directory / "admin.sock"
+        """In /tmp under a digest of the directory: a Unix socket path must stay under 108 bytes, and the
+        sandbox's directory can be deep (pytest's basetemp made haproxy fail to create it)."""
+        digest = hashlib.sha1(str(self.directory.resolve()).encode()).hexdigest()[:16]
+        return Path(tempfile.gettempdir()) / f"fabulaws-lb-{digest}.sock"
 
     @property
     def pid_file(self) -> Path:
@@ -83,6 +87,7 @@ class Proxy:
         except (OSError, ValueError, IndexError):
             pass
         self.pid_file.unlink(missing_ok=True)
+        self.socket_path.unlink(missing_ok=True)
 
     def configuration(self) -> str:
         check = self.spec.check
