@@ -87,8 +87,14 @@ def bump_version() -> int:
 
 
 def environment_exists() -> bool:
-    described = fabulaws("describe:myproject,testing", "--json", capture=True).stdout
-    return '"worker"' in described and '"db-primary"' in described and "i-" in described
+    """A worker and a web server already run in the testing environment (a previous demo made them)."""
+    import boto3
+
+    found = boto3.client("ec2").describe_instances(Filters=[
+        {"Name": "tag:environment", "Values": ["testing"]}, {"Name": "tag:role", "Values": ["worker", "web"]},
+        {"Name": "instance-state-name", "Values": ["running"]}])["Reservations"]
+    roles = {t["Value"] for r in found for i in r["Instances"] for t in i["Tags"] if t["Key"] == "role"}
+    return roles == {"worker", "web"}
 
 
 def balancer_url() -> str:
