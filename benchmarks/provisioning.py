@@ -1,6 +1,6 @@
 """Creating db-primary, db-replica, cache and worker: in parallel (one run) vs one by one (four runs).
 
-Needs root (sandbox hosts). Usage: python benchmarks/provisioning.py
+Needs root (sandbox hosts). Usage: python benchmarks/provisioning.py [--no-warmup]
 Runs on a fresh hosts sandbox seeded from examples/myproject: a warm-up parallel
 creation first (fills the apt cache, so both measured runs download nothing),
 then the four servers one by one, then the four in parallel. Prints one table and
@@ -80,8 +80,10 @@ def main() -> int:
     subprocess.run([*fabulaws, "up", "--hosts", "--port", str(port), "--time-scale", "60",
                     "--seed", str(directory / "fabulaws-config.yml")], env={**os.environ, **env}, check=True, capture_output=True)
     try:
-        warmup = create(directory, key, env, SERVERS)
-        terminate_all(endpoint)
+        warmup = None
+        if "--no-warmup" not in sys.argv:  # the apt cache (~/.cache/fabulaws/apt) may already be warm
+            warmup = create(directory, key, env, SERVERS)
+            terminate_all(endpoint)
         one_by_one = {server: create(directory, key, env, [server]) for server in SERVERS}
         terminate_all(endpoint)
         parallel = create(directory, key, env, SERVERS)
@@ -93,8 +95,9 @@ def main() -> int:
     lines += [
         f"  one by one, total        {sequential:6.1f} s",
         f"  in parallel              {parallel:6.1f} s   ({sequential / parallel:.1f}x faster)",
-        f"  (warm-up run, in parallel, filling the apt cache if empty: {warmup:.1f} s)",
     ]
+    if warmup is not None:
+        lines.append(f"  (warm-up run, in parallel, filling the apt cache if empty: {warmup:.1f} s)")
     text = "\n".join(lines)
     print(text)
     RESULTS.mkdir(exist_ok=True)
