@@ -36,6 +36,10 @@ def environment(hosts_sandbox, tmp_path_factory):
     project = host_project(hosts_sandbox, tmp_path_factory.mktemp("environment"), SECRETS)
     repository = code_repository(tmp_path_factory.mktemp("code"))
     publish(project, repository)
+    # Grace period in sandbox time: the seed's 300 s is 5 real seconds at 1:60, shorter than a real host takes
+    # to boot and start its site; 1800 s (30 real seconds) keeps the group from replacing servers still starting.
+    aws_client(project, "autoscaling").update_auto_scaling_group(AutoScalingGroupName="myproject-testing-ag",
+                                                                 HealthCheckGracePeriod=1800)
     watch = ProcessWatch([SECRETS["database_password"], SECRETS["broker_password"], "pa\"ss", "pass word"])
     watch.start()
     started = time.monotonic()
@@ -133,10 +137,14 @@ def test_deploy_serial_fails_no_request_and_brings_new_code_and_secret(environme
 
 
 def test_the_upgrade_page_and_the_health_check_override(environment):
-    webs = [i["PrivateIpAddress"] for r in aws_client(environment, "ec2").describe_instances(Filters=[
-        {"Name": "tag:role", "Values": ["web"]}, {"Name": "instance-state-name", "Values": ["running"]}])["Reservations"]
-        for i in r["Instances"]]
-    assert len(webs) == 2
+    def running_webs() -> list[str]:
+        return [i["PrivateIpAddress"] for r in aws_client(environment, "ec2").describe_instances(Filters=[
+            {"Name": "tag:role", "Values": ["web"]}, {"Name": "instance-state-name", "Values": ["running"]}])["Reservations"]
+            for i in r["Instances"]]
+
+    # the group may still be settling after the last deploy (old servers leaving)
+    wait_until(lambda: len(running_webs()) == 2 and get(environment, "/")[0] == 200, 120, "two web servers serving")
+    webs = running_webs()
     try:
         assert fabulaws(environment, "testing", "begin_upgrade", timeout=120).returncode == 0
         status, body = get(environment, "/")
