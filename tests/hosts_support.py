@@ -128,7 +128,14 @@ def host_project(hosts_sandbox: dict, root: Path, secrets: dict[str, str], confi
     assert seeded.returncode == 0, seeded.stderr
     env = {**hosts_sandbox["env"], "AWS_ENDPOINT_URL": hosts_sandbox["endpoint"], "AWS_ACCESS_KEY_ID": "sandbox",
            "AWS_SECRET_ACCESS_KEY": "sandbox", "AWS_DEFAULT_REGION": "us-east-1"}
-    return {"dir": directory, "key": key, "env": env, "endpoint": hosts_sandbox["endpoint"]}
+    return {"dir": directory, "key": key, "env": env, "endpoint": hosts_sandbox["endpoint"], "state": hosts_sandbox["state"]}
+
+
+def scaling_story(project: dict) -> str:
+    """The sandbox log's launches, terminations and Unhealthy verdicts: why a group changed its servers."""
+    log = Path(project["state"]) / "sandbox.log"
+    lines = log.read_text(errors="replace").splitlines() if log.exists() else []
+    return "\n".join(line for line in lines if "fabulaws.sandbox.scaling" in line)
 
 
 def code_repository(root: Path) -> Path:

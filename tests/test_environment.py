@@ -19,7 +19,8 @@ import urllib.request
 import pytest
 
 from conftest import _sandbox_call, wait_until
-from hosts_support import ProcessWatch, aws_client, code_repository, commit, fabulaws, host_project, http_get, publish
+from hosts_support import (ProcessWatch, aws_client, code_repository, commit, fabulaws, host_project, http_get, publish,
+                           scaling_story)
 
 SECRETS = {
     "database_password": "pg 'pa\"ss' $1",
@@ -133,7 +134,8 @@ def test_deploy_serial_fails_no_request_and_brings_new_code_and_secret(environme
     head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=environment["repository"], capture_output=True,
                           text=True).stdout.strip()
     changesets = fabulaws(environment, "testing", "current_changeset", timeout=120)
-    assert changesets.stdout.count(f"current_changeset: {head}") == 3, changesets.stdout  # 2 web, 1 worker
+    story = scaling_story(environment)
+    assert changesets.stdout.count(f"current_changeset: {head}") == 3, changesets.stdout + story  # 2 web, 1 worker
 
 
 def test_the_upgrade_page_and_the_health_check_override(environment):

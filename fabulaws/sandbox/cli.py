@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -221,6 +222,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from .server import Sandbox
     from .timing import Timings
 
+    # The log tells the story a user asks about: hosts booting, groups launching and replacing servers.
+    logging.basicConfig(format="%(asctime)s %(name)s: %(message)s", level=logging.WARNING)
+    logging.getLogger("fabulaws.sandbox").setLevel(logging.INFO)
     timings = Timings(scale=args.time_scale)
     timings.update({k: v for k, v in (("instance_boot", args.instance_boot), ("warmup", args.warmup)) if v is not None})
     hosts_dir = None

@@ -13,6 +13,7 @@ launches in the smallest zone before the scale-in trims the largest.
 from __future__ import annotations
 
 import calendar
+import logging
 import time
 from collections import Counter
 from datetime import datetime, timezone
@@ -26,6 +27,7 @@ from .termination import Candidate, Current, choose_victims
 from .timing import Timings
 
 ASG_NAME_TAG = "aws:autoscaling:groupName"
+log = logging.getLogger("fabulaws.sandbox.scaling")
 ACTIVE = ("Pending", "InService")
 
 
@@ -108,8 +110,10 @@ class GroupController:
                 continue
             if state.instance.state != "running":
                 state.health_status = "Unhealthy"
+                log.info("%s: %s is Unhealthy (instance %s)", group.name, state.instance.id, state.instance.state)
             elif group.health_check_type == "ELB" and self._failing_load_balancer_check(region, group, state):
                 state.health_status = "Unhealthy"
+                log.info("%s: %s is Unhealthy (failing its load balancer health check)", group.name, state.instance.id)
 
     def _failing_load_balancer_check(self, region: str, group: Any, state: Any) -> bool:
         checks = [(CLASSIC, name) for name in group.load_balancer_names]
@@ -178,6 +182,7 @@ def launch(region: str, group: Any, count: int, now: float, zone: str | None = N
             state.sandbox_reason = reason
             group.instance_states.append(state)
             launched.append(state)
+            log.info("%s: launched %s in %s%s", group.name, instance.id, target_zone, f" ({reason})" if reason else "")
     return launched
 
 
@@ -291,6 +296,7 @@ def terminate_member(autoscaling: Any, group: Any, state: Any) -> None:
         group.instance_states.remove(state)
     instance = state.instance
     if instance.state not in ("terminated", "shutting-down"):
+        log.info("%s: terminating %s (%s)", group.name, instance.id, state.health_status)
         autoscaling.ec2_backend.terminate_instances([instance.id])
 
 

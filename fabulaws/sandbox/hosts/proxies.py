@@ -89,9 +89,20 @@ class Proxy:
         self.pid_file.unlink(missing_ok=True)
         self.socket_path.unlink(missing_ok=True)
 
+    def check_milliseconds(self) -> tuple[int, int]:
+        """(interval, timeout) of haproxy's checks: AWS's, scaled, but a real host gets at least 1 s to answer.
+
+        Scaling the interval alone would check a loaded host many times per timeout and mark it down for a
+        hiccup AWS would never see; the interval keeps its AWS ratio to the timeout instead.
+        """
+        check = self.spec.check
+        timeout = max(1000, int(self.timings.real(check.timeout) * 1000))
+        ratio = check.interval / check.timeout if check.timeout else 2.0
+        return max(100, int(self.timings.real(check.interval) * 1000), int(timeout * ratio)), timeout
+
     def configuration(self) -> str:
         check = self.spec.check
-        timeout_check = max(1000, int(self.timings.real(check.timeout) * 1000))
+        _, timeout_check = self.check_milliseconds()
         lines = [
             "global",
             f"    pidfile {self.pid_file}",
@@ -141,7 +152,7 @@ class Proxy:
     def add(self, name: str, ip: str, port: int) -> None:
         """A new server, DOWN until HealthyThreshold checks pass (never routed to before)."""
         check = self.spec.check
-        interval = max(100, int(self.timings.real(check.interval) * 1000))
+        interval, _ = self.check_milliseconds()
         options = [f"{ip}:{port}", "weight", "0", "check", "inter", f"{interval}ms",
                    "rise", str(check.healthy_threshold), "fall", str(check.unhealthy_threshold), "port", str(check.port)]
         if self.spec.instance_protocol in ("HTTPS", "SSL"):
