@@ -16,7 +16,7 @@ import uuid
 from typing import Any
 
 import paramiko
-from botocore.exceptions import ClientError, WaiterError
+from botocore.exceptions import WaiterError
 from fabric import Connection
 
 from .aws import Aws
@@ -169,7 +169,7 @@ class EC2Instance:
         last_error = ""
         while time.monotonic() < deadline:
             if not recorded:
-                recorded = self._record_console_keys()
+                recorded = self.known_hosts.record_instance(self.aws.ec2, self.instance_id, self.hostname)
             try:
                 with self.connection() as cxn:
                     cxn.run("true", hide=True)
@@ -181,13 +181,6 @@ class EC2Instance:
                 self._connection = None
                 time.sleep(2)
         raise InstanceError(f"{self.instance_id} ({self.hostname}) does not answer SSH after {self.ssh_timeout:.0f} s ({last_error})")
-
-    def _record_console_keys(self) -> bool:
-        try:
-            output = self.aws.ec2.get_console_output(InstanceId=self.instance_id, Latest=True).get("Output", "")
-        except ClientError:
-            return False
-        return self.known_hosts.record_console(self.hostname, output) > 0
 
     # --- using -----------------------------------------------------------------------------------
     def refresh(self) -> dict:

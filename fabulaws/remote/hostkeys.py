@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import paramiko
+from botocore.exceptions import ClientError
 
 log = logging.getLogger("fabulaws.hostkeys")
 KEYS_BLOCK = re.compile(r"-----BEGIN SSH HOST KEY KEYS-----\s*\n(.*?)-----END SSH HOST KEY KEYS-----", re.S)
@@ -77,6 +78,15 @@ class KnownHosts:
             for key_type, key_base64 in keys:
                 self.add(host, key_type, key_base64)
         return len(keys)
+
+    def record_instance(self, ec2: Any, instance_id: str, host: str) -> bool:
+        """Trust the keys EC2 instance ``instance_id`` published on its console for ``host``; False while it has
+        published none (still booting, or an image that does not print them)."""
+        try:
+            output = ec2.get_console_output(InstanceId=instance_id, Latest=True).get("Output", "")
+        except ClientError:
+            return False
+        return self.record_console(host, output) > 0
 
     def policy(self) -> paramiko.MissingHostKeyPolicy:
         return RecordFirstContact(self)

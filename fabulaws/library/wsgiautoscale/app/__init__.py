@@ -11,7 +11,10 @@ from typing import Any, Callable
 
 from ....remote.commands import as_user
 from ..paths import Paths
+from ..servers.each import on_each
 from ..stack import Stack
+
+APP_ROLES = ("web", "worker")
 
 
 @dataclass
@@ -49,3 +52,16 @@ class AppServer:
     def as_webserver_user(self, command: str, cwd: str | None = None, **kwargs: Any) -> Any:
         kwargs.setdefault("hide", True)
         return as_user(self.cxn, self.settings.webserver_user, command, cwd=cwd, **kwargs)
+
+
+def on_app_servers(c: Any, servers: list, action: Callable[[AppServer], Any], what: str, settings: Any, stack: Stack,
+                   secrets: Any, aws: Any, report: Callable[[str], None] = print) -> list[str]:
+    """Run ``action`` on an AppServer for each of ``servers`` in parallel (see ``on_each``); a string result is
+    reported beside the server's name."""
+
+    def act(cxn: Any, server: Any) -> str:
+        roles = [r for r in stack.roles_of(server) if r in APP_ROLES] or [server.role]
+        result = action(AppServer(cxn, settings, stack, roles, secrets, aws, report))
+        return f"{what}: {result}" if isinstance(result, str) else f"{what}: done"
+
+    return on_each(c, servers, act, what)

@@ -12,10 +12,10 @@ from ..context import operator_name
 from ..deploy.waits import Wait, wait_for
 from ..servers import roles
 from ..servers.creation import LOG_DIR, log_path, server_logger
-from ..servers.each import on_each, open_connection
+from ..servers.each import open_connection
 from ..servers.provision import NewServer, ServerSpec
 from ..stack import Stack
-from . import AppServer
+from . import AppServer, on_app_servers
 from .deploy import bootstrap, deploy_web, deploy_worker
 from .services import begin_upgrade, end_upgrade
 
@@ -41,17 +41,10 @@ class ApplicationSteps:
         return self._secrets
 
     def _on_servers(self, ctx: Any, servers: list, action: Any, what: str, stack: Stack | None = None) -> None:
-        stack = stack or ctx.stack()
-        secrets = self.secrets(ctx)
-        secrets.load(ctx.settings.password_names)
-
-        def act(cxn, server) -> str:
-            roles_here = [r for r in stack.roles_of(server) if r in ("web", "worker")] or [server.role]
-            action(AppServer(cxn, ctx.settings, stack, roles_here, secrets, ctx.aws, ctx.report))
-            return what
-
         if servers:
-            on_each(self.c, servers, act, what)
+            secrets = self.secrets(ctx)
+            secrets.load(ctx.settings.password_names)
+            on_app_servers(self.c, servers, action, what, ctx.settings, stack or ctx.stack(), secrets, ctx.aws, ctx.report)
 
     # --- ServerSteps ---------------------------------------------------------------------------------
     def bake_image(self, ctx: Any) -> tuple[str, str]:
@@ -102,10 +95,9 @@ class ApplicationSteps:
         def unreachable() -> set[str]:
             servers = {s.instance_id: s for s in ctx.stack().all_servers() if s.instance_id in waiting}
             for instance_id, server in servers.items():
-                if instance_id not in recorded:  # its host keys, from its console (an address may be reused)
-                    console = ctx.aws.ec2.get_console_output(InstanceId=instance_id).get("Output", "")
-                    if known.record_console(server.hostname or server.private_ip, console):
-                        recorded.add(instance_id)
+                host = server.hostname or server.private_ip
+                if instance_id not in recorded and known.record_instance(ctx.aws.ec2, instance_id, host):
+                    recorded.add(instance_id)  # its host keys, from its console (an address may be reused)
                 try:
                     cxn = open_connection(self.c, server, known)
                     try:

@@ -11,13 +11,10 @@ from typing import Any, Callable
 
 from ....secrets import Secrets
 from ....ubuntu.system import service
-from ..app import AppServer, code, deploy, django, services
+from ..app import APP_ROLES, AppServer, code, deploy, django, on_app_servers, services
 from ..context import aws_for, discover, selected, settings_for
-from ..servers.each import on_each
 from ..stack import Stack
 from .base import flag, task
-
-APP_ROLES = ("web", "worker")
 
 
 def selected_stack(c) -> Stack:
@@ -41,13 +38,7 @@ def app_servers(c, roles: tuple[str, ...], action: Callable[[AppServer], Any], w
     if secrets:
         store.load(settings.password_names)  # before any thread starts: a missing one fails here, nothing changed
     targets = [server for server in stack.all_servers() if set(stack.roles_of(server)) & set(roles)]
-
-    def act(cxn, server) -> str:
-        app = AppServer(cxn, settings, stack, [r for r in stack.roles_of(server) if r in APP_ROLES], store, aws)
-        result = action(app)
-        return f"{what}: {result}" if isinstance(result, str) else f"{what}: done"
-
-    return on_each(c, targets, act, what)
+    return on_app_servers(c, targets, action, what, settings, stack, store, aws)
 
 
 @task

@@ -6,11 +6,10 @@ import threading
 
 from ....errors import DeployError, UsageError
 from ....prompts import confirm
-from ....secrets import Secrets
 from ....ubuntu import apt, users
 from ..app.deploy import bootstrap
 from ..app.steps import ApplicationSteps
-from ..context import aws_for, discover, select, selected, settings_for
+from ..context import discover, select, selected, settings_for
 from ..deploy.full import DEPLOY_FULL
 from ..deploy.operation import execute
 from ..servers.each import on_each
@@ -40,13 +39,13 @@ def create_environment(c, deployment, environment, num_web=2, answer=None, poll=
     if settings.is_production(environment) and not confirm(f"Create the {environment} environment from scratch?", answer):
         raise UsageError(f"{environment.capitalize()} environment not created.")
     specs = backend_specs(settings, deployment, environment)
-    check_creation(c, deployment, environment, specs)
-    Secrets(settings, deployment, environment, aws_for(settings)).load(settings.password_names)
+    checked = check_creation(c, deployment, environment, specs)
+    checked.load(settings.password_names)
     outcome: dict = {}
 
     def create_backends() -> None:
         try:
-            create_servers(c, deployment, environment, specs)
+            create_servers(c, deployment, environment, specs, checked=checked)
         except BaseException as exc:  # noqa: BLE001 - re-raised in the main thread
             outcome["error"] = exc
 

@@ -46,10 +46,11 @@ def check_creation(c, deployment: str, environment: str, specs: list[ServerSpec]
 
 
 def create_servers(c, deployment: str, environment: str, specs: list[ServerSpec], tries: int = 3,
-                   keep_failed: bool = False, post_setup: list | None = None):
-    """Validate everything, then create ``specs`` in parallel; DeployError naming every failure."""
+                   keep_failed: bool = False, post_setup: list | None = None, checked: Secrets | None = None):
+    """Validate everything (unless ``checked``, what check_creation returned, says it was), then create ``specs``
+    in parallel; DeployError naming every failure."""
     settings = settings_for(c)
-    secrets = check_creation(c, deployment, environment, specs)
+    secrets = checked or check_creation(c, deployment, environment, specs)
     aws = aws_for(settings)
     operator = operator_name(c)
     rendezvous = PrimaryRendezvous()
