@@ -20,7 +20,7 @@ from . import __version__
 from .config import CONFIG_FILE_NAMES
 from .errors import DeployError
 from .fabric1 import Translator
-from .library.wsgiautoscale.context import NAMESPACE
+from .library.wsgiautoscale.context import NAMESPACE, PROJECT_HOOKS
 
 
 def connection_kwargs(host: str, user: str | None) -> dict:
@@ -101,7 +101,15 @@ class Fabulaws(Fab):
             **dict(self.config.get(NAMESPACE) or {}),
             "user": user,
             "hosts": hosts.split(",") if hosts else [],
+            "hooks": {name: self.collection[name] for name in PROJECT_HOOKS if self._defines(name)},
         }
+
+    def _defines(self, name: str) -> bool:
+        try:
+            self.collection[name]
+        except (KeyError, ValueError):
+            return False
+        return True
 
 
 def make_program() -> Fabulaws:

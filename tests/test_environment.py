@@ -9,39 +9,87 @@ maintenance page in its window).
 from __future__ import annotations
 
 import hashlib
+import http.server
 import re
 import subprocess
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 
 import pytest
 
 from conftest import _sandbox_call, wait_until
-from hosts_support import (ProcessWatch, aws_client, code_repository, commit, fabulaws, host_project, http_get, publish,
-                           scaling_story)
+from hosts_support import (ProcessWatch, Shell, aws_client, code_repository, commit, fabulaws, host_project,
+                           http_get, publish, scaling_story)
 
 SECRETS = {
     "database_password": "pg 'pa\"ss' $1",
     "broker_password": "amqp:/@pass word",
     "secret_key": "first secret key",
+    "newrelic_license_key": "nr-license-$(id)",
+    "newrelic_api_key": "nr-api 'key'",
 }
 SITE = "myproject-testing.sandbox.test"
 DEPLOY_TIMEOUT = 1800
+# A project fabfile, as 1.x projects had: the built-in tasks plus a post_bootstrap hook.
+FABFILE = """\
+from fabric import task
+
+from fabulaws.library.wsgiautoscale.api import *  # noqa: F403
+
+
+@task
+def post_bootstrap(c):
+    c.sudo("touch /var/tmp/post-bootstrap-ran")
+"""
+
+
+class MarkerServer(http.server.ThreadingHTTPServer):
+    """Stands in for New Relic's deployments endpoint: keeps every marker posted (header key and form)."""
+
+    def __init__(self) -> None:
+        self.markers: list[dict] = []
+        markers = self.markers
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"])).decode()
+                markers.append({"key": self.headers["x-api-key"], **dict(urllib.parse.parse_qsl(body))})
+                self.send_response(201)
+                self.end_headers()
+
+            def log_message(self, *args) -> None:
+                pass
+
+        super().__init__(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.serve_forever, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}/deployments.xml"
 
 
 @pytest.fixture(scope="module")
 def environment(hosts_sandbox, tmp_path_factory):
     """``fabulaws create_environment:myproject,testing`` from scratch, with the example's code published."""
-    project = host_project(hosts_sandbox, tmp_path_factory.mktemp("environment"), SECRETS)
+    markers = MarkerServer()
+
+    def with_new_relic(config) -> None:
+        config["password_names"] += ["newrelic_license_key", "newrelic_api_key"]
+        config["newrelic_deployments_url"] = markers.url
+
+    project = host_project(hosts_sandbox, tmp_path_factory.mktemp("environment"), SECRETS, config_edit=with_new_relic)
+    (project["dir"] / "fabfile.py").write_text(FABFILE)
     repository = code_repository(tmp_path_factory.mktemp("code"))
     publish(project, repository)
     # Grace period in sandbox time: the seed's 300 s is 5 real seconds at 1:60, shorter than a real host takes
     # to boot and start its site; 1800 s (30 real seconds) keeps the group from replacing servers still starting.
     aws_client(project, "autoscaling").update_auto_scaling_group(AutoScalingGroupName="myproject-testing-ag",
                                                                  HealthCheckGracePeriod=1800)
-    watch = ProcessWatch([SECRETS["database_password"], SECRETS["broker_password"], "pa\"ss", "pass word"])
+    watch = ProcessWatch([SECRETS["database_password"], SECRETS["broker_password"], "pa\"ss", "pass word",
+                          SECRETS["newrelic_license_key"], SECRETS["newrelic_api_key"]])
     watch.start()
     started = time.monotonic()
     created = fabulaws(project, "create_environment:myproject,testing,num_web=2", timeout=DEPLOY_TIMEOUT)
@@ -51,8 +99,9 @@ def environment(hosts_sandbox, tmp_path_factory):
     print(f"create_environment: {seconds:.0f} s")
     assert created.returncode == 0, created.stdout + created.stderr
     balancer = _sandbox_call(hosts_sandbox["endpoint"], "/_sandbox/status")["hosts"]["balancers"]["myproject-testing-lb"]
-    return {**project, "repository": repository, "lb": balancer, "output": created.stdout + created.stderr,
-            "watch": watch}
+    yield {**project, "repository": repository, "lb": balancer, "output": created.stdout + created.stderr,
+           "watch": watch, "markers": markers.markers}
+    markers.shutdown()
 
 
 def get(environment, path: str, timeout: float = 10) -> tuple[int, str]:
@@ -182,3 +231,85 @@ def test_deploy_full_serves_only_the_maintenance_page_in_its_window(environment)
     last_old, first_new = max(i for i, k in enumerate(kinds) if k == "old"), kinds.index("new")
     assert last_old < first_new, "no old page after the new code appeared"
     assert kinds[-1] == "new"
+
+
+def running(environment, role: str) -> list[dict]:
+    return [i for r in aws_client(environment, "ec2").describe_instances(Filters=[
+        {"Name": "tag:role", "Values": [role]}, {"Name": "instance-state-name", "Values": ["running"]}])["Reservations"]
+        for i in r["Instances"]]
+
+
+def head(environment) -> str:
+    return subprocess.run(["git", "rev-parse", "HEAD"], cwd=environment["repository"], capture_output=True,
+                          text=True, check=True).stdout.strip()
+
+
+def test_new_relic_files_and_a_deployment_marker_per_deploy(environment):
+    markers = environment["markers"]
+    assert markers, "create_environment's deploy_worker flagged the deployment"
+    assert {m["key"] for m in markers} == {SECRETS["newrelic_api_key"]}
+    latest = markers[-2:]
+    assert [m["deployment[app_name]"] for m in latest] == ["myproject testing (web)", "myproject testing (celery)"]
+    assert {m["deployment[revision]"] for m in latest} == {head(environment)}
+    worker = Shell(environment, running(environment, "worker")[0]["PrivateIpAddress"])
+    for app_type in ("web", "celery"):
+        path = f"/home/myproject/services/newrelic-testing-{app_type}.ini"
+        assert worker.ok(f"sudo stat -c '%a %U %G' {path}").split() == ["640", "myproject", "www-data"]
+        text = worker.ok(f"sudo cat {path}")
+        assert f"license_key = {SECRETS['newrelic_license_key']}" in text
+        assert f"app_name = myproject testing ({app_type})" in text
+    before = len(markers)
+    flagged = fabulaws(environment, "testing", "flag_deployment", timeout=120)
+    assert flagged.returncode == 0, flagged.stdout + flagged.stderr
+    assert len(markers) == before + 2, "one marker per application, once (1.x: once per worker)"
+    assert markers[-1]["deployment[revision]"] == head(environment)
+    assert SECRETS["newrelic_api_key"] not in flagged.stdout + flagged.stderr
+
+
+def test_post_bootstrap_ran_and_web_servers_know_their_own_names(environment):
+    worker = Shell(environment, running(environment, "worker")[0]["PrivateIpAddress"])
+    worker.ok("test -f /var/tmp/post-bootstrap-ran")
+    for web in running(environment, "web"):
+        address = web["PrivateIpAddress"]
+        shell = Shell(environment, address)
+        shell.ok("test -f /var/tmp/post-bootstrap-ran")  # baked into the image on its temporary server
+        assert address in shell.ok("sudo cat /home/myproject/services/own-hosts").split()
+        # launched from the image, with another address than the server it was baked on: Django still serves it
+        status, body = http_get(address, "/")
+        assert status == 200 and "Hello from myproject" in body, (status, body[:200])
+
+
+def test_add_all_to_elb_puts_a_removed_web_server_back(environment):
+    webs = [web["InstanceId"] for web in running(environment, "web")]
+    elb, elbv2 = aws_client(environment, "elb"), aws_client(environment, "elbv2")
+    group = elbv2.describe_target_groups(Names=["myproject-testing-tg"])["TargetGroups"][0]["TargetGroupArn"]
+    elb.deregister_instances_from_load_balancer(LoadBalancerName="myproject-testing-lb",
+                                                Instances=[{"InstanceId": webs[0]}])
+    elbv2.deregister_targets(TargetGroupArn=group, Targets=[{"Id": webs[0]}])
+    added = fabulaws(environment, "testing", "add_all_to_elb", timeout=300)
+    assert added.returncode == 0, added.stdout + added.stderr
+    states = {i["InstanceId"]: i["State"] for i in elb.describe_instance_health(
+        LoadBalancerName="myproject-testing-lb")["InstanceStates"]}
+    assert {states.get(web) for web in webs} == {"InService"}
+    targets = {t["Target"]["Id"]: t["TargetHealth"]["State"] for t in elbv2.describe_target_health(
+        TargetGroupArn=group)["TargetHealthDescriptions"]}
+    assert {targets.get(web) for web in webs} == {"healthy"}
+
+
+def test_add_to_elb_deploys_servers_out_of_service_then_adds_them(environment):
+    refused = fabulaws(environment, "testing", "add_to_elb", timeout=300)
+    assert refused.returncode != 0 and "already in load balancer" in refused.stderr, refused.stdout + refused.stderr
+    webs = [web["InstanceId"] for web in running(environment, "web")]
+    elb = aws_client(environment, "elb")
+    elb.deregister_instances_from_load_balancer(LoadBalancerName="myproject-testing-lb",
+                                                Instances=[{"InstanceId": web} for web in webs])
+    elbv2 = aws_client(environment, "elbv2")
+    group = elbv2.describe_target_groups(Names=["myproject-testing-tg"])["TargetGroups"][0]["TargetGroupArn"]
+    elbv2.deregister_targets(TargetGroupArn=group, Targets=[{"Id": web} for web in webs])
+    wait_until(lambda: get(environment, "/")[0] == 503, 60, "the load balancer without servers")
+    added = fabulaws(environment, "testing", "add_to_elb", timeout=600)
+    assert added.returncode == 0, added.stdout + added.stderr
+    assert added.stdout.count("deploy_web: ") == 2, added.stdout
+    wait_until(lambda: get(environment, "/")[0] == 200, 60, "the site back")
+    for web in running(environment, "web"):
+        assert http_get(web["PrivateIpAddress"], "/")[0] == 200, "no upgrade page left behind"

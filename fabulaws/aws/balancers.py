@@ -63,6 +63,20 @@ def instance_states(aws: Any, balancer: Balancer, instance_ids: list[str]) -> di
 HEALTHY = ("InService", "healthy")
 
 
+def health(aws: Any, balancers: list[Balancer], instance_ids: list[str]) -> dict[str, dict[str, str]]:
+    """``{instance: {balancer: state}}``: one describe call per load balancer and target group."""
+    result: dict[str, dict[str, str]] = {i: {} for i in instance_ids}
+    for balancer in balancers:
+        for instance_id, state in instance_states(aws, balancer, instance_ids).items():
+            result[instance_id][str(balancer)] = state
+    return result
+
+
+def describe_health(seen: dict[str, dict[str, str]]) -> str:
+    """One line for a health() result, for progress reports."""
+    return "; ".join(f"{i}: " + ", ".join(f"{b} {s}" for b, s in per.items()) for i, per in seen.items())
+
+
 def register(aws: Any, balancer: Balancer, instance_ids: list[str]) -> None:
     if not instance_ids:
         return

@@ -147,6 +147,7 @@ class Settings(Model):
     target_groups: dict[str, Any] = {}
     auto_scaling_groups: dict[str, Any] = {}
     cloudfront_distribution_ids: dict[str, Any] = {}
+    newrelic_deployments_url: str = "https://api.newrelic.com/deployments.xml"
     instance_settings: InstanceSettings
 
     # --- servers and the application --------------------------------------------------

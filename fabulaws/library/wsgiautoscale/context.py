@@ -18,6 +18,8 @@ from ...errors import UsageError
 from .stack import Stack, check_selection
 
 NAMESPACE = "fabulaws"
+# Tasks a project's fabfile may define that the built-in tasks call (1.x: ``post_bootstrap`` after bootstrap).
+PROJECT_HOOKS = ("post_bootstrap",)
 
 
 @dataclass(frozen=True)
@@ -86,6 +88,11 @@ def ssh_user(c: Any) -> str | None:
 def operator_name(c: Any) -> str:
     """Who logs in to servers once the image's user is retired: ``-u`` or the local user, as in 1.x."""
     return ssh_user(c) or getpass.getuser()
+
+
+def project_hook(c: Any, name: str) -> Any:
+    """The fabfile's task ``name`` (one of PROJECT_HOOKS), or None; ``c`` is any Context or Connection."""
+    return (_namespace(c).get("hooks") or {}).get(name)
 
 
 def cli_hosts(c: Any) -> list[str]:

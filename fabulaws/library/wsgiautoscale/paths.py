@@ -20,6 +20,8 @@ class Paths:
     media_root: str
     static_root: str
     services: str
+    own_hosts: str
+    own_hosts_script: str
     nginx_conf: str
     local_settings_py: str
     database_name: str
@@ -45,6 +47,8 @@ class Paths:
             media_root=posixpath.join(root, "uploaded_media"),
             static_root=posixpath.join(root, "static_media"),
             services=services,
+            own_hosts=posixpath.join(services, "own-hosts"),
+            own_hosts_script=posixpath.join(services, "own-hosts.sh"),
             nginx_conf=posixpath.join(services, "nginx", f"{environment}.conf"),
             local_settings_py=posixpath.join(project_root, settings.local_settings_py_relative_path),
             database_name=f"{settings.project}_{environment}",

@@ -7,6 +7,7 @@ what its files are rendered from (settings, the environment's servers, secrets).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from importlib import resources
 from typing import Any, Callable
 
 from ....remote.commands import as_user
@@ -15,6 +16,11 @@ from ..servers.each import on_each
 from ..stack import Stack
 
 APP_ROLES = ("web", "worker")
+
+
+def template(name: str) -> str:
+    """One of our templates for the servers' files (app/templates)."""
+    return resources.files(__package__).joinpath("templates", name).read_text()
 
 
 @dataclass

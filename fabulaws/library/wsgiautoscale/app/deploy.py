@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..context import project_hook
 from . import AppServer
 from .code import (
     clone_repo,
@@ -11,6 +12,7 @@ from .code import (
     update_source,
 )
 from .django import collectstatic, migrate, update_local_settings
+from .newrelic import upload_newrelic_conf
 from .services import (
     supervisor,
     upload_nginx_conf,
@@ -21,6 +23,7 @@ from .services import (
 
 def update_services(app: AppServer, run_update: bool = True) -> None:
     setup_dirs(app)
+    upload_newrelic_conf(app)
     upload_supervisor_conf(app, run_update)
     upload_pgbouncer_conf(app)
     if "web" in app.roles:
@@ -33,6 +36,10 @@ def bootstrap(app: AppServer) -> None:
     update_services(app, run_update=False)  # supervisor starts the programs once their virtualenv exists
     create_virtualenv(app)
     update_requirements(app)
+    hook = project_hook(app.cxn, "post_bootstrap")
+    if hook is not None:
+        app.report(f"{app.host}: post_bootstrap")
+        hook(app.cxn)
 
 
 def deploy_code(app: AppServer, changeset: str | None) -> str:

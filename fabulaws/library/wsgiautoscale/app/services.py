@@ -4,19 +4,15 @@ from __future__ import annotations
 
 import posixpath
 import subprocess
-from importlib import resources
 
 from ....errors import ConfigError, DeployError
 from ....remote.commands import join, sudo
 from ....remote.files import put, render
 from ....ubuntu.system import service
-from . import AppServer
+from . import AppServer, template
+from .newrelic import agent_for_programs
 
 GROUPS = ("web", "celery", "pgbouncer")
-
-
-def template(name: str) -> str:
-    return resources.files(__package__).joinpath("templates", name).read_text()
 
 
 def settings_module(app: AppServer) -> str:
@@ -72,6 +68,7 @@ def upload_supervisor_conf(app: AppServer, run_update: bool = True) -> None:
         "worker_count": worker_count(app), "worker_class": settings.gunicorn_worker_class,
         "timeout": settings.gunicorn_timeout, "settings_module": settings_module(app),
         "celery_application": settings.celery_application, "celery_workers": settings.celery_workers,
+        "newrelic": agent_for_programs(app) if run_update else None,
     })
     put(app.cxn, text, conf, owner=settings.deploy_user)
     link = f"/etc/supervisor/conf.d/{settings.project}-{app.environment}.conf"
@@ -137,6 +134,18 @@ def upload_nginx_conf(app: AppServer) -> None:
     if not check.ok:
         raise DeployError(f"{app.host}: nginx rejects the configuration: {check.stderr.strip()}")
     service(app.cxn, "nginx", "restart")
+    install_boot_names(app)
+
+
+def install_boot_names(app: AppServer) -> None:
+    """/etc/rc.local records the server's own names at each boot (1.x's web rc.local, over IMDSv2); run once now."""
+    context = {"deployment": app.deployment, "environment": app.environment, "own_hosts": join(app.paths.own_hosts),
+               "own_hosts_script": join(app.paths.own_hosts_script)}
+    put(app.cxn, render(template("own-hosts.sh"), context), app.paths.own_hosts_script, mode="0755")
+    put(app.cxn, render(template("rc.local"), context), "/etc/rc.local", mode="0755")
+    recorded = sudo(app.cxn, join(app.paths.own_hosts_script), hide=True, warn=True)
+    if not recorded.ok:
+        app.report(f"{app.host}: own-hosts: instance metadata unavailable ({recorded.stderr.strip()})")
 
 
 # --- the upgrade page -------------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from ..servers.creation import LOG_DIR, log_path, server_logger
 from ..servers.each import open_connection
 from ..servers.provision import NewServer, ServerSpec
 from ..stack import Stack
-from . import AppServer, on_app_servers
+from . import AppServer, newrelic, on_app_servers
 from .deploy import bootstrap, deploy_web, deploy_worker
 from .services import begin_upgrade, end_upgrade
 
@@ -127,3 +127,6 @@ class ApplicationSteps:
         self._on_servers(ctx, workers[:1], lambda app: deploy_worker(app, changeset), "deploy_worker", stack)
         self._on_servers(ctx, workers[1:], lambda app: deploy_worker(app, changeset, run_migrations=False),
                          "deploy_worker", stack)
+        if newrelic.markers_configured(ctx.settings):
+            newrelic.flag_deployment(ctx.settings, ctx.deployment, ctx.environment, changeset,
+                                     self.secrets(ctx).get(newrelic.API_KEY), ctx.report)

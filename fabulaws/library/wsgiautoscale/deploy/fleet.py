@@ -20,12 +20,7 @@ def ids(instances: list[dict]) -> list[str]:
 
 
 def health(ctx: DeployContext, instance_ids: list[str]) -> dict[str, dict[str, str]]:
-    """``{instance: {balancer: state}}``: one describe call per load balancer and target group."""
-    result: dict[str, dict[str, str]] = {i: {} for i in instance_ids}
-    for balancer in ctx.balancers():
-        for instance_id, state in lb.instance_states(ctx.aws, balancer, instance_ids).items():
-            result[instance_id][str(balancer)] = state
-    return result
+    return lb.health(ctx.aws, ctx.balancers(), instance_ids)
 
 
 def wait_in_service(ctx: DeployContext, launch: Launch, count: int, exclude: list[str] = ()) -> list[dict]:
@@ -57,7 +52,7 @@ def wait_healthy(ctx: DeployContext, instance_ids: list[str]) -> None:
             what=f"{len(instance_ids)} instance(s) healthy in {len(ctx.balancers())} load balancer(s)",
             look=look,
             done=lambda seen: all(s in lb.HEALTHY for per in seen[0].values() for s in per.values()),
-            progress=lambda seen: "; ".join(f"{i}: " + ", ".join(f"{b} {s}" for b, s in per.items()) for i, per in seen[0].items()),
+            progress=lambda seen: lb.describe_health(seen[0]),
             failed=lambda seen: f"{', '.join(seen[1])} left the group (terminated or replaced)" if seen[1] else None,
             deadline=ctx.deadline,
         ),

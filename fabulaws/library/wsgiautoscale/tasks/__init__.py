@@ -6,6 +6,7 @@ from typing import Any
 
 from . import app
 from .autoscaling import resume_autoscaling_processes, suspend_autoscaling_processes
+from .balancers import add_all_to_elb, add_to_elb
 from .deploy import (
     create_launch_config_for_deployment,
     deploy_full,
@@ -41,6 +42,8 @@ STATIC_TASKS = {
     "update_environment": update_environment,
     "update_sysadmin_users": update_sysadmin_users,
     "upgrade_packages": upgrade_packages,
+    "add_to_elb": add_to_elb,
+    "add_all_to_elb": add_all_to_elb,
 }
 
 

@@ -9,9 +9,10 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Callable
 
+from ....errors import ConfigError
 from ....secrets import Secrets
 from ....ubuntu.system import service
-from ..app import APP_ROLES, AppServer, code, deploy, django, on_app_servers, services
+from ..app import APP_ROLES, AppServer, code, deploy, django, newrelic, on_app_servers, services
 from ..context import aws_for, discover, selected, settings_for
 from ..stack import Stack
 from .base import flag, task
@@ -165,19 +166,57 @@ def deploy_web(c, changeset=None):
 
 @task
 def deploy_worker(c, changeset=None):
-    """Deploy every worker: the first migrates and collects static files, then the others (1.x did only the first)."""
+    """Deploy every worker: the first migrates and collects static files, then the others (1.x did only the first);
+    then flag the deployment (see flag_deployment)."""
     stack = selected_stack(c)
     workers = stack.by_role("worker")
-    app_servers(c, ("worker",), lambda app: deploy.deploy_worker(app, changeset), "deploy_worker",
+    deployed: list[str] = []
+    app_servers(c, ("worker",), lambda app: _kept(deployed, deploy.deploy_worker(app, changeset)), "deploy_worker",
                 stack=with_workers(stack, workers[:1]))
     if len(workers) > 1:
-        app_servers(c, ("worker",), lambda app: deploy.deploy_worker(app, changeset, run_migrations=False),
+        app_servers(c, ("worker",), lambda app: deploy.deploy_worker(app, deployed[0], run_migrations=False),
                     "deploy_worker", stack=with_workers(stack, workers[1:]))
+    _flag(c, deployed[0], required=False)
+
+
+@task
+def upload_newrelic_conf(c):
+    """The New Relic agent's ini files for web and Celery, when newrelic_license_key is among password_names
+    (1.x ``upload_newrelic_conf``)."""
+    app_servers(c, APP_ROLES, newrelic.upload_newrelic_conf, "upload_newrelic_conf")
+
+
+@task
+def flag_deployment(c):
+    """Post New Relic deployment markers for the web and Celery applications at the first worker's changeset
+    (1.x ``flag_deployment``, which posted once per worker with the API key on curl's command line)."""
+    stack = selected_stack(c)
+    changesets: list[str] = []
+    app_servers(c, ("worker",), lambda app: _kept(changesets, code.current_changeset(app)), "current_changeset",
+                secrets=False, stack=with_workers(stack, stack.by_role("worker")[:1]))
+    _flag(c, changesets[0], required=True)
+
+
+def _kept(found: list, value: Any) -> Any:
+    """``value``, also kept in ``found`` (what an action on one server returned, for the task to use)."""
+    found.append(value)
+    return value
+
+
+def _flag(c, changeset: str, required: bool) -> None:
+    settings, selection = settings_for(c), selected(c)
+    if not newrelic.markers_configured(settings):
+        if required:
+            raise ConfigError(f"password_names: add {newrelic.API_KEY} to flag deployments")
+        return
+    store = Secrets(settings, selection.deployment, selection.environment, aws_for(settings))
+    newrelic.flag_deployment(settings, selection.deployment, selection.environment, changeset,
+                             store.get(newrelic.API_KEY))
 
 
 TASKS = (
     "setup_dirs", "clone_repo", "update_source", "current_changeset", "create_virtualenv", "update_requirements",
     "update_local_settings", "upload_supervisor_conf", "upload_pgbouncer_conf", "upload_nginx_conf", "update_services",
     "bootstrap", "managepy", "migrate", "collectstatic", "restart_nginx", "supervisor", "begin_upgrade", "end_upgrade",
-    "deploy_web", "deploy_worker",
+    "deploy_web", "deploy_worker", "upload_newrelic_conf", "flag_deployment",
 )

@@ -1,0 +1,86 @@
+"""New Relic: the agent's files on web and worker servers, and deployment markers (1.x upload_newrelic_conf and
+flag_deployment).
+
+Both are opt-in through ``password_names``: ``newrelic_license_key`` for the agent, ``newrelic_api_key`` for
+markers. Markers are posted from the operator's machine with the key in a header, never on a command line.
+"""
+
+from __future__ import annotations
+
+import getpass
+import posixpath
+import urllib.error
+import urllib.parse
+import urllib.request
+
+from ....errors import DeployError
+from ....remote.files import exists, put, render
+from . import AppServer, template
+
+LICENSE_KEY = "newrelic_license_key"
+API_KEY = "newrelic_api_key"
+APP_TYPES = ("web", "celery")
+
+
+def agent_configured(settings) -> bool:
+    return LICENSE_KEY in settings.password_names
+
+
+def markers_configured(settings) -> bool:
+    return API_KEY in settings.password_names
+
+
+def ini_path(app: AppServer, app_type: str) -> str:
+    return posixpath.join(app.paths.services, f"newrelic-{app.environment}-{app_type}.ini")
+
+
+def app_name(deployment: str, environment: str, app_type: str) -> str:
+    return f"{deployment} {environment} ({app_type})"
+
+
+def upload_newrelic_conf(app: AppServer) -> str:
+    """One ini file per application type, readable by the programs' user only (it holds the license key)."""
+    if not agent_configured(app.settings):
+        return f"skipped ({LICENSE_KEY} is not among password_names)"
+    for app_type in APP_TYPES:
+        text = render(template("newrelic.ini"), {
+            "deployment": app.deployment, "environment": app.environment, "app_type": app_type, "paths": app.paths,
+            "license_key": app.secrets.get(LICENSE_KEY),
+        })
+        put(app.cxn, text, ini_path(app, app_type), owner=app.settings.deploy_user, group=app.settings.webserver_user,
+            mode="0640")
+    return f"{len(APP_TYPES)} files"
+
+
+def agent_for_programs(app: AppServer) -> dict | None:
+    """What supervisor's programs run under the agent with, or None: not configured, or not installed (warned)."""
+    if not agent_configured(app.settings):
+        return None
+    admin = posixpath.join(app.paths.virtualenv_root, "bin", "newrelic-admin")
+    if not exists(app.cxn, admin):
+        app.report(f"{app.host}: {LICENSE_KEY} is set but the virtualenv has no newrelic-admin (add newrelic to the "
+                   f"requirements): the programs run without the agent")
+        return None
+    return {"admin": admin, **{app_type: ini_path(app, app_type) for app_type in APP_TYPES}}
+
+
+def flag_deployment(settings, deployment: str, environment: str, changeset: str, api_key: str,
+                    report=print) -> list[str]:
+    """Post a deployment marker per application type to ``newrelic_deployments_url``; returns what was flagged."""
+    flagged = []
+    for app_type in APP_TYPES:
+        name = app_name(deployment, environment, app_type)
+        form = urllib.parse.urlencode({
+            "deployment[app_name]": name, "deployment[revision]": changeset, "deployment[user]": getpass.getuser(),
+        }).encode()
+        request = urllib.request.Request(settings.newrelic_deployments_url, data=form, method="POST",
+                                         headers={"x-api-key": api_key})
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                response.read()
+        except (urllib.error.URLError, OSError) as exc:
+            raise DeployError(f"flag_deployment: {settings.newrelic_deployments_url} refused the marker for {name}: "
+                              f"{exc}") from None
+        report(f"Flagged deployment of {changeset[:12]} for {name}")
+        flagged.append(name)
+    return flagged

@@ -1,0 +1,77 @@
+"""add_to_elb and add_all_to_elb: the environment's web servers into its load balancers (1.x reference 3.5).
+
+Both act on every classic ELB and every ELBv2 target group configured for the
+environment (1.x knew classic ELBs only), and wait for health with one bounded
+deadline instead of 300 s per instance and load balancer.
+"""
+
+from __future__ import annotations
+
+from ....aws import balancers as lb
+from ....errors import DeployError
+from ..app import deploy, services
+from ..context import aws_for, settings_for
+from ..deploy.waits import Polling, Wait, wait_for
+from .app import app_servers, selected_stack
+from .base import task
+from .deploy import report
+
+
+def _web_servers_and_balancers(c):
+    aws = aws_for(settings_for(c))
+    stack = selected_stack(c)
+    webs = stack.by_role("web")
+    if not webs:
+        raise DeployError(f"no running web servers in {stack.deployment} {stack.environment}")
+    balancers = lb.find_balancers(aws, stack.load_balancer_names, stack.target_group_names)
+    if not balancers:
+        raise DeployError(f"load_balancers / target_groups: none configured for {stack.deployment} {stack.environment}")
+    return aws, [server.instance_id for server in webs], balancers
+
+
+def _register_and_wait(aws, instance_ids: list[str], balancers: list, timeout: float, poll: float) -> None:
+    for balancer in balancers:
+        report(f"Adding {', '.join(instance_ids)} to {balancer}")
+        lb.register(aws, balancer, instance_ids)
+    seen = wait_for(
+        Wait(
+            what=f"{len(instance_ids)} web server(s) healthy in {len(balancers)} load balancer(s)",
+            look=lambda: lb.health(aws, balancers, instance_ids),
+            done=lambda seen: all(state in lb.HEALTHY for per in seen.values() for state in per.values()),
+            progress=lb.describe_health,
+            deadline=float(timeout),
+        ),
+        Polling(delay=float(poll)),
+        report,
+    )
+    for instance_id, per in seen.items():
+        report(f"Instance {instance_id} now " + ", ".join(f"{state} in {name}" for name, state in per.items()))
+
+
+@task
+def add_all_to_elb(c, timeout=300, poll=2):
+    """Register every web server in the environment's load balancers and target groups, then wait until each is
+    healthy in all of them (replaces 1.x ``add_all_to_elb``)."""
+    aws, instance_ids, balancers = _web_servers_and_balancers(c)
+    _register_and_wait(aws, instance_ids, balancers, timeout, poll)
+
+
+@task
+def add_to_elb(c, timeout=300, poll=2):
+    """Deploy the web servers that serve in no load balancer yet, then add them (replaces 1.x ``add_to_elb``).
+
+    Refused when one of them is already healthy in a load balancer: its visitors would see the deploy."""
+    aws, instance_ids, balancers = _web_servers_and_balancers(c)
+    serving = {i: per for i, per in lb.health(aws, balancers, instance_ids).items()
+               if any(state in lb.HEALTHY for state in per.values())}
+    if serving:
+        raise DeployError(f"Instance(s) already in load balancer(s): {lb.describe_health(serving)}")
+
+    def deploy_out_of_service(app) -> str:
+        services.begin_upgrade(app, stay_healthy=False)
+        changeset = deploy.deploy_web(app)
+        services.end_upgrade(app)
+        return changeset
+
+    app_servers(c, ("web",), deploy_out_of_service, "deploy_web")
+    _register_and_wait(aws, instance_ids, balancers, timeout, poll)
