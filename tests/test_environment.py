@@ -180,18 +180,15 @@ def test_deploy_serial_fails_no_request_and_brings_new_code_and_secret(environme
     assert len(answers) > 20 * seconds * 0.25, f"the loop kept some pace ({len(answers)} requests in {seconds:.0f} s)"
     assert answers[-1] == (200, "Hello from myproject, version 2\n")
     assert get(environment, "/secret-fingerprint/") == (200, fingerprint("second secret key") + "\n")
-    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=environment["repository"], capture_output=True,
-                          text=True).stdout.strip()
     changesets = fabulaws(environment, "testing", "current_changeset", timeout=120)
     story = scaling_story(environment)
-    assert changesets.stdout.count(f"current_changeset: {head}") == 3, changesets.stdout + story  # 2 web, 1 worker
+    expected = f"current_changeset: {head(environment)}"
+    assert changesets.stdout.count(expected) == 3, changesets.stdout + changesets.stderr + story  # 2 web, 1 worker
 
 
 def test_the_upgrade_page_and_the_health_check_override(environment):
     def running_webs() -> list[str]:
-        return [i["PrivateIpAddress"] for r in aws_client(environment, "ec2").describe_instances(Filters=[
-            {"Name": "tag:role", "Values": ["web"]}, {"Name": "instance-state-name", "Values": ["running"]}])["Reservations"]
-            for i in r["Instances"]]
+        return [web["PrivateIpAddress"] for web in running(environment, "web")]
 
     # the group may still be settling after the last deploy (old servers leaving)
     wait_until(lambda: len(running_webs()) == 2 and get(environment, "/")[0] == 200, 120, "two web servers serving")
