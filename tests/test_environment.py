@@ -84,10 +84,6 @@ def environment(hosts_sandbox, tmp_path_factory):
     (project["dir"] / "fabfile.py").write_text(FABFILE)
     repository = code_repository(tmp_path_factory.mktemp("code"))
     publish(project, repository)
-    # Grace period in sandbox time: the seed's 300 s is 5 real seconds at 1:60, shorter than a real host takes
-    # to boot and start its site; 1800 s (30 real seconds) keeps the group from replacing servers still starting.
-    aws_client(project, "autoscaling").update_auto_scaling_group(AutoScalingGroupName="myproject-testing-ag",
-                                                                 HealthCheckGracePeriod=1800)
     watch = ProcessWatch([SECRETS["database_password"], SECRETS["broker_password"], "pa\"ss", "pass word",
                           SECRETS["newrelic_license_key"], SECRETS["newrelic_api_key"]])
     watch.start()

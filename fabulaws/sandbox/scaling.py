@@ -45,9 +45,11 @@ def _epoch(value: Any) -> float:
 class GroupController:
     """Runs every group's control loop on each tick (the caller holds the sandbox lock)."""
 
-    def __init__(self, timings: Timings, health: HealthTracker) -> None:
+    def __init__(self, timings: Timings, health: HealthTracker, min_grace: float = 0.0) -> None:
+        """``min_grace``: the least grace period in real seconds (hosts boot in real time)."""
         self.timings = timings
         self.health = health
+        self.min_grace = min_grace
 
     def tick(self, now: float) -> None:
         for region, autoscaling in regional("autoscaling"):
@@ -102,7 +104,7 @@ class GroupController:
         group.instance_states = [s for s in group.instance_states if s.instance.state not in ("terminated", "shutting-down")]
 
     def _check_health(self, region: str, group: Any, now: float) -> None:
-        grace = self.timings.real(group.health_check_grace_period or 0)
+        grace = max(self.timings.real(group.health_check_grace_period or 0), self.min_grace)
         for state in group.instance_states:
             if state.lifecycle_state != "InService" or state.health_status == "Unhealthy":
                 continue

@@ -53,6 +53,9 @@ def request_action(environ: dict, body: bytes) -> str:
     return f"{service}:{action}"
 
 
+REAL_HOST_GRACE = 30.0  # real seconds: the least health check grace period a group gets with real hosts
+
+
 class Sandbox:
     """moto's server plus control loops; ``start()`` serves on (host, port) in background threads."""
 
@@ -80,7 +83,8 @@ class Sandbox:
             self.hosts = HostManager(self, hosts_dir)
             checker = self.hosts.checker
         self.health = HealthTracker(self.timings, checker)
-        self.groups = GroupController(self.timings, self.health)
+        # A real host needs real seconds to boot and start its site, whatever the time scale.
+        self.groups = GroupController(self.timings, self.health, min_grace=REAL_HOST_GRACE if self.hosts else 0.0)
         self.refreshes = RefreshController(self.timings)
         self.loops = [self.lifecycle.tick, self.health.sync, self.groups.tick, self.refreshes.tick]
         self.errors: list[str] = []
