@@ -247,7 +247,7 @@ def test_new_relic_files_and_a_deployment_marker_per_deploy(environment):
     worker = Shell(environment, running(environment, "worker")[0]["PrivateIpAddress"])
     for app_type in ("web", "celery"):
         path = f"/home/myproject/services/newrelic-testing-{app_type}.ini"
-        assert worker.ok(f"sudo stat -c '%a %U %G' {path}").split() == ["640", "myproject", "www-data"]
+        assert worker.ok(f"sudo stat -c '%a %U %G' {path}").split() == ["640", "myproject", "myproject-web"]
         text = worker.ok(f"sudo cat {path}")
         assert f"license_key = {SECRETS['newrelic_license_key']}" in text
         assert f"app_name = myproject testing ({app_type})" in text
@@ -287,6 +287,7 @@ def test_add_all_to_elb_puts_a_removed_web_server_back(environment):
     targets = {t["Target"]["Id"]: t["TargetHealth"]["State"] for t in elbv2.describe_target_health(
         TargetGroupArn=group)["TargetHealthDescriptions"]}
     assert {targets.get(web) for web in webs} == {"healthy"}
+    assert {web["InstanceId"] for web in running(environment, "web")} == set(webs), "no server replaced meanwhile"
 
 
 def test_add_to_elb_deploys_servers_out_of_service_then_adds_them(environment):

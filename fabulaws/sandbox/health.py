@@ -254,8 +254,8 @@ class HealthTracker:
         health = self.states.get(Registration(kind, balancer, instance_id, region))
         if health is None or health.state == "draining":
             return None
-        if kind == CLASSIC:
-            return health.state == "InService"
+        if kind == CLASSIC:  # OutOfService while registering is no verdict yet (as a target group's ``initial``)
+            return True if health.state == "InService" else False if health.failed_once else None
         return health.state == "healthy" if health.state != "initial" else None
 
 

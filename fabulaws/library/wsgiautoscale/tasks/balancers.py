@@ -8,6 +8,7 @@ deadline instead of 300 s per instance and load balancer.
 from __future__ import annotations
 
 from ....aws import balancers as lb
+from ....aws.instances import find_instances
 from ....errors import DeployError
 from ..app import deploy, services
 from ..context import aws_for, settings_for
@@ -33,12 +34,18 @@ def _register_and_wait(aws, instance_ids: list[str], balancers: list, timeout: f
     for balancer in balancers:
         report(f"Adding {', '.join(instance_ids)} to {balancer}")
         lb.register(aws, balancer, instance_ids)
-    seen = wait_for(
+
+    def look() -> tuple[dict[str, dict[str, str]], list[str]]:
+        running = {i["InstanceId"] for i in find_instances(aws.ec2, {}, ids=instance_ids)}
+        return lb.health(aws, balancers, instance_ids), [i for i in instance_ids if i not in running]
+
+    seen, _ = wait_for(
         Wait(
             what=f"{len(instance_ids)} web server(s) healthy in {len(balancers)} load balancer(s)",
-            look=lambda: lb.health(aws, balancers, instance_ids),
-            done=lambda seen: all(state in lb.HEALTHY for per in seen.values() for state in per.values()),
-            progress=lb.describe_health,
+            look=look,
+            done=lambda seen: all(state in lb.HEALTHY for per in seen[0].values() for state in per.values()),
+            progress=lambda seen: lb.describe_health(seen[0]),
+            failed=lambda seen: f"{', '.join(seen[1])} no longer running (terminated or replaced)" if seen[1] else None,
             deadline=float(timeout),
         ),
         Polling(delay=float(poll)),
