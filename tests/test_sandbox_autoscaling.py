@@ -142,6 +142,26 @@ def test_elb_health_check_type_replaces_instances_failing_load_balancer_checks(s
     wait_until(lambda: first not in {i["InstanceId"] for i in members(sandbox)}, 5, "the replacement of the failing instance")
 
 
+def test_an_instance_registering_again_with_a_classic_elb_is_not_unhealthy(sandbox, subnets):
+    """A registration in progress (OutOfService, reason code ELB) is no health verdict: the group keeps an instance
+    an operator deregistered and registered again (add_all_to_elb) while its checks run."""
+    classic_elb(sandbox, interval=60)
+    group(sandbox, subnets, desired=1, HealthCheckType="ELB", HealthCheckGracePeriod=60, LoadBalancerNames=["web-lb"])
+    first = wait_in_service(sandbox, 1)[0]["InstanceId"]
+
+    def state() -> str:
+        return sandbox.elb.describe_instance_health(LoadBalancerName="web-lb")["InstanceStates"][0]["State"]
+
+    wait_until(lambda: state() == "InService", sandbox.real(400), "InService in the load balancer")
+    sandbox.elb.deregister_instances_from_load_balancer(LoadBalancerName="web-lb", Instances=[{"InstanceId": first}])
+    time.sleep(0.5)  # a few control-loop passes: the registration is gone
+    sandbox.elb.register_instances_with_load_balancer(LoadBalancerName="web-lb", Instances=[{"InstanceId": first}])
+    assert state() == "OutOfService"
+    time.sleep(sandbox.real(90))  # past the grace period, within two 60 s checks
+    assert [(i["InstanceId"], i["HealthStatus"]) for i in members(sandbox)] == [(first, "Healthy")]
+    wait_until(lambda: state() == "InService", sandbox.real(400), "InService again")
+
+
 def test_terminate_instance_in_group_with_and_without_decrement(sandbox, subnets):
     """https://docs.aws.amazon.com/autoscaling/ec2/APIReference/API_TerminateInstanceInAutoScalingGroup.html
 

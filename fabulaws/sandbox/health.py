@@ -170,7 +170,7 @@ class ThresholdChecker:
                 health.state = healthy
         else:
             health.passes, health.failures = 0, health.failures + 1
-            if health.failures >= check.unhealthy_threshold and health.state != unhealthy:
+            if health.failures >= check.unhealthy_threshold:  # also a new registration that never passed
                 health.state = unhealthy
                 health.failed_once = True
 
