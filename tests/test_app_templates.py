@@ -53,7 +53,7 @@ def test_supervisor_programs_run_under_newrelic_admin_with_their_own_ini(context
     assert 'NEW_RELIC_CONFIG_FILE="/srv/nr-celery.ini"' in celery["environment"]
 
 
-@pytest.mark.parametrize("name", ["own-hosts.sh", "rc.local"])
+@pytest.mark.parametrize("name", ["own-hosts.sh", "own-hosts.init"])
 def test_boot_scripts_are_valid_sh_with_quoted_paths(context, name, tmp_path):
     paths = context["paths"]
     text = render(template(name), {**context, "own_hosts": join("/srv/my services/own-hosts"),
@@ -62,5 +62,5 @@ def test_boot_scripts_are_valid_sh_with_quoted_paths(context, name, tmp_path):
     script.write_text(text)
     checked = subprocess.run(["sh", "-n", str(script)], capture_output=True, text=True)
     assert checked.returncode == 0, checked.stderr
-    expected = {"own-hosts.sh": "'/srv/my services/own-hosts'", "rc.local": paths.own_hosts_script}[name]
+    expected = {"own-hosts.sh": "'/srv/my services/own-hosts'", "own-hosts.init": paths.own_hosts_script}[name]
     assert expected in text

@@ -5,7 +5,7 @@ from myproject.settings import *  # noqa: F401,F403
 DEBUG = False
 SECRET_KEY = {{ secrets.secret_key | pyrepr }}
 ALLOWED_HOSTS = {{ allowed_hosts | pyrepr }}
-# This server's own names, recorded at each boot from instance metadata (web servers' /etc/rc.local).
+# This server's own names, recorded at each boot from instance metadata (web servers, before the site starts).
 try:
     with open({{ paths.own_hosts | pyrepr }}) as own_hosts:
         ALLOWED_HOSTS += own_hosts.read().split()

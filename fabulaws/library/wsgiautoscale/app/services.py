@@ -137,12 +137,17 @@ def upload_nginx_conf(app: AppServer) -> None:
     install_boot_names(app)
 
 
+OWN_HOSTS_SERVICE = "fabulaws-own-hosts"
+
+
 def install_boot_names(app: AppServer) -> None:
-    """/etc/rc.local records the server's own names at each boot (1.x's web rc.local, over IMDSv2); run once now."""
+    """A boot service records the server's own names before the site starts (1.x's web rc.local, over IMDSv2);
+    run once now."""
     context = {"deployment": app.deployment, "environment": app.environment, "own_hosts": join(app.paths.own_hosts),
                "own_hosts_script": join(app.paths.own_hosts_script)}
     put(app.cxn, render(template("own-hosts.sh"), context), app.paths.own_hosts_script, mode="0755")
-    put(app.cxn, render(template("rc.local"), context), "/etc/rc.local", mode="0755")
+    put(app.cxn, render(template("own-hosts.init"), context), f"/etc/init.d/{OWN_HOSTS_SERVICE}", mode="0755")
+    sudo(app.cxn, join("update-rc.d", OWN_HOSTS_SERVICE, "defaults"), hide=True)
     recorded = sudo(app.cxn, join(app.paths.own_hosts_script), hide=True, warn=True)
     if not recorded.ok:
         app.report(f"{app.host}: own-hosts: instance metadata unavailable ({recorded.stderr.strip()})")
