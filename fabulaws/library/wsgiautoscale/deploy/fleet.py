@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from ....aws import balancers as lb
 from ....aws import scaling
 from ....aws.launch import Launch, runs
@@ -47,17 +49,21 @@ def wait_healthy(ctx: DeployContext, instance_ids: list[str]) -> None:
         active = ids(members(ctx.group()))
         return health(ctx, instance_ids), [i for i in instance_ids if i not in active]
 
-    wait_for(
-        Wait(
-            what=f"{len(instance_ids)} instance(s) healthy in {len(ctx.balancers())} load balancer(s)",
-            look=look,
-            done=lambda seen: all(s in lb.HEALTHY for per in seen[0].values() for s in per.values()),
-            progress=lambda seen: lb.describe_health(seen[0]),
-            failed=lambda seen: f"{', '.join(seen[1])} left the group (terminated or replaced)" if seen[1] else None,
-            deadline=ctx.deadline,
-        ),
-        ctx.polling,
-        ctx.report,
+    what = f"{len(instance_ids)} instance(s) healthy in {len(ctx.balancers())} load balancer(s)"
+    wait_for(healthy_everywhere(what, look, "left the group (terminated or replaced)", ctx.deadline), ctx.polling,
+             ctx.report)
+
+
+def healthy_everywhere(what: str, look: Callable[[], tuple[dict, list[str]]], gone: str, deadline: float) -> Wait:
+    """Until every instance is healthy in every load balancer; ``look`` returns (lb.health(...), instances gone),
+    and any instance gone fails the wait (``gone`` says how)."""
+    return Wait(
+        what=what,
+        look=look,
+        done=lambda seen: all(s in lb.HEALTHY for per in seen[0].values() for s in per.values()),
+        progress=lambda seen: lb.describe_health(seen[0]),
+        failed=lambda seen: f"{', '.join(seen[1])} {gone}" if seen[1] else None,
+        deadline=deadline,
     )
 
 

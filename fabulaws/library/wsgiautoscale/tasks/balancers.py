@@ -12,7 +12,8 @@ from ....aws.instances import find_instances
 from ....errors import DeployError
 from ..app import deploy, services
 from ..context import aws_for, settings_for
-from ..deploy.waits import Polling, Wait, wait_for
+from ..deploy.fleet import healthy_everywhere
+from ..deploy.waits import Polling, wait_for
 from .app import app_servers, selected_stack
 from .base import task
 from .deploy import report
@@ -39,18 +40,9 @@ def _register_and_wait(aws, instance_ids: list[str], balancers: list, timeout: f
         running = {i["InstanceId"] for i in find_instances(aws.ec2, {}, ids=instance_ids)}
         return lb.health(aws, balancers, instance_ids), [i for i in instance_ids if i not in running]
 
-    seen, _ = wait_for(
-        Wait(
-            what=f"{len(instance_ids)} web server(s) healthy in {len(balancers)} load balancer(s)",
-            look=look,
-            done=lambda seen: all(state in lb.HEALTHY for per in seen[0].values() for state in per.values()),
-            progress=lambda seen: lb.describe_health(seen[0]),
-            failed=lambda seen: f"{', '.join(seen[1])} no longer running (terminated or replaced)" if seen[1] else None,
-            deadline=float(timeout),
-        ),
-        Polling(delay=float(poll)),
-        report,
-    )
+    what = f"{len(instance_ids)} web server(s) healthy in {len(balancers)} load balancer(s)"
+    seen, _ = wait_for(healthy_everywhere(what, look, "no longer running (terminated or replaced)", float(timeout)),
+                       Polling(delay=float(poll)), report)
     for instance_id, per in seen.items():
         report(f"Instance {instance_id} now " + ", ".join(f"{state} in {name}" for name, state in per.items()))
 
