@@ -53,6 +53,7 @@ class EC2Instance:
     key_prefix = ""
     running_timeout = 600.0
     ssh_timeout = 600.0
+    console_grace = 60.0  # seconds to wait for host keys on the console before trusting the first contact
     image_timeout = 1800.0
 
     def __init__(
@@ -164,12 +165,17 @@ class EC2Instance:
 
     def wait_ssh(self) -> None:
         """Until SSH answers with the temporary key; host keys from the console output when it publishes them."""
-        deadline = time.monotonic() + self.ssh_timeout
+        started = time.monotonic()
+        deadline = started + self.ssh_timeout
         recorded = False
         last_error = ""
         while time.monotonic() < deadline:
             if not recorded:
                 recorded = self.known_hosts.record_instance(self.aws.ec2, self.instance_id, self.hostname)
+            if not recorded and time.monotonic() - started < self.console_grace:
+                last_error = "no SSH host keys on the console yet"  # sshd may answer before they are published
+                time.sleep(2)
+                continue
             try:
                 with self.connection() as cxn:
                     cxn.run("true", hide=True)

@@ -154,6 +154,7 @@ def test_the_site_answers_through_the_load_balancer(environment):
     assert environment["watch"].seen == set(), "no secret on any command line"
     assert not any(secret in environment["output"] for secret in SECRETS.values())
     assert "Created 4 of 4 servers." in environment["output"]
+    assert "first contact" not in environment["output"], "every host key came from its instance's console"
 
 
 def test_deploy_serial_fails_no_request_and_brings_new_code_and_secret(environment):

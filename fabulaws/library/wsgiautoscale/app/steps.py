@@ -6,6 +6,7 @@ import time
 from typing import Any, Callable
 
 from ....remote.commands import join, sudo
+from ....ec2 import EC2Instance
 from ....remote.hostkeys import KnownHosts
 from ....secrets import Secrets
 from ..context import operator_name
@@ -91,6 +92,7 @@ class ApplicationSteps:
         services_dir = ctx.stack().paths.services
         known = KnownHosts()
         recorded: set[str] = set()
+        started = time.monotonic()
 
         def unreachable() -> set[str]:
             servers = {s.instance_id: s for s in ctx.stack().all_servers() if s.instance_id in waiting}
@@ -98,6 +100,8 @@ class ApplicationSteps:
                 host = server.hostname or server.private_ip
                 if instance_id not in recorded and known.record_instance(ctx.aws.ec2, instance_id, host):
                     recorded.add(instance_id)  # its host keys, from its console (an address may be reused)
+                if instance_id not in recorded and time.monotonic() - started < EC2Instance.console_grace:
+                    continue  # sshd may answer before the keys are published: no first-contact trust yet
                 try:
                     cxn = open_connection(self.c, server, known)
                     try:
