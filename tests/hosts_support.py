@@ -75,7 +75,7 @@ class Shell:
         return self.ok("python3 -", stdin=script)
 
 
-def http_get(address: str, path: str, timeout: float = 30) -> tuple[int, str]:
+def http_get(address: str, path: str, timeout: float = 30, headers: dict | None = None) -> tuple[int, str]:
     """GET https://<server>/<path> as the load balancer would (the servers' certificate is self-signed)."""
     import ssl
     import urllib.error
@@ -85,7 +85,8 @@ def http_get(address: str, path: str, timeout: float = 30) -> tuple[int, str]:
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE
     try:
-        with urllib.request.urlopen(f"https://{address}{path}", timeout=timeout, context=context) as response:
+        request = urllib.request.Request(f"https://{address}{path}", headers=headers or {})
+        with urllib.request.urlopen(request, timeout=timeout, context=context) as response:
             return response.status, response.read().decode()
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read().decode()

@@ -8,6 +8,7 @@ maintenance page in its window).
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import http.server
 import re
@@ -308,3 +309,85 @@ def test_add_to_elb_deploys_servers_out_of_service_then_adds_them(environment):
     wait_until(lambda: get(environment, "/")[0] == 200, 60, "the site back")
     for web in running(environment, "web"):
         assert http_get(web["PrivateIpAddress"], "/")[0] == 200, "no upgrade page left behind"
+
+
+def edit_config(environment, change) -> str:
+    """Apply ``change`` to the project's fabulaws-config.yml; returns the text before, to restore."""
+    import yaml
+
+    path = environment["dir"] / "fabulaws-config.yml"
+    before = path.read_text()
+    config = yaml.safe_load(before)
+    change(config)
+    path.write_text(yaml.safe_dump(config))
+    return before
+
+
+def test_basic_auth_guards_the_site_but_not_the_health_check(environment):
+    password = "basic 'auth' $pass"
+    secrets_file = environment["dir"] / "fabsecrets_testing.py"
+    secrets_before = secrets_file.read_text()
+    secrets_file.write_text(secrets_before + f"basic_auth_username = 'visitor'\nbasic_auth_password = {password!r}\n")
+
+    def enable(config) -> None:
+        config["use_basic_auth"] = {"testing": True}
+        config["password_names"] += ["basic_auth_username", "basic_auth_password"]
+
+    config_before = edit_config(environment, enable)
+    web = running(environment, "web")[0]["PrivateIpAddress"]
+    try:
+        uploaded = fabulaws(environment, "testing", "upload_nginx_conf", timeout=300)
+        assert uploaded.returncode == 0, uploaded.stdout + uploaded.stderr
+        assert password not in uploaded.stdout + uploaded.stderr
+        assert http_get(web, "/")[0] == 401
+        assert http_get(web, "/healthcheck.html") == (200, "OK\n"), "the load balancer's check needs no password"
+        token = base64.b64encode(f"visitor:{password}".encode()).decode()
+        status, body = http_get(web, "/", headers={"Authorization": f"Basic {token}"})
+        assert status == 200 and "Hello from myproject" in body
+    finally:
+        (environment["dir"] / "fabulaws-config.yml").write_text(config_before)
+        secrets_file.write_text(secrets_before)
+        assert fabulaws(environment, "testing", "upload_nginx_conf", timeout=300).returncode == 0
+    assert http_get(web, "/")[0] == 200
+
+
+def test_collectstatic_invalidates_the_cloudfront_distribution(environment):
+    cloudfront = aws_client(environment, "cloudfront")
+    distribution = cloudfront.create_distribution(DistributionConfig={
+        "CallerReference": "myproject-testing", "Comment": "", "Enabled": True,
+        "Origins": {"Quantity": 1, "Items": [{"Id": "static", "DomainName": "static.example.com",
+                                              "CustomOriginConfig": {"HTTPPort": 80, "HTTPSPort": 443,
+                                                                     "OriginProtocolPolicy": "https-only"}}]},
+        "DefaultCacheBehavior": {"TargetOriginId": "static", "ViewerProtocolPolicy": "allow-all", "MinTTL": 0,
+                                 "ForwardedValues": {"QueryString": False, "Cookies": {"Forward": "none"}},
+                                 "TrustedSigners": {"Enabled": False, "Quantity": 0}},
+    })["Distribution"]["Id"]
+
+    def configure(config) -> None:
+        config["cloudfront_distribution_ids"] = {"myproject": {"testing": distribution}}
+
+    before = edit_config(environment, configure)
+    try:
+        collected = fabulaws(environment, "testing", "collectstatic", timeout=300)
+    finally:
+        (environment["dir"] / "fabulaws-config.yml").write_text(before)
+    assert collected.returncode == 0, collected.stdout + collected.stderr
+    invalidations = cloudfront.list_invalidations(DistributionId=distribution)["InvalidationList"].get("Items", [])
+    assert invalidations, "an invalidation request"
+    paths = {tuple(cloudfront.get_invalidation(DistributionId=distribution, Id=item["Id"])["Invalidation"]
+                   ["InvalidationBatch"]["Paths"]["Items"]) for item in invalidations}
+    assert paths == {("/*",)}
+
+
+def test_update_environment_adds_a_sysadmin_everywhere(environment, tmp_path):
+    key = tmp_path / "new_admin_key"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+    (environment["dir"] / "deployment" / "users" / "newadmin").write_text((tmp_path / "new_admin_key.pub").read_text())
+    updated = fabulaws(environment, "update_environment:myproject,testing", timeout=900)
+    assert updated.returncode == 0, updated.stdout + updated.stderr
+    assert updated.stdout.count(") 2 sysadmins") == 5, updated.stdout  # every server: fabtester and newadmin
+    assert updated.stdout.count(") upgraded") == 5, updated.stdout
+    as_new_admin = {**environment, "key": key}
+    for role in ("web", "worker", "db-primary"):
+        shell = Shell(as_new_admin, running(environment, role)[0]["PrivateIpAddress"], user="newadmin")
+        assert shell.ok("sudo -n true; echo ok").strip() == "ok"
