@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
 import threading
 import time
 
@@ -135,6 +137,8 @@ def test_deploy_serial_never_drops_below_capacity(sandbox, tmp_path, monkeypatch
     assert len(new) == web and not old & set(new)
     assert min(seen) >= web
     assert state(group) == before
+    zones = Counter(i["AvailabilityZone"] for i in group["Instances"])
+    assert max(zones.values()) - min(zones.values()) <= 1 and len(zones) == 2, f"zones left balanced: {zones}"
     assert [c["step"] for c in steps.calls()] == ["deploy_worker"]
 
 

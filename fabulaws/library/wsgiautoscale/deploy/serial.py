@@ -11,6 +11,8 @@ and follows it instead.
 
 from __future__ import annotations
 
+from collections import Counter
+
 import math
 
 from ....aws import scaling
@@ -55,9 +57,21 @@ def replace(ctx: DeployContext) -> None:
         new_needed = desired - len(old) + batch
         new = fleet.wait_in_service(ctx, launch, new_needed)
         fleet.wait_healthy(ctx, fleet.ids([i for i in new if i["LifecycleState"] == "InService"]))
-        retiring = fleet.ids(sorted(old, key=lambda i: i["InstanceId"])[:batch])
+        retiring = fleet.ids(retire_order(old, new)[:batch])
         fleet.terminate(ctx, retiring, decrement=True)
         fleet.wait_gone(ctx, retiring)
+
+
+def retire_order(old: list[dict], new: list[dict]) -> list[dict]:
+    """Old servers first from the zones with the fewest new servers (then the most old ones).
+
+    The group's next launch goes to its least-populated zone; retiring there makes that zone the one still
+    missing a new server, so the zones end balanced and AZRebalance does not churn servers after the deploy.
+    """
+    new_per_zone = Counter(i["AvailabilityZone"] for i in new)
+    old_per_zone = Counter(i["AvailabilityZone"] for i in old)
+    return sorted(old, key=lambda i: (new_per_zone[i["AvailabilityZone"]], -old_per_zone[i["AvailabilityZone"]],
+                                      i["InstanceId"]))
 
 
 def restore_settings(ctx: DeployContext) -> None:
