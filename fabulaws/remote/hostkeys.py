@@ -9,6 +9,7 @@ that differs from the recorded one is refused: never silently accepted.
 from __future__ import annotations
 
 import base64
+import binascii
 import logging
 import re
 import threading
@@ -24,6 +25,14 @@ KEYS_BLOCK = re.compile(r"-----BEGIN SSH HOST KEY KEYS-----\s*\n(.*?)-----END SS
 
 def known_hosts_path() -> Path:
     return Path.cwd() / ".fabulaws" / "known_hosts"
+
+
+def console_text(output: str) -> str:
+    """GetConsoleOutput's ``Output`` is base64-encoded (boto3 leaves it so); plain text passes unchanged."""
+    try:
+        return base64.b64decode(output, validate=True).decode("utf-8", errors="replace")
+    except (ValueError, binascii.Error):
+        return output
 
 
 def keys_from_console(output: str) -> list[tuple[str, str]]:
@@ -86,7 +95,7 @@ class KnownHosts:
             output = ec2.get_console_output(InstanceId=instance_id, Latest=True).get("Output", "")
         except ClientError:
             return False
-        return self.record_console(host, output) > 0
+        return self.record_console(host, console_text(output)) > 0
 
     def policy(self) -> paramiko.MissingHostKeyPolicy:
         return RecordFirstContact(self)

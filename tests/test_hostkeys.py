@@ -1,0 +1,34 @@
+"""Host keys from an instance's console: GetConsoleOutput returns base64 (AWS and boto3 leave it encoded)."""
+
+from __future__ import annotations
+
+import base64
+import subprocess
+
+from fabulaws.remote.hostkeys import KnownHosts, console_text, keys_from_console
+
+
+def console(tmp_path) -> str:
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(tmp_path / "host")], check=True)
+    public = (tmp_path / "host.pub").read_text().split()
+    return ("Cloud-init v. 24.1 running 'modules:final'\n-----BEGIN SSH HOST KEY KEYS-----\n"
+            f"{public[0]} {public[1]} root@ip-10-0-1-5\n-----END SSH HOST KEY KEYS-----\n")
+
+
+def test_keys_are_read_from_base64_console_output(tmp_path):
+    text = console(tmp_path)
+    encoded = base64.b64encode(text.encode()).decode()
+    assert console_text(encoded) == text
+    assert console_text(text) == text, "plain text passes unchanged"
+    assert keys_from_console(console_text(encoded)) == keys_from_console(text) != []
+
+
+def test_recorded_keys_replace_a_reused_address(tmp_path):
+    known = KnownHosts(tmp_path / "known_hosts")
+    first, second = tmp_path / "a", tmp_path / "b"
+    first.mkdir()
+    second.mkdir()
+    assert known.record_console("10.0.1.5", console(first)) == 1
+    assert known.record_console("10.0.1.5", console(second)) == 1
+    keys = known.load()["10.0.1.5"]
+    assert keys["ssh-ed25519"].get_base64() == (second / "host.pub").read_text().split()[1]
