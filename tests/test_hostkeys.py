@@ -32,3 +32,35 @@ def test_recorded_keys_replace_a_reused_address(tmp_path):
     assert known.record_console("10.0.1.5", console(second)) == 1
     keys = known.load()["10.0.1.5"]
     assert keys["ssh-ed25519"].get_base64() == (second / "host.pub").read_text().split()[1]
+
+
+def test_a_reader_never_sees_a_half_written_file(tmp_path):
+    """Connections load the file without the writers' lock (paramiko reads it): every host recorded before a
+    read must be in it, while other threads keep recording."""
+    import threading
+
+    import paramiko
+
+    known = KnownHosts(tmp_path / "known_hosts")
+    text = console(tmp_path)
+    known.record_console("10.0.0.1", text)
+    stop, missing = threading.Event(), []
+
+    def read() -> None:
+        while not stop.is_set():
+            keys = paramiko.HostKeys()
+            keys.load(str(known.path))
+            if "10.0.0.1" not in keys:
+                missing.append(len(keys))
+
+    readers = [threading.Thread(target=read) for _ in range(2)]
+    for reader in readers:
+        reader.start()
+    try:
+        for n in range(2, 120):
+            known.record_console(f"10.0.{n // 250}.{n % 250}", text)
+    finally:
+        stop.set()
+        for reader in readers:
+            reader.join()
+    assert missing == []

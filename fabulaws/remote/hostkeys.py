@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import logging
+import os
 import re
 import threading
 from pathlib import Path
@@ -33,6 +34,15 @@ def console_text(output: str) -> str:
         return base64.b64decode(output, validate=True).decode("utf-8", errors="replace")
     except (ValueError, binascii.Error):
         return output
+
+
+def _pkey(key_type: str, key_base64: str) -> paramiko.PKey:
+    return paramiko.PKey.from_type_string(key_type, base64.b64decode(key_base64))
+
+
+def _drop(keys: paramiko.HostKeys, host: str) -> None:
+    while host in keys:  # paramiko deletes one entry (key type) at a time
+        del keys[host]
 
 
 def keys_from_console(output: str) -> list[tuple[str, str]]:
@@ -63,30 +73,36 @@ class KnownHosts:
         return keys
 
     def add(self, host: str, key_type: str, key_base64: str) -> None:
-        with self._lock:
-            keys = self.load()
-            key = paramiko.PKey.from_type_string(key_type, base64.b64decode(key_base64))
-            keys.add(host, key_type, key)
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            keys.save(str(self.path))
-            self.path.chmod(0o600)
+        self._update(lambda keys: keys.add(host, key_type, _pkey(key_type, key_base64)))
 
     def forget(self, host: str) -> None:
         """Drop a host's keys (its address now belongs to a new instance)."""
-        with self._lock:
-            keys = self.load()
-            if host in keys:
-                del keys[host]
-                keys.save(str(self.path))
+        self._update(lambda keys: _drop(keys, host))
 
     def record_console(self, host: str, console_output: str) -> int:
-        """Trust the keys an instance published on its console for ``host`` (replacing older ones)."""
-        keys = keys_from_console(console_output)
-        if keys:
-            self.forget(host)
-            for key_type, key_base64 in keys:
-                self.add(host, key_type, key_base64)
-        return len(keys)
+        """Trust the keys an instance published on its console for ``host`` (replacing older ones, in one write)."""
+        found = keys_from_console(console_output)
+
+        def replace(keys: paramiko.HostKeys) -> None:
+            _drop(keys, host)
+            for key_type, key_base64 in found:
+                keys.add(host, key_type, _pkey(key_type, key_base64))
+
+        if found:
+            self._update(replace)
+        return len(found)
+
+    def _update(self, change) -> None:
+        """Read, change and write the file under the lock; written to a temporary file and renamed, so a
+        connection loading it meanwhile (without the lock) never sees it half-written."""
+        with self._lock:
+            keys = self.load()
+            change(keys)
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            temporary = self.path.with_name(f"{self.path.name}.{os.getpid()}.tmp")
+            keys.save(str(temporary))
+            temporary.chmod(0o600)
+            os.replace(temporary, self.path)
 
     def record_instance(self, ec2: Any, instance_id: str, host: str) -> bool:
         """Trust the keys EC2 instance ``instance_id`` published on its console for ``host``; False while it has
