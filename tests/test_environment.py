@@ -385,8 +385,10 @@ def test_update_environment_adds_a_sysadmin_everywhere(environment, tmp_path):
     (environment["dir"] / "deployment" / "users" / "newadmin").write_text((tmp_path / "new_admin_key.pub").read_text())
     updated = fabulaws(environment, "update_environment:myproject,testing", timeout=900)
     assert updated.returncode == 0, updated.stdout + updated.stderr
-    assert updated.stdout.count(") 2 sysadmins") == 5, updated.stdout  # every server: fabtester and newadmin
-    assert updated.stdout.count(") upgraded") == 5, updated.stdout
+    servers = sum(len(running(environment, role)) for role in ("db-primary", "db-replica", "cache", "worker", "web"))
+    assert servers == 6
+    assert updated.stdout.count(") 2 sysadmins") == servers, updated.stdout  # fabtester and newadmin, everywhere
+    assert updated.stdout.count(") upgraded") == servers, updated.stdout
     as_new_admin = {**environment, "key": key}
     for role in ("web", "worker", "db-primary"):
         shell = Shell(as_new_admin, running(environment, role)[0]["PrivateIpAddress"], user="newadmin")
