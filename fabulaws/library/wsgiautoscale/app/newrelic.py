@@ -84,3 +84,11 @@ def flag_deployment(settings, deployment: str, environment: str, changeset: str,
         report(f"Flagged deployment of {changeset[:12]} for {name}")
         flagged.append(name)
     return flagged
+
+
+def flag_if_configured(settings, deployment: str, environment: str, changeset: str, secrets, report=print) -> bool:
+    """flag_deployment when ``newrelic_api_key`` is among password_names; whether it was."""
+    if not markers_configured(settings):
+        return False
+    flag_deployment(settings, deployment, environment, changeset, secrets.get(API_KEY), report)
+    return True

@@ -68,6 +68,7 @@ def upload_supervisor_conf(app: AppServer, run_update: bool = True) -> None:
         "worker_count": worker_count(app), "worker_class": settings.gunicorn_worker_class,
         "timeout": settings.gunicorn_timeout, "settings_module": settings_module(app),
         "celery_application": settings.celery_application, "celery_workers": settings.celery_workers,
+        # without run_update (bootstrap) the virtualenv does not exist yet: the next upload wraps the programs
         "newrelic": agent_for_programs(app) if run_update else None,
     })
     put(app.cxn, text, conf, owner=settings.deploy_user)

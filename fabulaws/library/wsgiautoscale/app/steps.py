@@ -131,6 +131,5 @@ class ApplicationSteps:
         self._on_servers(ctx, workers[:1], lambda app: deploy_worker(app, changeset), "deploy_worker", stack)
         self._on_servers(ctx, workers[1:], lambda app: deploy_worker(app, changeset, run_migrations=False),
                          "deploy_worker", stack)
-        if newrelic.markers_configured(ctx.settings):
-            newrelic.flag_deployment(ctx.settings, ctx.deployment, ctx.environment, changeset,
-                                     self.secrets(ctx).get(newrelic.API_KEY), ctx.report)
+        newrelic.flag_if_configured(ctx.settings, ctx.deployment, ctx.environment, changeset, self.secrets(ctx),
+                                    ctx.report)

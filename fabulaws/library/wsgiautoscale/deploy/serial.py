@@ -11,9 +11,8 @@ and follows it instead.
 
 from __future__ import annotations
 
-from collections import Counter
-
 import math
+from collections import Counter
 
 from ....aws import scaling
 from ....aws.launch import Launch, runs

@@ -205,13 +205,10 @@ def _kept(found: list, value: Any) -> Any:
 
 def _flag(c, changeset: str, required: bool) -> None:
     settings, selection = settings_for(c), selected(c)
-    if not newrelic.markers_configured(settings):
-        if required:
-            raise ConfigError(f"password_names: add {newrelic.API_KEY} to flag deployments")
-        return
     store = Secrets(settings, selection.deployment, selection.environment, aws_for(settings))
-    newrelic.flag_deployment(settings, selection.deployment, selection.environment, changeset,
-                             store.get(newrelic.API_KEY))
+    flagged = newrelic.flag_if_configured(settings, selection.deployment, selection.environment, changeset, store)
+    if required and not flagged:
+        raise ConfigError(f"password_names: add {newrelic.API_KEY} to flag deployments")
 
 
 TASKS = (
