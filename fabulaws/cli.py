@@ -112,6 +112,33 @@ class Fabulaws(Fab):
         return True
 
 
+# ``fabulaws NAME ...`` for these names runs the module's ``main(argv)`` instead of a task.
+SUBCOMMANDS = {
+    "sandbox": ("fabulaws.sandbox.cli", "sandbox"),  # the local AWS (needs the ``sandbox`` extra)
+    "schema": ("fabulaws.config.jsonschema", None),  # JSON schema of fabulaws-config.yml
+    "init": ("fabulaws.starter", None),  # a starter fabulaws-config.yml and fabfile.py
+}
+
+
+def run_subcommand(name: str, arguments: list[str]) -> None:
+    """Run a non-task subcommand; a missing optional dependency is one line naming the extra."""
+    import importlib
+
+    module_name, extra = SUBCOMMANDS[name]
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if extra is None or (exc.name or "").startswith("fabulaws"):
+            raise
+        print(
+            f"fabulaws {name}: the Python package {exc.name!r} is missing; "
+            f"install the {extra} extra: pip install 'fabulaws[{extra}]'",
+            file=sys.stderr,
+        )
+        sys.exit(2)
+    module.main(arguments)
+
+
 def make_program() -> Fabulaws:
     return Fabulaws(name="FabulAWS", binary="fabulaws", version=__version__, executor_class=Executor, config_class=Config)
 
@@ -119,10 +146,8 @@ def make_program() -> Fabulaws:
 def main(argv: list[str] | None = None) -> None:
     """Console entry point (``argv`` as in sys.argv, program name first): one line on stderr and exit status 1 for any DeployError."""
     arguments = sys.argv[1:] if argv is None else argv[1:]
-    if arguments[:1] == ["sandbox"]:
-        from .sandbox.cli import main as sandbox_main
-
-        sandbox_main(arguments[1:])
+    if arguments[:1] and arguments[0] in SUBCOMMANDS:
+        run_subcommand(arguments[0], arguments[1:])
         return
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(message)s"))

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from ....aws.launch import Launch
-from ....errors import DeployError
+from ....errors import DeployError, RolledBack
 from .context import DeployContext
 from .journal import Journal, lock_group, lock_of, unlock_group
 from .state import GroupState, original, restore
@@ -70,7 +70,7 @@ def execute(operation: Operation, ctx: DeployContext, rollback: bool = True) -> 
             ) from exc
         ctx.report(f"{operation.name} stopped at step {step} ({reason}); rolling back")
         roll_back(ctx)
-        raise DeployError(f"{operation.name} failed at step {step}: {reason}; the group was restored as it was") from exc
+        raise RolledBack(f"{operation.name} failed at step {step}: {reason}; the group was restored as it was") from exc
     finish(ctx)
 
 
