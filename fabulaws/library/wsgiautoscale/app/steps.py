@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any, Callable
 
+from ....errors import DeployError
 from ....remote.commands import join, sudo
 from ....ec2 import EC2Instance
 from ....remote.hostkeys import KnownHosts
@@ -128,8 +129,19 @@ class ApplicationSteps:
         self.before_app()
         stack = ctx.stack()
         workers = stack.by_role("worker")
+        if not workers:
+            ctx.warn(f"no worker server in {ctx.deployment} {ctx.environment}: migrations and collectstatic did NOT "
+                     f"run for {changeset}; create a worker, then run `fabulaws {ctx.environment} deploy_worker`")
         self._on_servers(ctx, workers[:1], lambda app: deploy_worker(app, changeset), "deploy_worker", stack)
         self._on_servers(ctx, workers[1:], lambda app: deploy_worker(app, changeset, run_migrations=False),
                          "deploy_worker", stack)
-        newrelic.flag_if_configured(ctx.settings, ctx.deployment, ctx.environment, changeset, self.secrets(ctx),
-                                    ctx.report)
+        flag_optional(ctx, changeset, self.secrets(ctx))
+
+
+def flag_optional(ctx: Any, changeset: str, secrets: Secrets) -> None:
+    """The New Relic markers, when configured; a failure is a warning: the database is migrated by now, and an
+    optional notice must not roll a deploy back onto old code."""
+    try:
+        newrelic.flag_if_configured(ctx.settings, ctx.deployment, ctx.environment, changeset, secrets, ctx.report)
+    except DeployError as exc:
+        ctx.warn(f"{exc}; the deploy goes on (run `fabulaws {ctx.environment} flag_deployment` later)")

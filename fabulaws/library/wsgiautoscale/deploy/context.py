@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from .... import report as output
 from ....aws import Aws, scaling
 from ....aws.balancers import Balancer, find_balancers
 from ..stack import Stack
@@ -25,7 +26,7 @@ class DeployContext:
     journal: Journal
     polling: Polling = field(default_factory=Polling)
     deadline: float = 1800.0
-    report: Callable[[str], None] = print
+    report: Callable[[str], None] = field(default_factory=output.reporter)  # a Reporter, or any callable
     _balancers: list[Balancer] | None = None
 
     def group(self) -> dict:
@@ -42,3 +43,12 @@ class DeployContext:
     def stack(self) -> Stack:
         """The environment's servers now (new web servers are found by their propagated tags)."""
         return Stack.discover(self.settings, self.deployment, self.environment, self.aws.ec2)
+
+    def warn(self, message: str) -> None:
+        """Something the operator must know although the run goes on: reported now, kept in the journal (so a
+        run resumed by ``recover`` still has it) and listed again in the summary."""
+        warnings = self.journal.data.setdefault("warnings", [])
+        if message not in warnings:
+            warnings.append(message)
+            self.journal.save()
+        output.warn(self.report, message)

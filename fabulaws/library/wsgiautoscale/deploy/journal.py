@@ -51,11 +51,13 @@ class Journal:
             "who": f"{getpass.getuser()}@{socket.gethostname()}",
             "pid": os.getpid(),
             "started": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
+            "started_at": time.time(),
             "params": params,
             "original": None,
             "plan": {},
             "done": [],
             "resources": [],
+            "warnings": [],
         }
         journal = cls(path, data)
         journal.save()

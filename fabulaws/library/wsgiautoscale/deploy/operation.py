@@ -14,7 +14,9 @@ from ....aws.launch import Launch
 from ....errors import DeployError, RolledBack
 from .context import DeployContext
 from .journal import Journal, lock_group, lock_of, unlock_group
+from .fleet import ids, members
 from .state import GroupState, original, restore
+from .summary import Summary, report_summary
 
 
 @dataclass(frozen=True)
@@ -36,7 +38,9 @@ class Operation:
 def capture(ctx: DeployContext) -> None:
     """First step of every operation: what the group looked like before anything changed."""
     if ctx.journal.data["original"] is None:
-        ctx.journal.data["original"] = GroupState.capture(ctx.group()).to_dict()
+        group = ctx.group()
+        ctx.journal.data["original"] = GroupState.capture(group).to_dict()
+        ctx.journal.data["plan"]["before"] = ids(members(group))  # the summary's "old -> new"
         ctx.journal.save()
 
 
@@ -51,8 +55,11 @@ def run_steps(operation: Operation, ctx: DeployContext) -> None:
         ctx.journal.done(step.name)
 
 
-def execute(operation: Operation, ctx: DeployContext, rollback: bool = True) -> None:
-    """Lock the group, run every step, unlock. On any error or Ctrl-C, roll back unless ``rollback`` is false."""
+def execute(operation: Operation, ctx: DeployContext, rollback: bool = True) -> Summary:
+    """Lock the group, run every step, unlock. On any error or Ctrl-C, roll back unless ``rollback`` is false.
+
+    Ends with a summary (time, servers old -> new, launch, changeset, rollback, warnings), also when it fails.
+    """
     try:
         lock_group(ctx.aws.autoscaling, ctx.journal)
     except BaseException:
@@ -64,14 +71,17 @@ def execute(operation: Operation, ctx: DeployContext, rollback: bool = True) -> 
         step = ctx.journal.data.get("current")
         reason = "interrupted" if isinstance(exc, KeyboardInterrupt) else str(exc)
         if not rollback:
+            report_summary(ctx, "stopped", step, reason)
             raise DeployError(
                 f"{operation.name} stopped at step {step}: {reason}; nothing was rolled back (rollback=no); "
                 f"`fabulaws recover:{ctx.deployment},{ctx.environment}` finishes or rolls it back"
             ) from exc
         ctx.report(f"{operation.name} stopped at step {step} ({reason}); rolling back")
         roll_back(ctx)
+        report_summary(ctx, "rolled back", step, reason)
         raise RolledBack(f"{operation.name} failed at step {step}: {reason}; the group was restored as it was") from exc
     finish(ctx)
+    return report_summary(ctx, "completed")
 
 
 def finish(ctx: DeployContext) -> None:
@@ -91,7 +101,7 @@ def roll_back(ctx: DeployContext) -> None:
         try:
             ctx.steps.end_upgrade(ctx, ctx.stack().by_role("web"))
         except DeployError as exc:  # restoring the group matters more; the operator is told what to finish
-            ctx.report(f"WARNING: {exc}; run `fabulaws <env> end_upgrade` once those servers answer")
+            ctx.warn(f"{exc}; run `fabulaws {ctx.environment} end_upgrade` once those servers answer")
         ctx.journal.remember("maintenance", False)
     if ctx.journal.data["original"] is not None:
         launch = ctx.journal.plan("launch")
@@ -122,9 +132,11 @@ def recover(ctx: DeployContext, operations: dict[str, Operation], action: str = 
         ctx.report(f"finishing {journal.describe()} from step {journal.data.get('current')}")
         run_steps(operation, ctx)
         finish(ctx)
+        report_summary(ctx, "finished by recover")
         return "finished"
     ctx.report(f"rolling back {journal.describe()}")
     roll_back(ctx)
+    report_summary(ctx, "rolled back by recover")
     return "rolled back"
 
 

@@ -84,7 +84,7 @@ def restore_settings(ctx: DeployContext) -> None:
         TerminationPolicies=before.termination_policies,
     )
     set_processes(ctx, before.suspended)
-    ctx.report("Completed deployment with autoscaling.")
+    ctx.report("Restored minimum, maximum and desired capacity, termination policies and suspended processes.")
 
 
 # --- engine=instance-refresh -------------------------------------------------------------------------

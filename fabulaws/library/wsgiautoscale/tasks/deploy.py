@@ -5,6 +5,7 @@ from __future__ import annotations
 from ....aws import scaling
 from ....errors import AwsResourceError, DeployError, UsageError
 from ....prompts import confirm
+from ....report import reporter
 from ..app.steps import ApplicationSteps
 from ..context import aws_for, settings_for
 from ..deploy import launches
@@ -30,7 +31,8 @@ def server_steps(c, settings):
 
 
 def report(message: str) -> None:
-    print(message, flush=True)
+    """Progress for the operator (the process's reporter: live on a terminal, plain lines otherwise)."""
+    reporter().info(message)
 
 
 def _context(c, deployment, environment, operation, params, poll, timeout, steps=None) -> DeployContext:
@@ -52,7 +54,7 @@ def _context(c, deployment, environment, operation, params, poll, timeout, steps
     journal = Journal.start(operation.name, deployment, environment, group_name, params)
     return DeployContext(
         aws, settings, deployment, environment, group_name, steps or server_steps(c, settings), journal,
-        Polling(delay=float(poll)), float(timeout), report,
+        Polling(delay=float(poll)), float(timeout), reporter(),
     )
 
 
@@ -125,7 +127,7 @@ def recover(c, deployment, environment, action="auto", poll=2, timeout=1800):
         report(f"Removed the lock of {lock.get('op')} from {group_name}.")
         return
     ctx = DeployContext(aws, settings, deployment, environment, group_name, server_steps(c, settings), journal,
-                        Polling(delay=float(poll)), float(timeout), report)
+                        Polling(delay=float(poll)), float(timeout), reporter())
     outcome = recover_operation(ctx, OPERATIONS, action)
     report(f"Recovered: {journal.data['operation']} {outcome}.")
 

@@ -1,0 +1,208 @@
+"""What a person sees: the one place progress lines, warnings, live status lines and summaries are written.
+
+A :class:`Reporter` writes to standard output (``rich`` when it is a terminal,
+plain lines otherwise) and remembers every warning, so the end of a run can
+list them again. It is also a plain callable (``reporter("line")``), which is
+what the deploy engine and the application steps were handed before it existed.
+
+:class:`LiveStatus` is one line per server: redrawn in place on a terminal
+(``rich.live``), and on anything else only what a log reader needs: a line per
+server when it starts (with its log file) and when it ends.
+
+Per-server log files live in ``.fabulaws/logs`` under the project directory,
+mode 0600 (remote output can mention hosts, users and paths).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+import threading
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable, TextIO
+
+LOG_DIR = Path(".fabulaws") / "logs"  # relative: under the project directory the command runs in
+
+
+class Reporter:
+    """Progress and warnings for a person, written as they happen; thread-safe.
+
+    + out: the stream (default: standard output as it is when a line is written)
+    + live: redraw status lines in place; default: ``out`` is a terminal
+    """
+
+    def __init__(self, out: TextIO | None = None, live: bool | None = None) -> None:
+        self._out = out
+        self._live = live
+        self._lock = threading.RLock()
+        self._console: Any = None
+        self.warnings: list[str] = []
+
+    @property
+    def out(self) -> TextIO:
+        return self._out if self._out is not None else sys.stdout
+
+    @property
+    def live(self) -> bool:
+        if self._live is not None:
+            return self._live
+        try:
+            return self.out.isatty()
+        except (AttributeError, ValueError):
+            return False
+
+    def console(self) -> Any:
+        """The rich Console on ``out`` (only used when ``live``)."""
+        from rich.console import Console
+
+        if self._console is None or self._console.file is not self.out:
+            self._console = Console(file=self.out, highlight=False, markup=False, emoji=False, soft_wrap=True)
+        return self._console
+
+    def info(self, message: str) -> None:
+        """One line (or several) of progress."""
+        with self._lock:
+            if self.live:
+                self.console().print(message, markup=False, highlight=False)
+            else:
+                self.out.write(message + "\n")
+            self.out.flush()
+
+    __call__ = info
+
+    def warn(self, message: str) -> None:
+        """Something the person must know even though the run goes on; listed again by :meth:`warning_lines`."""
+        with self._lock:
+            self.warnings.append(message)
+        self.info(f"WARNING: {message}")
+
+    def status(self, labels: list[str], title: str = "") -> "LiveStatus":
+        """A status line per label (see :class:`LiveStatus`); use as a context manager."""
+        return LiveStatus(self, labels, title)
+
+
+_default: Reporter | None = None
+
+
+def reporter() -> Reporter:
+    """The process's reporter (standard output), for callers not handed one."""
+    global _default
+    if _default is None:
+        _default = Reporter()
+    return _default
+
+
+def say(report: Callable[[str], None] | None, message: str) -> None:
+    """``message`` through ``report`` (a Reporter or any callable), or the process's reporter."""
+    (report or reporter())(message)
+
+
+def warn(report: Callable[[str], None] | None, message: str) -> None:
+    """A warning through ``report``: remembered when it is a Reporter, prefixed ``WARNING:`` otherwise."""
+    target = report or reporter()
+    if isinstance(target, Reporter):
+        target.warn(message)
+    else:
+        target(f"WARNING: {message}")
+
+
+class LiveStatus:
+    """One status line per label while work runs on several servers at once.
+
+    On a terminal the lines are redrawn in place (``rich.live.Live``) and lines
+    reported meanwhile scroll above them. Otherwise nothing is redrawn: each
+    ``update`` is kept, and only ``finish`` (and ``note``) write a line, so a CI
+    log gets one line per server and per outcome, not one per remote output line.
+    """
+
+    def __init__(self, reporter: Reporter, labels: list[str], title: str = "") -> None:
+        self.reporter = reporter
+        self.labels = list(labels)
+        self.title = title
+        self.status = {label: "waiting" for label in self.labels}
+        self.started = {label: time.monotonic() for label in self.labels}
+        self.width = max((len(label) for label in self.labels), default=0)
+        self._lock = threading.Lock()
+        self._live: Any = None
+
+    def __enter__(self) -> "LiveStatus":
+        if self.reporter.live:
+            from rich.live import Live
+
+            self._live = Live(self._render(), console=self.reporter.console(), refresh_per_second=8, transient=True,
+                              get_renderable=self._render)
+            self._live.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._live is not None:
+            self._live.stop()
+            self._live = None
+
+    def update(self, label: str, status: str) -> None:
+        """The label's current state (on a terminal: redrawn at the next refresh)."""
+        status = one_line(status)
+        with self._lock:
+            self.status[label] = status
+
+    def note(self, label: str, message: str) -> None:
+        """A line that stays, beside its label (printed above the live lines on a terminal)."""
+        self.reporter.info(f"{label.ljust(self.width)}  {message}")
+
+    def finish(self, label: str, message: str) -> None:
+        """The label's last state: kept as a line that stays."""
+        self.update(label, message)
+        self.note(label, message)
+
+    def _render(self) -> Any:
+        from rich.table import Table
+
+        table = Table.grid(padding=(0, 2))
+        table.add_column(no_wrap=True)
+        table.add_column(no_wrap=True, overflow="ellipsis")
+        now = time.monotonic()
+        with self._lock:
+            rows = [(label, self.status[label]) for label in self.labels]
+        for label, status in rows:
+            table.add_row(label, f"{now - self.started[label]:4.0f} s  {status}")
+        return table
+
+
+_CONTROL = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|[\x00-\x08\x0b-\x1f\x7f]")
+
+
+def one_line(text: str, width: int = 160) -> str:
+    """``text`` as one printable line (terminal escapes and carriage-return redraws removed), at most ``width``."""
+    lines = [line.strip() for line in _CONTROL.sub("", text.replace("\r", "\n")).splitlines() if line.strip()]
+    text = lines[-1] if lines else ""
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def open_log(directory: Path, *parts: str) -> tuple[Path, TextIO]:
+    """A new log file ``<UTC time>_<parts>.log`` in ``directory`` (created), mode 0600, line-buffered."""
+    directory.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d_%H-%M-%S")
+    name = "_".join([stamp, *(re.sub(r"[^A-Za-z0-9.@-]+", "-", part) for part in parts if part)])
+    path = directory / f"{name}.log"
+    counter = 1
+    while True:
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            break
+        except FileExistsError:
+            counter += 1
+            path = directory / f"{name}-{counter}.log"
+    return path, os.fdopen(fd, "w", buffering=1, encoding="utf-8", errors="replace")
+
+
+def duration(seconds: float) -> str:
+    """``2 min 05 s``, ``1 h 02 min``, ``42 s``."""
+    seconds = int(round(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min {seconds % 60:02d} s"
+    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
