@@ -76,7 +76,7 @@ def test_task_help_accepts_underscores(example_project):
 
 def test_production_asks_and_refuses_without_a_terminal(example_project):
     result = run_cli(["production", "describe:myproject,production"], example_project, stdin="")
-    assert result.returncode == 1
+    assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
         "fabulaws: Are you sure you want to activate the production environment? -- stdin is not a terminal, "
         "so nobody can answer; pass answer=y to confirm"
@@ -85,12 +85,12 @@ def test_production_asks_and_refuses_without_a_terminal(example_project):
 
 def test_production_with_answer_no_is_not_activated(example_project):
     result = run_cli(["production:answer=n"], example_project)
-    assert (result.returncode, result.stderr.strip()) == (1, "fabulaws: Production environment not activated.")
+    assert (result.returncode, result.stderr.strip()) == (2, "fabulaws: Production environment not activated.")
 
 
 def test_unknown_deployment_for_an_environment(example_project):
     result = run_cli(["testing:myprojekt"], example_project)
-    assert result.returncode == 1
+    assert result.returncode == 2
     assert result.stderr.strip() == (
         "fabulaws: unknown deployment 'myprojekt'; choose a valid deployment: myproject; did you mean 'myproject'?"
     )
@@ -147,7 +147,7 @@ def test_bad_config_is_one_line_exit_1_and_no_aws_call(example_project, recordin
     line = next(number for number, row in enumerate(text.splitlines(), 1) if row.startswith("deploy_usr:"))
     env = {"AWS_ENDPOINT_URL": endpoint, "AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "x"}
     result = run_cli([task], example_project, env=env)
-    assert result.returncode == 1
+    assert result.returncode == 2
     assert result.stderr.splitlines() == [
         f"fabulaws: fabulaws-config.yml:{line}: deploy_usr: unknown key; did you mean 'deploy_user'? (and 1 more problem)"
     ]
@@ -160,7 +160,7 @@ def test_secrets_tasks_need_an_environment_and_change_nothing_without_one(exampl
     endpoint, requests = recording_endpoint
     env = {"AWS_ENDPOINT_URL": endpoint, "AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "x"}
     result = run_cli([task], example_project, env=env)
-    assert result.returncode == 1
+    assert result.returncode == 2
     assert "no environment selected; run an environment task first" in result.stderr
     assert requests == []
     assert not (example_project / "fabsecrets_testing.py").exists()
@@ -172,6 +172,6 @@ def test_update_local_fabsecrets_refuses_a_project_without_a_secrets_file(exampl
     config.write_text(config.read_text() + "\nsecrets:\n  store: environment\n")
     env = {"AWS_ENDPOINT_URL": endpoint, "AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "x"}
     result = run_cli(["testing", "update_local_fabsecrets:answer=y"], example_project, env=env)
-    assert result.returncode == 1
+    assert result.returncode == 2
     assert "secrets.store is 'environment': this project keeps no fabsecrets file to update" in result.stderr
     assert requests == []

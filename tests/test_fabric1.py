@@ -92,6 +92,6 @@ def test_several_tasks_in_one_command_line(fabfile_dir):
 )
 def test_bad_arguments_are_one_clear_error(fabfile_dir, args, error):
     result = run_cli(args, fabfile_dir)
-    assert result.returncode == 1
+    assert result.returncode == 2
     assert result.stderr.strip() == error
     assert result.stdout == ""

@@ -8,6 +8,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from ..errors import ConfigError
+from ..fabhook import CONFIG_FILE_NAMES, locate_config_file
 from .checks import check_settings
 from .messages import validation_error
 from .schema import DEPRECATED_INSTANCE_SETTINGS, DEPRECATED_TOP_LEVEL, MISPLACED_INSTANCE_SETTINGS, Settings
@@ -15,16 +16,18 @@ from .yamlsource import YamlSource, read_yaml
 
 log = logging.getLogger(__name__)
 
-CONFIG_FILE_NAMES = ("fabulaws-config.yml", "fabulaws-config.yaml")
 
 
 def find_config_file(directory: Path | str | None = None) -> Path:
-    """The configuration file in ``directory`` (default: the working directory)."""
-    directory = Path(directory or Path.cwd())
-    for name in CONFIG_FILE_NAMES:
-        if (directory / name).is_file():
-            return directory / name
-    raise ConfigError(f"{directory}: no {CONFIG_FILE_NAMES[0]} (or {CONFIG_FILE_NAMES[1]}) found; run fabulaws from your project's directory")
+    """The configuration file in ``directory`` (default: the working directory) or the nearest parent that has one."""
+    found = locate_config_file(directory)
+    if found is None:
+        directory = Path(directory or Path.cwd()).resolve()
+        raise ConfigError(
+            f"{directory}: no {CONFIG_FILE_NAMES[0]} (or {CONFIG_FILE_NAMES[1]}) found here or in any parent directory; "
+            "run fabulaws from your project's directory"
+        )
+    return found
 
 
 def load_settings(path: Path | str | None = None) -> Settings:

@@ -52,6 +52,12 @@ class Server:
         )
 
     @property
+    def names(self) -> set[str]:
+        """Every name ``-H`` may use for this server."""
+        names = {self.hostname, self.private_ip, self.private_dns, self.public_ip, self.public_dns, self.instance_id}
+        return names - {""}
+
+    @property
     def zone_letter(self) -> str:
         return self.availability_zone[-1:]
 
@@ -109,12 +115,24 @@ class Stack:
         return cls(settings, deployment, environment, servers)
 
     def narrowed(self, hosts: list[str]) -> "Stack":
-        """Only the servers whose hostname is in ``hosts`` (``-H``), for the roles that have any."""
+        """Only the servers ``hosts`` (``-H``) name, by host name, address, DNS name or instance id.
+
+        Roles none of them serves keep all their servers (``-H web2`` narrows the web
+        servers only). A host that names no server of the environment is a UsageError:
+        acting on every server of its role instead would be a guess.
+        """
         if not hosts:
             return self
+        unmatched = [host for host in hosts if not any(host in s.names for s in self.all_servers())]
+        if unmatched:
+            known = ", ".join(sorted(s.hostname or s.instance_id for s in self.all_servers())) or "none"
+            raise UsageError(
+                f"-H {','.join(unmatched)}: no server of {self.deployment} {self.environment} has that name "
+                f"(its servers: {known})"
+            )
         servers = {}
         for role, members in self.servers.items():
-            chosen = [s for s in members if s.hostname in hosts]
+            chosen = [s for s in members if s.names & set(hosts)]
             servers[role] = chosen if chosen else members
         return replace(self, servers=servers)
 
