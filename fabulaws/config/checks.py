@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import keyword
+import re
 from pathlib import Path
 from typing import Any
 
@@ -24,12 +25,11 @@ def check_settings(settings: Any, source: YamlSource) -> None:
         for index, env in enumerate(settings.production_environments):
             if env not in settings.environments:
                 raise _unknown(source, ("production_environments", index), env, "environments", settings.environments)
-    settings.avail_zones = [
-        _zone_letter(source, ("avail_zones", index), zone, settings.region)
-        for index, zone in enumerate(settings.avail_zones)
-    ]
+    zones = ZoneNames(source, settings.region)
+    settings.avail_zones = [zones.letter(("avail_zones", index), zone) for index, zone in enumerate(settings.avail_zones)]
     if settings.subnets is not None:
-        settings.subnets = _check_subnets(source, settings.subnets, settings.region)
+        settings.subnets = _check_subnets(zones, settings.subnets)
+    settings._zone_region = zones.named
     for key in TWO_LEVEL_MAPS:
         check_two_level_map(settings, source, key)
     for key in ("server_ports", "site_domains_map", "use_basic_auth"):
@@ -65,25 +65,55 @@ def _check_unique(source: YamlSource, key: str, names: list[str]) -> None:
         seen.add(name)
 
 
-def _zone_letter(source: YamlSource, path: tuple, zone: str, region: str) -> str:
-    """Accept ``e`` or ``us-east-1e`` (1.x keyed subnets one way and its sample the other)."""
-    if len(zone) == 1 and zone.isalpha() and zone.islower():
-        return zone
-    if zone.startswith(region) and len(zone) == len(region) + 1 and zone[-1].isalpha():
-        return zone[-1]
-    raise source.error(
-        path, f"expected an availability zone letter such as 'a' or a zone of {region} such as '{region}a', got {zone!r}"
-    )
+FULL_ZONE = re.compile(r"^(?P<region>[a-z]{2}(-[a-z]+)+-\d+)(?P<letter>[a-z])$")
 
 
-def _check_subnets(source: YamlSource, subnets: dict[str, str], region: str) -> dict[str, str]:
+class ZoneNames:
+    """Zones given as ``e`` or ``us-east-1e`` (1.x keyed subnets one way and its sample the other), kept as letters.
+
+    With ``region`` in the file, full names must be of that region; without it, of one region.
+    ``named`` is the region full names were given in (None if only letters were), so a region
+    chosen at run time (``--region``, AWS_REGION) can be checked against it.
+    """
+
+    def __init__(self, source: YamlSource, region: str | None) -> None:
+        self.source = source
+        self.region = region
+        self.fixed = region is not None
+        self.named: str | None = None
+
+    def letter(self, path: tuple, zone: str) -> str:
+        if len(zone) == 1 and zone.isalpha() and zone.islower():
+            return zone
+        match = FULL_ZONE.match(zone)
+        if match and self.region is None:
+            self.region = match["region"]
+        if match and match["region"] == self.region:
+            self.named = self.region
+            return match["letter"]
+        if self.fixed:
+            raise self.source.error(
+                path,
+                f"expected an availability zone letter such as 'a' or a zone of {self.region} such as "
+                f"'{self.region}a', got {zone!r}",
+            )
+        if self.region is None or not match:
+            raise self.source.error(
+                path, f"expected an availability zone letter such as 'a' or a zone name such as 'us-east-1a', got {zone!r}"
+            )
+        raise self.source.error(
+            path, f"expected a zone of {self.region} like the zones before it (or a letter such as 'a'), got {zone!r}"
+        )
+
+
+def _check_subnets(zones: ZoneNames, subnets: dict[str, str]) -> dict[str, str]:
     letters: dict[str, str] = {}
     for zone, subnet in subnets.items():
-        letter = _zone_letter(source, ("subnets", zone), zone, region)
+        letter = zones.letter(("subnets", zone), zone)
         if letter in letters:
-            raise source.error(("subnets", zone), f"availability zone {letter!r} is given twice")
+            raise zones.source.error(("subnets", zone), f"availability zone {letter!r} is given twice")
         if not subnet.strip():
-            raise source.error(("subnets", zone), "expected a subnet id (subnet-...) or a subnet's Name tag")
+            raise zones.source.error(("subnets", zone), "expected a subnet id (subnet-...) or a subnet's Name tag")
         letters[letter] = subnet
     return letters
 

@@ -9,7 +9,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    StringConstraints,
+    field_validator,
+)
 
 from ..errors import ConfigError
 from .maps import find
@@ -63,6 +72,7 @@ def _scalar(value: Any) -> Any:
 
 
 Port = Annotated[int, AfterValidator(_port)]
+Region = Annotated[str, StringConstraints(pattern=r"^[a-z]{2}(-[a-z]+)+-\d+$")]
 Scalar = Annotated[str | int | float | bool, BeforeValidator(_scalar)]
 
 
@@ -72,31 +82,59 @@ class Model(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_default=True)
 
 
-class InstanceSettings(Model):
-    """Settings every role's EC2 instance is built with (1.x ``instance_settings``)."""
+def doc(text: str) -> str:
+    """A key's description: shown by editors (``fabulaws schema``) and in docs/configuration.rst."""
+    return " ".join(text.split())
 
-    ami: str
-    key_prefix: str = ""
-    admin_groups: list[str] = ["sudo"]
-    app_root: str = "/secure"
-    fs_type: str = "ext4"
-    fs_encrypt: bool = False
-    ebs_encrypt: bool = False
-    ubuntu_mirror: str | None = None
-    swap_multiplier: float | None = Field(default=None, ge=0)
+
+class InstanceSettings(Model):
+    """Settings every server's EC2 instance is built with (1.x ``instance_settings``)."""
+
+    ami: str = Field(description=doc("Image (ami-...) new servers boot from. Required."))
+    key_prefix: str = Field(default="", description=doc("Prefix of the temporary key pairs used while creating servers."))
+    admin_groups: list[str] = Field(default=["sudo"], description=doc("Unix groups every sysadmin user joins."))
+    app_root: str = Field(default="/secure", description=doc("Mount point of the data volume."))
+    fs_type: str = Field(default="ext4", description=doc("File system of the data volume."))
+    fs_encrypt: bool = Field(
+        default=False, description=doc("Encrypt the data volume with LUKS (passphrase: the luks_passphrase secret).")
+    )
+    ebs_encrypt: bool = Field(default=False, description=doc("Ask EBS to encrypt the data volume."))
+    ubuntu_mirror: str | None = Field(
+        default=None,
+        description=doc("apt mirror replacing <region>.ec2.archive.ubuntu.com; may contain {region}. Default: none."),
+    )
+    swap_multiplier: float | None = Field(
+        default=None, ge=0,
+        description=doc("Swap size as a multiple of RAM. Default: the role's own (worker 4, web 0, others 1)."),
+    )
 
 
 class DbSettings(Model):
     """PostgreSQL server settings (1.x ``db_settings``), defaulted before any use."""
 
-    postgresql_packages: list[str] = ["postgresql", "libpq-dev"]
-    postgresql_tune: bool = False
-    postgresql_tune_type: str = "Web"
-    postgresql_shmmax: int = Field(default=107374182400, ge=0)
-    postgresql_shmall: int = Field(default=26214400, ge=0)
-    postgresql_networks: list[str] = ["10.0.0.0/8", "172.16.0.0/12"]
-    postgresql_disable_oom: bool = False
-    postgresql_settings: dict[str, Scalar] = {}
+    postgresql_packages: list[str] = Field(
+        default=["postgresql", "libpq-dev"], description=doc("apt packages installed on database servers.")
+    )
+    postgresql_tune: bool = Field(
+        default=False,
+        description=doc(
+            "1.x ran pgtune; pgtune is no longer packaged, so true only prints a note "
+            "(settings derived from the server's memory are always used)."
+        ),
+    )
+    postgresql_tune_type: str = Field(default="Web", description=doc("1.x's pgtune workload type; accepted, not used."))
+    postgresql_shmmax: int = Field(default=107374182400, ge=0, description=doc("kernel.shmmax (bytes) on database servers."))
+    postgresql_shmall: int = Field(default=26214400, ge=0, description=doc("kernel.shmall (pages) on database servers."))
+    postgresql_networks: list[str] = Field(
+        default=["10.0.0.0/8", "172.16.0.0/12"],
+        description=doc("Networks (CIDR) whose clients may connect to PostgreSQL and replicate (SSL and a password)."),
+    )
+    postgresql_disable_oom: bool = Field(
+        default=False, description=doc("Set vm.overcommit_memory = 2 (no overcommit, so no OOM killer) on database servers.")
+    )
+    postgresql_settings: dict[str, Scalar] = Field(
+        default={}, description=doc("Any postgresql.conf setting, merged over FabulAWS's defaults.")
+    )
 
     @field_validator("postgresql_networks")
     @classmethod
@@ -114,86 +152,209 @@ class DbSettings(Model):
 class SecretsSettings(Model):
     """Where secrets come from: fabsecrets_<env>.py files, environment variables, or SSM Parameter Store."""
 
-    store: Literal["file", "environment", "ssm"] = "file"
-    ssm_prefix: str = "/fabulaws/{deployment}/{environment}/"
+    store: Literal["file", "environment", "ssm"] = Field(
+        default="file",
+        description=doc(
+            "file: fabsecrets_<environment>.py beside the configuration file; environment: variables "
+            "FABULAWS_SECRET_<NAME>; ssm: SSM Parameter Store SecureString parameters <ssm_prefix><name>."
+        ),
+    )
+    ssm_prefix: str = Field(
+        default="/fabulaws/{deployment}/{environment}/",
+        description=doc("Prefix of the SSM parameter names; {deployment} and {environment} are filled in."),
+    )
 
 
 class ExtraLogFile(Model):
-    tag: str
-    date_format: str | None = None
+    """One extra log file shipped to the log host."""
+
+    tag: str = Field(description=doc("Tag of the file's lines at the log host. Required."))
+    date_format: str | None = Field(default=None, description=doc("strftime format of the lines' dates. Default: none."))
+
+
+ROLE_MAP = "Role map (environment -> role -> value, or role -> value)"
+DEPLOYMENT_MAP = "Deployment map (deployment -> environment -> value, or environment -> value)"
 
 
 class Settings(Model):
     """A validated fabulaws-config.yml. Read-only by convention; tasks never mutate it."""
 
     # --- environments, roles, deployments -------------------------------------------
-    valid_roles: list[str] = Field(min_length=1)
-    default_deployment: str
-    deployments: list[str] = Field(min_length=1)
-    environments: list[str] = Field(min_length=1)
-    production_environments: list[str] = ["production"]
+    valid_roles: list[str] = Field(
+        min_length=1,
+        description=doc(
+            "Server roles (the role tag). Required. Known roles: cache, db-primary, db-replica, web, worker "
+            "and combo (db-primary + web + worker on one server)."
+        ),
+    )
+    default_deployment: str = Field(
+        description=doc("Deployment used by environment tasks when none is given (fabulaws testing ...). Required.")
+    )
+    deployments: list[str] = Field(
+        min_length=1, description=doc("Every deployment (the deployment tag on servers). Required, non-empty.")
+    )
+    environments: list[str] = Field(
+        min_length=1,
+        description=doc("Every environment; each gets an environment task of the same name. Required, non-empty."),
+    )
+    production_environments: list[str] = Field(
+        default=["production"], description=doc("Environments that ask for confirmation (answer=y skips it).")
+    )
 
     # --- AWS -------------------------------------------------------------------------
-    region: str = Field(pattern=r"^[a-z]{2}(-[a-z]+)+-\d+$")
-    aws_profile: str | None = None
-    avail_zones: list[str] = Field(min_length=1)
-    subnets: dict[str, str] | None = None
-    ec2_attr_for_ssh: Literal[tuple(SSH_ATTRIBUTES)] = "public_dns_name"  # type: ignore[valid-type]
-    security_groups: dict[str, Any]
-    instance_types: dict[str, Any]
-    volume_sizes: dict[str, Any]
-    volume_types: dict[str, Any]
-    load_balancers: dict[str, Any] = {}
-    target_groups: dict[str, Any] = {}
-    auto_scaling_groups: dict[str, Any] = {}
-    cloudfront_distribution_ids: dict[str, Any] = {}
-    newrelic_deployments_url: str = "https://api.newrelic.com/deployments.xml"
-    instance_settings: InstanceSettings
+    region: Region | None = Field(
+        default=None,
+        description=doc(
+            "Region for every AWS call, unless --region, AWS_REGION or AWS_DEFAULT_REGION is given; "
+            "without it, the AWS profile's region. Default: none."
+        ),
+    )
+    aws_profile: str | None = Field(
+        default=None,
+        description=doc(
+            "Named profile of ~/.aws/config, unless --profile or AWS_PROFILE is given. "
+            "Default: none (boto3's standard credential chain)."
+        ),
+    )
+    avail_zones: list[str] = Field(
+        min_length=1, description=doc("Availability zones, by letter (a) or full name (us-east-1a). Required.")
+    )
+    subnets: dict[str, str] | None = Field(
+        default=None,
+        description=doc(
+            "Subnets by zone letter or full zone name; a value is a subnet id or a subnet's Name tag. "
+            "Default: the default subnet of each zone."
+        ),
+    )
+    ec2_attr_for_ssh: Literal[tuple(SSH_ATTRIBUTES)] = Field(  # type: ignore[valid-type]
+        default="public_dns_name", description=doc("Instance field used as the SSH host.")
+    )
+    security_groups: dict[str, Any] = Field(
+        description=doc(f"{ROLE_MAP} of security groups (names or sg- ids). Required.")
+    )
+    instance_types: dict[str, Any] = Field(
+        description=doc(f"{ROLE_MAP} of EC2 instance types. Required. The launch template uses the web type.")
+    )
+    volume_sizes: dict[str, Any] = Field(description=doc(f"{ROLE_MAP} of data volume sizes (GB). Required."))
+    volume_types: dict[str, Any] = Field(description=doc(f"{ROLE_MAP} of data volume types (gp3...). Required."))
+    load_balancers: dict[str, Any] = Field(
+        default={}, description=doc(f"{DEPLOYMENT_MAP} of classic ELB names (lists). Default: none.")
+    )
+    target_groups: dict[str, Any] = Field(
+        default={}, description=doc(f"{DEPLOYMENT_MAP} of ELBv2 target group names (lists). Default: none.")
+    )
+    auto_scaling_groups: dict[str, Any] = Field(
+        default={}, description=doc(f"{DEPLOYMENT_MAP} of the web Auto Scaling group's name.")
+    )
+    cloudfront_distribution_ids: dict[str, Any] = Field(
+        default={},
+        description=doc(f"{DEPLOYMENT_MAP} of CloudFront distribution ids invalidated after collectstatic. Default: none."),
+    )
+    newrelic_deployments_url: str = Field(
+        default="https://api.newrelic.com/deployments.xml",
+        description=doc("Where flag_deployment posts New Relic deployment markers (with newrelic_api_key among password_names)."),
+    )
+    instance_settings: InstanceSettings = Field(description=doc("Settings for every server's EC2 instance. Required."))
 
     # --- servers and the application --------------------------------------------------
-    deploy_user: str
-    webserver_user: str
-    home: str
-    python: str = "/usr/bin/python3"
-    project: str
-    wsgi_app: str
-    celery_application: str | None = None
-    celery_workers: dict[str, str] = {}
-    settings_managepy: str | None = None
-    requirements_file: str = "requirements.txt"
-    requirements_sdists: str | None = None
-    repo: str
-    vcs_cmd: str = "git"
-    latest_changeset_cmd: str = "git rev-parse HEAD"
-    branches: dict[str, Any]
-    server_ports: dict[str, Port]
-    site_domains_map: dict[str, list[str]]
-    password_names: list[str] = []
-    secrets: SecretsSettings = SecretsSettings()
-    ssh_keys: Path | None = None
-    localsettings_template: Path | None = None
-    local_settings_py_relative_path: str = "local_settings.py"
-    static_html: dict[str, Path] | None = None
-    app_server_packages: list[str] = []
-    pgbouncer_port: Port = 5432
-    db_settings: DbSettings = DbSettings()
-    database_user: str
-    backup_key_fingerprint: str | None = None
-    gunicorn_timeout: int = Field(default=30, ge=1)
-    gunicorn_worker_class: str = "sync"
-    gunicorn_worker_multiplier: int = Field(default=4, ge=1)
-    node_version: str | None = None
-    less_version: str | None = None
-    static_hosting: Literal["local", "remote"] = "remote"
-    use_basic_auth: dict[str, bool] = {}
-    extra_log_files: dict[str, ExtraLogFile] = {}
-    gelf_log_host: str | None = None
-    syslog_server: str | None = None
-    awslogs_access_key_id: str | None = None
+    deploy_user: str = Field(description=doc("Owner of the code, configuration and virtualenv. Required."))
+    webserver_user: str = Field(description=doc("Runs gunicorn, celery, pgbouncer and manage.py. Required."))
+    home: str = Field(description=doc("The deploy user's home: root of every derived path. Required."))
+    python: str = Field(default="/usr/bin/python3", description=doc("Interpreter of the virtualenv."))
+    project: str = Field(description=doc("Project name: paths, database name, vhost, file names. Required."))
+    wsgi_app: str = Field(description=doc("Gunicorn application (module:callable). Required."))
+    celery_application: str | None = Field(default=None, description=doc("Celery --app. Default: the project name."))
+    celery_workers: dict[str, str] = Field(
+        default={}, description=doc("Celery workers: name -> extra command-line options. Default: none.")
+    )
+    settings_managepy: str | None = Field(
+        default=None, description=doc("DJANGO_SETTINGS_MODULE for manage.py and the services. Default: none.")
+    )
+    requirements_file: str = Field(
+        default="requirements.txt", description=doc("Requirements file, relative to the checkout.")
+    )
+    requirements_sdists: str | None = Field(
+        default=None, description=doc("Directory of source distributions installed with --no-index. Default: none.")
+    )
+    repo: str = Field(description=doc("Repository URL. Required."))
+    vcs_cmd: str = Field(default="git", description=doc("git or hg (matched by suffix)."))
+    latest_changeset_cmd: str = Field(default="git rev-parse HEAD", description=doc("Prints the deployed changeset."))
+    branches: dict[str, Any] = Field(description=doc(f"{DEPLOYMENT_MAP} of the branch each environment deploys. Required."))
+    server_ports: dict[str, Port] = Field(description=doc("Gunicorn port per environment. Required."))
+    site_domains_map: dict[str, list[str]] = Field(
+        description=doc('Site domains per environment (at least one each); ".example.com" matches one label. Required.')
+    )
+    password_names: list[str] = Field(
+        default=[],
+        description=doc(
+            "Names of the secrets (variables of fabsecrets_<env>.py, files on servers). Optional ones switch "
+            "features on: newrelic_license_key, newrelic_api_key, basic_auth_username and basic_auth_password. "
+            "Default: none."
+        ),
+    )
+    secrets: SecretsSettings = Field(
+        default=SecretsSettings(),
+        description=doc("Where secrets come from (then the server's copy, then a prompt when there is a terminal)."),
+    )
+    ssh_keys: Path | None = Field(
+        default=None,
+        description=doc("Directory of sysadmin public keys: one file per user, optional <user>.gecos. Default: none."),
+    )
+    localsettings_template: Path | None = Field(
+        default=None, description=doc("Jinja template rendered to the local settings. Default: none.")
+    )
+    local_settings_py_relative_path: str = Field(
+        default="local_settings.py", description=doc("Local settings file, relative to the project directory.")
+    )
+    static_html: dict[str, Path] | None = Field(
+        default=None,
+        description=doc(
+            "Maintenance files: upgrade_message (a file named 503.html) and healthcheck_override "
+            "(a file named healthcheck.html). Default: none."
+        ),
+    )
+    app_server_packages: list[str] = Field(
+        default=[], description=doc("Extra apt packages for web and worker servers. Default: none.")
+    )
+    pgbouncer_port: Port = Field(default=5432, description=doc("pgbouncer's local port."))
+    db_settings: DbSettings = Field(default=DbSettings(), description=doc("PostgreSQL servers. Every key is optional."))
+    database_user: str = Field(description=doc("Owner of the application database. Required."))
+    backup_key_fingerprint: str | None = Field(
+        default=None, description=doc("GPG key fingerprint of 1.x's dbrestore; accepted, not used yet. Default: none.")
+    )
+    gunicorn_timeout: int = Field(default=30, ge=1, description=doc("Gunicorn --timeout (seconds)."))
+    gunicorn_worker_class: str = Field(default="sync", description=doc("Gunicorn --worker-class."))
+    gunicorn_worker_multiplier: int = Field(default=4, ge=1, description=doc("Gunicorn workers per CPU."))
+    node_version: str | None = Field(
+        default=None, description=doc("Node.js major version for web and worker servers (e.g. 20.x). Default: none.")
+    )
+    less_version: str | None = Field(default=None, description=doc("Global npm less version. Default: none."))
+    static_hosting: Literal["local", "remote"] = Field(
+        default="remote", description=doc("local: deploy_web also runs collectstatic and compress.")
+    )
+    use_basic_auth: dict[str, bool] = Field(
+        default={},
+        description=doc("Basic authentication per environment (secrets basic_auth_username/password). Default: none."),
+    )
+    extra_log_files: dict[str, ExtraLogFile] = Field(
+        default={}, description=doc("Extra logs to ship: path -> tag and optional date_format. Default: none.")
+    )
+    gelf_log_host: str | None = Field(default=None, description=doc("GELF log receiver. Default: none (false too)."))
+    syslog_server: str | None = Field(
+        default=None,
+        description=doc('Syslog destination "host:port", or a full rsyslog block. Default: none (false too).'),
+    )
+    awslogs_access_key_id: str | None = Field(
+        default=None,
+        description=doc(
+            "Access key id of the CloudWatch Logs user (secret: awslogs_secret_access_key). Default: none (false too)."
+        ),
+    )
 
     _source: Path = PrivateAttr(default=Path("fabulaws-config.yml"))
     _origin: YamlSource | None = PrivateAttr(default=None)
     _warnings: list[str] = PrivateAttr(default_factory=list)
+    _zone_region: str | None = PrivateAttr(default=None)
 
     @field_validator("gelf_log_host", "syslog_server", "awslogs_access_key_id", mode="before")
     @classmethod
@@ -215,6 +376,11 @@ class Settings(Model):
     def warnings(self) -> list[str]:
         """Deprecation warnings found while loading, one line each."""
         return list(self._warnings)
+
+    @property
+    def zone_region(self) -> str | None:
+        """The region that full zone names in ``avail_zones``/``subnets`` belong to (None if given by letter)."""
+        return self._zone_region
 
     @property
     def ssh_attribute(self) -> str:

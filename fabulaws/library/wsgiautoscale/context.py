@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import getpass
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -56,13 +57,33 @@ def _load_cached(path: str, mtime_ns: int) -> Settings:
 
 
 @functools.lru_cache(maxsize=8)
-def _aws(region: str, profile: str | None) -> Aws:
-    return Aws(region, profile)
+def _aws(region: str | None, profile: str | None, project_region: str | None, project_profile: str | None,
+         environment: tuple) -> Aws:
+    # ``environment`` (the AWS_* variables) is only part of the cache key: Aws reads them itself.
+    return Aws(region, profile, project_region=project_region, project_profile=project_profile)
 
 
-def aws_for(settings: Settings) -> Aws:
-    """Shared boto3 clients for the settings' region and profile."""
-    return _aws(settings.region, settings.aws_profile)
+def aws_for(c_or_settings: Any) -> Aws:
+    """Shared boto3 clients for a task's Context (or Connection), or for bare Settings.
+
+    Profile and region as the AWS CLI chooses them (fabulaws.aws.session): ``--profile``/``--region``
+    (``c.config.fabulaws``), then the environment, then the settings' ``aws_profile``/``region``,
+    then the profile's own region. ConfigError if no region is found, or if ``avail_zones``/``subnets``
+    name zones of another region.
+    """
+    if isinstance(c_or_settings, Settings):
+        settings, chosen = c_or_settings, {}
+    else:
+        settings, chosen = settings_for(c_or_settings), _namespace(c_or_settings)
+    environment = tuple(sorted((key, value) for key, value in os.environ.items() if key.startswith("AWS_")))
+    aws = _aws(chosen.get("region"), chosen.get("profile"), settings.region, settings.aws_profile, environment)
+    if settings.zone_region and settings.zone_region != aws.region:
+        raise settings.error(
+            ("avail_zones",),
+            f"names zones of {settings.zone_region}, but the region is {aws.region} (from {aws.region_source}); "
+            "give zones by letter (a, b) to use them in any region",
+        )
+    return aws
 
 
 def select(c: Any, deployment: str, environment: str) -> None:
@@ -104,5 +125,5 @@ def discover(c: Any, deployment: str, environment: str) -> Stack:
     """The environment's Stack, narrowed to ``-H`` hosts if any."""
     settings = settings_for(c)
     check_selection(settings, deployment, environment)
-    stack = Stack.discover(settings, deployment, environment, aws_for(settings).ec2)
+    stack = Stack.discover(settings, deployment, environment, aws_for(c).ec2)
     return stack.narrowed(cli_hosts(c))

@@ -12,6 +12,7 @@ from typing import Any, Callable
 from ....errors import ConfigError
 from ....secrets import Secrets
 from ....ubuntu.system import service
+from ..announce import announce_change
 from ..app import APP_ROLES, AppServer, code, deploy, django, newrelic, on_app_servers, services
 from ..context import aws_for, discover, selected, settings_for
 from ..stack import Stack
@@ -34,7 +35,7 @@ def app_servers(c, roles: tuple[str, ...], action: Callable[[AppServer], Any], w
     selection = selected(c)
     settings = settings_for(c)
     stack = stack or selected_stack(c)
-    aws = aws_for(settings)
+    aws = aws_for(c)
     store = Secrets(settings, selection.deployment, selection.environment, aws)
     if secrets:
         store.load(settings.password_names)  # before any thread starts: a missing one fails here, nothing changed
@@ -45,18 +46,21 @@ def app_servers(c, roles: tuple[str, ...], action: Callable[[AppServer], Any], w
 @task
 def setup_dirs(c):
     """Create the log, services, media and static directories (1.x ``setup_dirs``)."""
+    announce_change(c)
     app_servers(c, APP_ROLES, code.setup_dirs, "setup_dirs", secrets=False)
 
 
 @task
 def clone_repo(c):
     """Clone ``repo`` and check out the environment's branch (1.x ``clone_repo``)."""
+    announce_change(c)
     app_servers(c, APP_ROLES, code.clone_repo, "clone_repo", secrets=False)
 
 
 @task
 def update_source(c, changeset=None):
     """Fetch and reset the code to ``changeset`` or the branch head (1.x ``update_source``)."""
+    announce_change(c)
     app_servers(c, APP_ROLES, lambda app: code.update_source(app, changeset), "update_source", secrets=False)
 
 
@@ -69,24 +73,28 @@ def current_changeset(c):
 @task
 def create_virtualenv(c):
     """Recreate the virtualenv with the configured Python (1.x ``create_virtualenv``)."""
+    announce_change(c)
     app_servers(c, APP_ROLES, code.create_virtualenv, "create_virtualenv", secrets=False)
 
 
 @task
 def update_requirements(c):
     """pip install the requirements file into the virtualenv (1.x ``update_requirements``)."""
+    announce_change(c)
     app_servers(c, APP_ROLES, code.update_requirements, "update_requirements", secrets=False)
 
 
 @task
 def update_local_settings(c):
     """Render the local settings and pgbouncer files (1.x ``update_local_settings``)."""
+    announce_change(c)
     app_servers(c, APP_ROLES, django.update_local_settings, "update_local_settings")
 
 
 @task
 def upload_supervisor_conf(c, run_update="yes"):
     """Render the supervisor programs and reload supervisor (1.x ``upload_supervisor_conf``)."""
+    announce_change(c)
     app_servers(c, APP_ROLES, lambda app: services.upload_supervisor_conf(app, flag(run_update)),
                 "upload_supervisor_conf", secrets=False)
 
@@ -94,36 +102,42 @@ def upload_supervisor_conf(c, run_update="yes"):
 @task
 def upload_pgbouncer_conf(c):
     """Render pgbouncer's configuration and users file (1.x ``upload_pgbouncer_conf``)."""
+    announce_change(c)
     app_servers(c, APP_ROLES, services.upload_pgbouncer_conf, "upload_pgbouncer_conf")
 
 
 @task
 def upload_nginx_conf(c):
     """Render the site's nginx configuration and restart nginx on web servers (1.x ``upload_nginx_conf``)."""
+    announce_change(c)
     app_servers(c, ("web",), services.upload_nginx_conf, "upload_nginx_conf")
 
 
 @task
 def update_services(c):
     """setup_dirs, supervisor, pgbouncer and (web) nginx configuration (1.x ``update_services``)."""
+    announce_change(c)
     app_servers(c, APP_ROLES, deploy.update_services, "update_services")
 
 
 @task
 def bootstrap(c):
     """First deployment of a server: clone, services, virtualenv, requirements (1.x ``bootstrap``)."""
+    announce_change(c)
     app_servers(c, APP_ROLES, deploy.bootstrap, "bootstrap")
 
 
 @task
 def managepy(c, command):
     """Run ``manage.py <command>`` on every worker (1.x ``managepy``)."""
+    announce_change(c)
     app_servers(c, ("worker",), lambda app: django.managepy(app, command).stdout.strip(), "managepy")
 
 
 @task
 def migrate(c):
     """``manage.py migrate`` on the first worker (1.x ``migrate``)."""
+    announce_change(c)
     stack = selected_stack(c)
     app_servers(c, ("worker",), django.migrate, "migrate", stack=with_workers(stack, stack.by_role("worker")[:1]))
 
@@ -131,36 +145,42 @@ def migrate(c):
 @task
 def collectstatic(c):
     """``manage.py collectstatic`` on web and worker servers (1.x ``collectstatic``)."""
+    announce_change(c)
     app_servers(c, APP_ROLES, django.collectstatic, "collectstatic")
 
 
 @task
 def restart_nginx(c):
     """Restart nginx on the web servers (1.x ``restart_nginx``)."""
+    announce_change(c)
     app_servers(c, ("web",), lambda app: service(app.cxn, "nginx", "restart"), "restart_nginx", secrets=False)
 
 
 @task
 def supervisor(c, command, group, process=None):
     """``supervisorctl <command> <env>-<group>:*`` on web and worker servers (1.x ``supervisor``)."""
+    announce_change(c)
     app_servers(c, APP_ROLES, lambda app: services.supervisor(app, command, group, process), "supervisor", secrets=False)
 
 
 @task
 def begin_upgrade(c, stay_healthy="yes"):
     """Serve the upgrade page on the web servers (1.x ``begin_upgrade``)."""
+    announce_change(c)
     app_servers(c, ("web",), lambda app: services.begin_upgrade(app, flag(stay_healthy)), "begin_upgrade", secrets=False)
 
 
 @task
 def end_upgrade(c):
     """Remove the upgrade page from the web servers (1.x ``end_upgrade``)."""
+    announce_change(c)
     app_servers(c, ("web",), services.end_upgrade, "end_upgrade", secrets=False)
 
 
 @task
 def deploy_web(c, changeset=None):
     """Deploy the code to every web server (1.x ``deploy_web``)."""
+    announce_change(c)
     app_servers(c, ("web",), lambda app: deploy.deploy_web(app, changeset), "deploy_web")
 
 
@@ -168,6 +188,7 @@ def deploy_web(c, changeset=None):
 def deploy_worker(c, changeset=None):
     """Deploy every worker: the first migrates and collects static files, then the others (1.x did only the first);
     then flag the deployment (see flag_deployment)."""
+    announce_change(c)
     stack = selected_stack(c)
     workers = stack.by_role("worker")
     deployed: list[str] = []
@@ -183,6 +204,7 @@ def deploy_worker(c, changeset=None):
 def upload_newrelic_conf(c):
     """The New Relic agent's ini files for web and Celery, when newrelic_license_key is among password_names
     (1.x ``upload_newrelic_conf``)."""
+    announce_change(c)
     app_servers(c, APP_ROLES, newrelic.upload_newrelic_conf, "upload_newrelic_conf")
 
 
@@ -190,6 +212,7 @@ def upload_newrelic_conf(c):
 def flag_deployment(c):
     """Post New Relic deployment markers for the web and Celery applications at the first worker's changeset
     (1.x ``flag_deployment``, which posted once per worker with the API key on curl's command line)."""
+    announce_change(c)
     stack = selected_stack(c)
     changesets: list[str] = []
     app_servers(c, ("worker",), lambda app: _kept(changesets, code.current_changeset(app)), "current_changeset",
@@ -205,7 +228,7 @@ def _kept(found: list, value: Any) -> Any:
 
 def _flag(c, changeset: str, required: bool) -> None:
     settings, selection = settings_for(c), selected(c)
-    store = Secrets(settings, selection.deployment, selection.environment, aws_for(settings))
+    store = Secrets(settings, selection.deployment, selection.environment, aws_for(c))
     flagged = newrelic.flag_if_configured(settings, selection.deployment, selection.environment, changeset, store)
     if required and not flagged:
         raise ConfigError(f"password_names: add {newrelic.API_KEY} to flag deployments")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ....aws import scaling
+from ..announce import announce_change
 from ..context import aws_for, settings_for
 from ..stack import check_selection
 from .base import task
@@ -13,8 +14,9 @@ def _change_processes(c, deployment, environment, processes, change, verb):
     check_selection(settings, deployment, environment)
     names = scaling.canonical_processes(list(processes or []))
     group_name = settings.deployment_setting("auto_scaling_groups", deployment, environment)
-    autoscaling = aws_for(settings).autoscaling
+    autoscaling = aws_for(c).autoscaling
     scaling.find_group(autoscaling, group_name)
+    announce_change(c, deployment, environment)
     change(autoscaling, group_name, names)
     listed = ", ".join(names) if names else "all processes"
     print(f"{verb} these processes for the autoscaling group named '{group_name}': {listed}")

@@ -11,7 +11,8 @@ from ....aws import balancers as lb
 from ....aws.instances import find_instances
 from ....errors import DeployError
 from ..app import deploy, services
-from ..context import aws_for, settings_for
+from ..announce import announce_change
+from ..context import aws_for
 from ..deploy.fleet import healthy_everywhere
 from ..deploy.waits import Polling, wait_for
 from .app import app_servers, selected_stack
@@ -20,7 +21,7 @@ from .deploy import report
 
 
 def _web_servers_and_balancers(c):
-    aws = aws_for(settings_for(c))
+    aws = aws_for(c)
     stack = selected_stack(c)
     webs = stack.by_role("web")
     if not webs:
@@ -51,6 +52,7 @@ def _register_and_wait(aws, instance_ids: list[str], balancers: list, timeout: f
 def add_all_to_elb(c, timeout=300, poll=2):
     """Register every web server in the environment's load balancers and target groups, then wait until each is
     healthy in all of them (replaces 1.x ``add_all_to_elb``)."""
+    announce_change(c)
     aws, instance_ids, balancers = _web_servers_and_balancers(c)
     _register_and_wait(aws, instance_ids, balancers, timeout, poll)
 
@@ -60,6 +62,7 @@ def add_to_elb(c, timeout=300, poll=2):
     """Deploy the web servers that serve in no load balancer yet, then add them (replaces 1.x ``add_to_elb``).
 
     Refused when one of them is already healthy in a load balancer: its visitors would see the deploy."""
+    announce_change(c)
     aws, instance_ids, balancers = _web_servers_and_balancers(c)
     serving = {i: per for i, per in lb.health(aws, balancers, instance_ids).items()
                if any(state in lb.HEALTHY for state in per.values())}

@@ -6,6 +6,7 @@ from ....aws import scaling
 from ....errors import AwsResourceError, DeployError, UsageError
 from ....prompts import confirm
 from ....report import reporter
+from ..announce import announce_change
 from ..app.steps import ApplicationSteps
 from ..context import aws_for, settings_for
 from ..deploy import launches
@@ -39,7 +40,7 @@ def _context(c, deployment, environment, operation, params, poll, timeout, steps
     """Validate everything the operation names, before anything changes; then start its journal."""
     settings = settings_for(c)
     check_selection(settings, deployment, environment)
-    aws = aws_for(settings)
+    aws = aws_for(c)
     group_name = settings.deployment_setting("auto_scaling_groups", deployment, environment)
     group = scaling.find_group(aws.autoscaling, group_name)
     if params.get("launch_config_name"):
@@ -62,6 +63,7 @@ def _context(c, deployment, environment, operation, params, poll, timeout, steps
 @task
 def create_launch_config_for_deployment(c, deployment, environment, ami=None, changeset=None, poll=2, timeout=1800):
     """Create the next launch configuration (or launch template version) for the web group; ami= skips baking."""
+    announce_change(c, deployment, environment)
     ctx = _context(c, deployment, environment, CREATE_LAUNCH, {"ami": ami, "changeset": changeset}, poll, timeout)
     execute(CREATE_LAUNCH, ctx)
 
@@ -72,6 +74,7 @@ def deploy_full(c, deployment, environment, launch_config_name=None, num_web=2, 
     """Deploy with downtime: new web servers beside the old, maintenance page, migrate, swap them all."""
     settings = settings_for(c)
     check_selection(settings, deployment, environment)
+    announce_change(c, deployment, environment)
     if settings.is_production(environment):
         question = "Are you sure you want to run a deploy_full in production? This will cause downtime!"
         if not confirm(question, answer):
@@ -91,6 +94,7 @@ def deploy_serial(c, deployment, environment, launch_config_name=None, answer=No
         raise UsageError(f"deploy_serial: engine={engine!r}: expected one of {', '.join(ENGINES)}")
     if int(batch) < 1:
         raise UsageError(f"deploy_serial: batch={batch}: expected a positive number of servers")
+    announce_change(c, deployment, environment)
     if settings.is_production(environment) and not confirm(
         f"Are you sure you want to activate the {environment} environment?", answer
     ):
@@ -108,7 +112,8 @@ def recover(c, deployment, environment, action="auto", poll=2, timeout=1800):
         raise UsageError(f"recover: action={action!r}: expected auto, finish or rollback")
     settings = settings_for(c)
     check_selection(settings, deployment, environment)
-    aws = aws_for(settings)
+    announce_change(c, deployment, environment)
+    aws = aws_for(c)
     group_name = settings.deployment_setting("auto_scaling_groups", deployment, environment)
     journal = Journal.load(deployment, environment)
     if journal is None:
@@ -137,6 +142,7 @@ def prune(c, deployment, environment, keep=3):
     """Delete images (and snapshots), launch configurations and template versions older than the newest keep, unused."""
     settings = settings_for(c)
     check_selection(settings, deployment, environment)
-    aws = aws_for(settings)
+    announce_change(c, deployment, environment)
+    aws = aws_for(c)
     group = scaling.find_group(aws.autoscaling, settings.deployment_setting("auto_scaling_groups", deployment, environment))
     prune_unused(aws, deployment, environment, int(keep), group, report)

@@ -66,5 +66,5 @@ def format_description(data: dict) -> str:
 def describe(c, deployment, environment, json=False):
     """Show the environment's servers by role, with web servers' load balancer state."""
     stack = discover(c, deployment, environment)
-    data = describe_stack(stack, aws_for(stack.settings))
+    data = describe_stack(stack, aws_for(c))
     print(jsonlib.dumps(data, indent=2) if json else format_description(data))

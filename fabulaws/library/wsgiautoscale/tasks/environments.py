@@ -7,6 +7,7 @@ import threading
 from ....errors import DeployError, UsageError
 from ....prompts import confirm
 from ....ubuntu import apt, users
+from ..announce import announce_change
 from ..app.deploy import bootstrap
 from ..app.steps import ApplicationSteps
 from ..context import discover, select, selected, settings_for
@@ -36,6 +37,7 @@ def create_environment(c, deployment, environment, num_web=2, answer=None, poll=
     then deploy_full with num_web web servers (replaces 1.x ``create_environment``)."""
     settings = settings_for(c)
     check_selection(settings, deployment, environment)
+    announce_change(c, deployment, environment)
     if settings.is_production(environment) and not confirm(f"Create the {environment} environment from scratch?", answer):
         raise UsageError(f"{environment.capitalize()} environment not created.")
     specs = backend_specs(settings, deployment, environment)
@@ -75,6 +77,7 @@ def create_environment(c, deployment, environment, num_web=2, answer=None, poll=
 @task
 def update_sysadmin_users(c):
     """Bring every server's sysadmin accounts and the deploy user's keys in line with ssh_keys."""
+    announce_change(c)
     settings = settings_for(c)
     selection = selected(c)
     admins = users.read_sysadmins(settings.ssh_keys)
@@ -90,6 +93,7 @@ def update_sysadmin_users(c):
 @task
 def upgrade_packages(c):
     """apt-get update and dist-upgrade on every server of the environment."""
+    announce_change(c)
     selection = selected(c)
 
     def upgrade(cxn, server) -> str:
@@ -104,6 +108,7 @@ def upgrade_packages(c):
 def update_environment(c, deployment, environment):
     """update_sysadmin_users, update_server_passwords and upgrade_packages on every server (1.x ``update_environment``)."""
     select(c, deployment, environment)
+    announce_change(c)
     update_sysadmin_users(c)
     update_server_passwords(c)
     upgrade_packages(c)

@@ -16,6 +16,7 @@ from ....prompts import confirm
 from ....remote.commands import join, sudo
 from ....remote.files import put
 from ....secrets import Secrets
+from ..announce import announce_change
 from ..context import aws_for, discover, selected, settings_for
 from ..servers.each import on_each, open_connection
 from .base import task
@@ -39,10 +40,11 @@ def update_server_passwords(c):
 
     Replaces 1.x ``fab <env> update_server_passwords``; run it as ``fabulaws -u <you> <env> update_server_passwords``.
     """
+    announce_change(c)
     selection = selected(c)
     settings = settings_for(c)
     stack = discover(c, selection.deployment, selection.environment)
-    values = Secrets(settings, selection.deployment, selection.environment, aws_for(settings)).load(settings.password_names)
+    values = Secrets(settings, selection.deployment, selection.environment, aws_for(c)).load(settings.password_names)
 
     def write(cxn, server) -> str:
         changed = [

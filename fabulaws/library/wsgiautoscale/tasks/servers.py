@@ -8,6 +8,7 @@ from ....errors import ConfigError, UsageError
 from ....remote.hostkeys import KnownHosts
 from ....secrets import Secrets
 from ....ubuntu.users import read_sysadmins
+from ..announce import announce_change
 from ..context import aws_for, discover, operator_name, settings_for
 from ..servers import roles
 from ..servers.creation import LOG_DIR, Creation, PrimaryRendezvous, raise_for_failures
@@ -40,7 +41,7 @@ def check_creation(c, deployment: str, environment: str, specs: list[ServerSpec]
             f"ssh_keys: no key for {operator!r} in {settings.ssh_keys} (sysadmins: {', '.join(admins)}); "
             f"new servers only let those users in: pass -u <your sysadmin user>"
         )
-    secrets = Secrets(settings, deployment, environment, aws_for(settings))
+    secrets = Secrets(settings, deployment, environment, aws_for(c))
     secrets.load(sorted({name for spec in specs for name in roles.secrets_needed(spec.role, settings.instance_settings.fs_encrypt)}))
     return secrets
 
@@ -51,7 +52,7 @@ def create_servers(c, deployment: str, environment: str, specs: list[ServerSpec]
     in parallel; DeployError naming every failure."""
     settings = settings_for(c)
     secrets = checked or check_creation(c, deployment, environment, specs)
-    aws = aws_for(settings)
+    aws = aws_for(c)
     operator = operator_name(c)
     rendezvous = PrimaryRendezvous()
     if any(spec.role in REPLICA_ROLES for spec in specs):
@@ -84,6 +85,7 @@ def new(c, deployment, environment, role, avail_zone=None, count=1, tries=3, kee
     """Create count servers of a role (in parallel, 3 tries each); they get their role only once set up."""
     settings = settings_for(c)
     check_selection(settings, deployment, environment)
+    announce_change(c, deployment, environment)
     if avail_zone is None:
         avail_zone = random.choice(settings.avail_zones)
         print(f'Note: Assigning random availability zone "{avail_zone}"')

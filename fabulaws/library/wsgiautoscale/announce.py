@@ -1,0 +1,42 @@
+"""Say which account, region and environment a task is about to change, before it changes anything.
+
+One line on stderr, e.g. ``fabulaws: account 123456789012, region us-east-1, myproject/staging``,
+printed once per run for each target (tasks that call other tasks do not repeat it).
+Read-only tasks (``describe``, ``current_changeset``) do not announce.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from .context import NAMESPACE, aws_for, selected, settings_for
+from .stack import check_selection
+
+ANNOUNCED = "announced"  # key of the invoke config namespace: the lines already printed in this run
+
+
+def announcement(account: str, region: str, deployment: str, environment: str) -> str:
+    """The line itself (pure)."""
+    return f"fabulaws: account {account}, region {region}, {deployment}/{environment}"
+
+
+def announce_change(c: Any, deployment: str | None = None, environment: str | None = None) -> None:
+    """Print the announcement for ``deployment``/``environment`` (default: the selected environment).
+
+    Side effects: one STS GetCallerIdentity call (read-only), a line on stderr. Idempotent within a run.
+    Raises UsageError/ConfigError for an unknown or missing selection before any AWS call.
+    """
+    if deployment is None or environment is None:
+        selection = selected(c)
+        deployment, environment = selection.deployment, selection.environment
+    check_selection(settings_for(c), deployment, environment)
+    aws = aws_for(c)
+    line = announcement(aws.account, aws.region, deployment, environment)
+    data = dict(c.config.get(NAMESPACE) or {})
+    done = list(data.get(ANNOUNCED) or [])
+    if line in done:
+        return
+    print(line, file=sys.stderr, flush=True)
+    data[ANNOUNCED] = [*done, line]
+    c.config[NAMESPACE] = data
