@@ -57,7 +57,9 @@ def clone_repo(c):
     app_servers(c, APP_ROLES, code.clone_repo, "clone_repo", secrets=False)
 
 
-@task
+@task(help={
+    "changeset": "git revision to deploy (default: the head of the environment's branch)",
+})
 def update_source(c, changeset=None):
     """Fetch and reset the code to ``changeset`` or the branch head (1.x ``update_source``)."""
     announce_change(c)
@@ -91,7 +93,9 @@ def update_local_settings(c):
     app_servers(c, APP_ROLES, django.update_local_settings, "update_local_settings")
 
 
-@task
+@task(help={
+    "run_update": "yes: run supervisorctl update so the programs change now; no: only upload",
+})
 def upload_supervisor_conf(c, run_update="yes"):
     """Render the supervisor programs and reload supervisor (1.x ``upload_supervisor_conf``)."""
     announce_change(c)
@@ -127,7 +131,9 @@ def bootstrap(c):
     app_servers(c, APP_ROLES, deploy.bootstrap, "bootstrap")
 
 
-@task
+@task(help={
+    "command": "manage.py command line to run on the first worker, e.g. 'showmigrations'",
+})
 def managepy(c, command):
     """Run ``manage.py <command>`` on every worker (1.x ``managepy``)."""
     announce_change(c)
@@ -156,14 +162,20 @@ def restart_nginx(c):
     app_servers(c, ("web",), lambda app: service(app.cxn, "nginx", "restart"), "restart_nginx", secrets=False)
 
 
-@task
+@task(help={
+    "command": "supervisorctl command: start, stop, restart or status",
+    "group": "program group: web, celery or pgbouncer",
+    "process": "one program of the group (default: all of them)",
+})
 def supervisor(c, command, group, process=None):
     """``supervisorctl <command> <env>-<group>:*`` on web and worker servers (1.x ``supervisor``)."""
     announce_change(c)
     app_servers(c, APP_ROLES, lambda app: services.supervisor(app, command, group, process), "supervisor", secrets=False)
 
 
-@task
+@task(help={
+    "stay_healthy": "yes: keep passing the load balancers' health check meanwhile; no: fail it too",
+})
 def begin_upgrade(c, stay_healthy="yes"):
     """Serve the upgrade page on the web servers (1.x ``begin_upgrade``)."""
     announce_change(c)
@@ -177,14 +189,18 @@ def end_upgrade(c):
     app_servers(c, ("web",), services.end_upgrade, "end_upgrade", secrets=False)
 
 
-@task
+@task(help={
+    "changeset": "git revision to deploy (default: the head of the environment's branch)",
+})
 def deploy_web(c, changeset=None):
     """Deploy the code to every web server (1.x ``deploy_web``)."""
     announce_change(c)
     app_servers(c, ("web",), lambda app: deploy.deploy_web(app, changeset), "deploy_web")
 
 
-@task
+@task(help={
+    "changeset": "git revision to deploy (default: the head of the environment's branch)",
+})
 def deploy_worker(c, changeset=None):
     """Deploy every worker: the first migrates and collects static files, then the others (1.x did only the first);
     then flag the deployment (see flag_deployment)."""

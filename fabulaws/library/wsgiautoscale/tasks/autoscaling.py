@@ -22,13 +22,21 @@ def _change_processes(c, deployment, environment, processes, change, verb):
     print(f"{verb} these processes for the autoscaling group named '{group_name}': {listed}")
 
 
-@task(iterable=["processes"], help={"processes": "a process to suspend (repeatable); all processes when none given"})
+@task(iterable=["processes"], help={
+    "deployment": "deployment to act on (a name in the config's deployments, e.g. myproject)",
+    "environment": "environment to act on (a name in the config's environments, e.g. staging)",
+    "processes": "a process to suspend (repeatable); all processes when none given",
+})
 def suspend_autoscaling_processes(c, deployment, environment, processes=None):
     """Suspend Auto Scaling processes on the environment's group (all of them when none are named)."""
     _change_processes(c, deployment, environment, processes, scaling.suspend_processes, "Suspended")
 
 
-@task(iterable=["processes"], help={"processes": "a process to resume (repeatable); all processes when none given"})
+@task(iterable=["processes"], help={
+    "deployment": "deployment to act on (a name in the config's deployments, e.g. myproject)",
+    "environment": "environment to act on (a name in the config's environments, e.g. staging)",
+    "processes": "a process to resume (repeatable); all processes when none given",
+})
 def resume_autoscaling_processes(c, deployment, environment, processes=None):
     """Resume Auto Scaling processes on the environment's group (all of them when none are named)."""
     _change_processes(c, deployment, environment, processes, scaling.resume_processes, "Resumed")

@@ -48,7 +48,10 @@ def _register_and_wait(aws, instance_ids: list[str], balancers: list, timeout: f
         report(f"Instance {instance_id} now " + ", ".join(f"{state} in {name}" for name, state in per.items()))
 
 
-@task
+@task(help={
+    "timeout": "seconds to wait for every server to be healthy in every load balancer",
+    "poll": "seconds between AWS status checks while waiting",
+})
 def add_all_to_elb(c, timeout=300, poll=2):
     """Register every web server in the environment's load balancers and target groups, then wait until each is
     healthy in all of them (replaces 1.x ``add_all_to_elb``)."""
@@ -57,7 +60,10 @@ def add_all_to_elb(c, timeout=300, poll=2):
     _register_and_wait(aws, instance_ids, balancers, timeout, poll)
 
 
-@task
+@task(help={
+    "timeout": "seconds to wait for every server to be healthy in every load balancer",
+    "poll": "seconds between AWS status checks while waiting",
+})
 def add_to_elb(c, timeout=300, poll=2):
     """Deploy the web servers that serve in no load balancer yet, then add them (replaces 1.x ``add_to_elb``).
 

@@ -60,7 +60,14 @@ def _context(c, deployment, environment, operation, params, poll, timeout, steps
 
 
 
-@task
+@task(help={
+    "deployment": "deployment to act on (a name in the config's deployments, e.g. myproject)",
+    "environment": "environment to act on (a name in the config's environments, e.g. staging)",
+    "ami": "AMI id to launch the web servers from, skipping the image bake",
+    "changeset": "git revision to deploy (default: the head of the environment's branch)",
+    "poll": "seconds between AWS status checks while waiting",
+    "timeout": "seconds to wait for the image to bake before giving up",
+})
 def create_launch_config_for_deployment(c, deployment, environment, ami=None, changeset=None, poll=2, timeout=1800):
     """Create the next launch configuration (or launch template version) for the web group; ami= skips baking."""
     announce_change(c, deployment, environment)
@@ -68,7 +75,18 @@ def create_launch_config_for_deployment(c, deployment, environment, ami=None, ch
     execute(CREATE_LAUNCH, ctx)
 
 
-@task
+@task(help={
+    "deployment": "deployment to act on (a name in the config's deployments, e.g. myproject)",
+    "environment": "environment to act on (a name in the config's environments, e.g. staging)",
+    "launch_config_name": "existing launch configuration (or launch template version) to use instead of creating one",
+    "num_web": "number of web servers to launch",
+    "answer": "y confirms a production run without asking; n refuses (default: ask on the terminal)",
+    "ami": "AMI id to launch the web servers from, skipping the image bake",
+    "changeset": "git revision to deploy (default: the head of the environment's branch)",
+    "rollback": "yes: on failure before migrations, put back everything changed; no: leave it as it is for inspection",
+    "poll": "seconds between AWS status checks while waiting",
+    "timeout": "seconds each wait (image, servers, health) may take before the deploy fails",
+})
 def deploy_full(c, deployment, environment, launch_config_name=None, num_web=2, answer=None, ami=None, changeset=None,
                 rollback="yes", poll=2, timeout=1800):
     """Deploy with downtime: new web servers beside the old, maintenance page, migrate, swap them all."""
@@ -84,7 +102,19 @@ def deploy_full(c, deployment, environment, launch_config_name=None, num_web=2, 
     execute(DEPLOY_FULL, ctx, rollback=flag(rollback))
 
 
-@task
+@task(help={
+    "deployment": "deployment to act on (a name in the config's deployments, e.g. myproject)",
+    "environment": "environment to act on (a name in the config's environments, e.g. staging)",
+    "launch_config_name": "existing launch configuration (or launch template version) to use instead of creating one",
+    "answer": "y confirms a production run without asking; n refuses (default: ask on the terminal)",
+    "batch": "web servers replaced at a time (a replacement is healthy before an old one leaves)",
+    "engine": "serial (ours, one batch at a time) or instance-refresh (AWS's instance refresh)",
+    "ami": "AMI id to launch the web servers from, skipping the image bake",
+    "changeset": "git revision to deploy (default: the head of the environment's branch)",
+    "rollback": "yes: on failure before migrations, put back everything changed; no: leave it as it is for inspection",
+    "poll": "seconds between AWS status checks while waiting",
+    "timeout": "seconds each wait (image, servers, health) may take before the deploy fails",
+})
 def deploy_serial(c, deployment, environment, launch_config_name=None, answer=None, batch=1, engine="serial", ami=None,
                   changeset=None, rollback="yes", poll=2, timeout=1800):
     """Deploy without downtime: replace web servers a batch at a time, never below capacity."""
@@ -105,7 +135,13 @@ def deploy_serial(c, deployment, environment, launch_config_name=None, answer=No
     execute(operation, ctx, rollback=flag(rollback))
 
 
-@task
+@task(help={
+    "deployment": "deployment to act on (a name in the config's deployments, e.g. myproject)",
+    "environment": "environment to act on (a name in the config's environments, e.g. staging)",
+    "action": "auto (finish a deploy past its migrations, roll back one before), finish or rollback",
+    "poll": "seconds between AWS status checks while waiting",
+    "timeout": "seconds each wait may take before recovery fails",
+})
 def recover(c, deployment, environment, action="auto", poll=2, timeout=1800):
     """After a killed deploy: finish it (past the migrations) or roll it back, from its journal; unlock the group."""
     if action not in ("auto", "finish", "rollback"):
@@ -137,7 +173,11 @@ def recover(c, deployment, environment, action="auto", poll=2, timeout=1800):
     report(f"Recovered: {journal.data['operation']} {outcome}.")
 
 
-@task
+@task(help={
+    "deployment": "deployment to act on (a name in the config's deployments, e.g. myproject)",
+    "environment": "environment to act on (a name in the config's environments, e.g. staging)",
+    "keep": "how many of the newest unused images, launch configurations and template versions to keep",
+})
 def prune(c, deployment, environment, keep=3):
     """Delete images (and snapshots), launch configurations and template versions older than the newest keep, unused."""
     settings = settings_for(c)

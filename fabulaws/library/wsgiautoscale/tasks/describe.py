@@ -62,7 +62,11 @@ def format_description(data: dict) -> str:
     return "\n".join(lines)
 
 
-@task(help={"json": "print JSON instead of text"})
+@task(help={
+    "deployment": "deployment to act on (a name in the config's deployments, e.g. myproject)",
+    "environment": "environment to act on (a name in the config's environments, e.g. staging)",
+    "json": "print JSON instead of text",
+})
 def describe(c, deployment, environment, json=False):
     """Show the environment's servers by role, with web servers' load balancer state."""
     stack = discover(c, deployment, environment)

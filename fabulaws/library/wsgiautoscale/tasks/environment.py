@@ -25,4 +25,7 @@ def environment_task(settings: Any, environment: str) -> Any:
     select_environment.__doc__ = (
         f"Select the {environment} environment (of deployment {default_deployment} unless deployment_tag is given)."
     )
-    return task(name=environment)(select_environment)
+    return task(name=environment, help={
+        "deployment_tag": f"deployment to select (default: {default_deployment}, the config's default_deployment)",
+        "answer": "y selects a production environment without asking; n refuses (default: ask on the terminal)",
+    })(select_environment)

@@ -31,7 +31,15 @@ def backend_specs(settings, deployment: str, environment: str) -> list[ServerSpe
             for role, index in BACKEND_ROLES if role in settings.valid_roles]
 
 
-@task
+@task(help={
+    "deployment": "deployment to act on (a name in the config's deployments, e.g. myproject)",
+    "environment": "environment to act on (a name in the config's environments, e.g. staging)",
+    "num_web": "number of web servers to launch",
+    "answer": "y confirms a production run without asking; n refuses (default: ask on the terminal)",
+    "poll": "seconds between AWS status checks while waiting",
+    "timeout": "seconds each wait (servers, image, health) may take before giving up",
+    "rollback": "yes: on failure before migrations, put back everything changed; no: leave it as it is for inspection",
+})
 def create_environment(c, deployment, environment, num_web=2, answer=None, poll=2, timeout=3600, rollback="yes"):
     """Create a whole environment: database, cache and worker servers in parallel while the web image is baked,
     then deploy_full with num_web web servers (replaces 1.x ``create_environment``)."""
@@ -104,7 +112,10 @@ def upgrade_packages(c):
     on_each(c, discover(c, selection.deployment, selection.environment).all_servers(), upgrade, "upgrade_packages")
 
 
-@task
+@task(help={
+    "deployment": "deployment to act on (a name in the config's deployments, e.g. myproject)",
+    "environment": "environment to act on (a name in the config's environments, e.g. staging)",
+})
 def update_environment(c, deployment, environment):
     """update_sysadmin_users, update_server_passwords and upgrade_packages on every server (1.x ``update_environment``)."""
     select(c, deployment, environment)

@@ -56,7 +56,9 @@ def update_server_passwords(c):
     on_each(c, stack.all_servers(), write, "update_server_passwords")
 
 
-@task
+@task(help={
+    "answer": "y overwrites the local fabsecrets file without asking; n refuses",
+})
 def update_local_fabsecrets(c, answer=None):
     """Replace fabsecrets_<env>.py with the secrets stored on the environment's worker (file written 0600).
 

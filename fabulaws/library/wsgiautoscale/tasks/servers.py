@@ -80,7 +80,15 @@ def primary_for_replicas(c, deployment: str, environment: str, specs: list[Serve
     return PrimaryRendezvous(existing=primary.server.private_ip)
 
 
-@task
+@task(help={
+    "deployment": "deployment to act on (a name in the config's deployments, e.g. myproject)",
+    "environment": "environment to act on (a name in the config's environments, e.g. staging)",
+    "role": "role of the new servers (one of the config's valid_roles)",
+    "avail_zone": "availability zone (letter or full name; default: a random one of avail_zones)",
+    "count": "number of servers to create",
+    "tries": "attempts per server before giving up on it",
+    "keep_failed": "yes: keep a server whose last try failed, for inspection; no: terminate it",
+})
 def new(c, deployment, environment, role, avail_zone=None, count=1, tries=3, keep_failed="no"):
     """Create count servers of a role (in parallel, 3 tries each); they get their role only once set up."""
     settings = settings_for(c)
