@@ -16,9 +16,12 @@ This module imports nothing heavy: it is also where the project's files are foun
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Any
+
+from .errors import EXIT_USAGE
 
 CONFIG_FILE_NAMES = ("fabulaws-config.yml", "fabulaws-config.yaml")
 
@@ -77,7 +80,10 @@ def install_fabfile_excepthook() -> None:
             from .cli import fabfile_problem
 
             print(f"fabulaws: {fabfile_problem(exc)}", file=sys.stderr)
-            return
+            # The status fabulaws gives (2): an excepthook cannot choose it otherwise. Nothing is left to run.
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(EXIT_USAGE)
         previous(kind, exc, tb)
 
     sys.excepthook = hook
