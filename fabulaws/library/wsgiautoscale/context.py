@@ -18,9 +18,11 @@ from ...config import Settings, find_config_file, load_settings
 from ...errors import UsageError
 from .stack import Stack, check_selection
 
-NAMESPACE = "fabulaws"
-# Tasks a project's fabfile may define that the built-in tasks call (1.x: ``post_bootstrap`` after bootstrap).
-PROJECT_HOOKS = ("post_bootstrap",)
+from ...cli import NAMESPACE, PROJECT_HOOKS  # noqa: F401 - set by the program, read here
+
+# NAMESPACE: the invoke config key for what the command line selected (deployment,
+# environment, -u, -H, --profile, --region). PROJECT_HOOKS: tasks a project's fabfile
+# may define that the built-in tasks call (1.x: ``post_bootstrap`` after bootstrap).
 
 
 @dataclass(frozen=True)
@@ -41,13 +43,13 @@ def _update(c: Any, **values: Any) -> None:
 
 
 def project_settings(path: Path | str | None = None) -> Settings:
-    """Settings from ``path`` (default: the working directory's file), loaded once per file version."""
+    """Settings from ``path`` (default: the nearest file from the working directory up), loaded once per file version."""
     path = Path(path or find_config_file()).resolve()
     return _load_cached(str(path), path.stat().st_mtime_ns)
 
 
 def settings_for(c: Any) -> Settings:
-    """The project's settings (``fabulaws.config_file`` or the working directory's file)."""
+    """The project's settings (``fabulaws.config_file`` or the nearest file from the working directory up)."""
     return project_settings(_namespace(c).get("config_file"))
 
 
