@@ -1,0 +1,62 @@
+"""Tasks that change AWS or servers first say which account, region and environment, once per run."""
+
+from __future__ import annotations
+
+import boto3
+import pytest
+
+from conftest import run_cli
+from fabulaws.aws import Aws
+from fabulaws.config import load_settings
+from fabulaws.library.wsgiautoscale.announce import announcement
+from fabulaws.sandbox.seed import seed
+
+
+@pytest.fixture
+def project(aws_env, example_project, monkeypatch):
+    for variable in ("AWS_REGION", "AWS_DEFAULT_REGION"):
+        monkeypatch.delenv(variable, raising=False)
+    settings = load_settings(example_project / "fabulaws-config.yml")
+    seed(Aws.from_settings(settings), settings)
+    account = boto3.client("sts", region_name="us-east-1").get_caller_identity()["Account"]
+    return example_project, f"fabulaws: account {account}, region us-east-1, myproject/testing"
+
+
+def test_the_line_names_account_region_deployment_and_environment():
+    assert announcement("123456789012", "us-east-1", "myproject", "staging") == (
+        "fabulaws: account 123456789012, region us-east-1, myproject/staging"
+    )
+
+
+def test_a_changing_task_announces_on_stderr_before_it_changes_anything(project):
+    cwd, line = project
+    result = run_cli(["suspend_autoscaling_processes:myproject,testing,Launch"], cwd)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.splitlines() == [line]
+    assert result.stdout.startswith("Suspended these processes")  # stdout stays the task's own output
+
+
+def test_once_per_run_however_many_changing_tasks(project):
+    cwd, line = project
+    result = run_cli(["suspend_autoscaling_processes:myproject,testing,Launch",
+                      "resume_autoscaling_processes:myproject,testing,Launch"], cwd)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.splitlines() == [line]
+
+
+def test_read_only_tasks_do_not_announce(project):
+    cwd, _ = project
+    result = run_cli(["describe:myproject,testing"], cwd)
+    assert result.returncode == 0, result.stderr
+    assert "fabulaws: account" not in result.stderr
+
+
+def test_the_region_announced_is_the_one_used(project):
+    """AWS_REGION beats the file: the group is not there (seeded in us-east-1), after the announcement says so."""
+    cwd, _ = project
+    result = run_cli(["suspend_autoscaling_processes:myproject,testing"], cwd, env={"AWS_REGION": "eu-west-1"})
+    assert result.returncode != 0
+    assert "fabulaws: account" not in result.stderr  # nothing found to change, so nothing announced
+    result = run_cli(["deploy_full:myproject,testing"], cwd, env={"AWS_REGION": "eu-west-1"})
+    assert result.stderr.splitlines()[0] == "fabulaws: account 123456789012, region eu-west-1, myproject/testing"
+    assert "Cannot find an Auto Scaling group named 'myproject-testing-ag'" in result.stderr
