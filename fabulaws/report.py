@@ -79,9 +79,9 @@ class Reporter:
             self.warnings.append(message)
         self.info(f"WARNING: {message}")
 
-    def status(self, labels: list[str], title: str = "") -> "LiveStatus":
+    def status(self, labels: list[str], every_change: bool = False) -> "LiveStatus":
         """A status line per label (see :class:`LiveStatus`); use as a context manager."""
-        return LiveStatus(self, labels, title)
+        return LiveStatus(self, labels, every_change)
 
 
 _default: Reporter | None = None
@@ -113,15 +113,16 @@ class LiveStatus:
     """One status line per label while work runs on several servers at once.
 
     On a terminal the lines are redrawn in place (``rich.live.Live``) and lines
-    reported meanwhile scroll above them. Otherwise nothing is redrawn: each
-    ``update`` is kept, and only ``finish`` (and ``note``) write a line, so a CI
-    log gets one line per server and per outcome, not one per remote output line.
+    reported meanwhile scroll above them. Otherwise nothing is redrawn: with
+    ``every_change`` each new status is a line (for coarse steps: "launching",
+    "installing packages"); without it only ``finish`` and ``note`` write one, so a
+    CI log gets a line per server and outcome, not one per remote output line.
     """
 
-    def __init__(self, reporter: Reporter, labels: list[str], title: str = "") -> None:
+    def __init__(self, reporter: Reporter, labels: list[str], every_change: bool = False) -> None:
         self.reporter = reporter
         self.labels = list(labels)
-        self.title = title
+        self.every_change = every_change
         self.status = {label: "waiting" for label in self.labels}
         self.started = {label: time.monotonic() for label in self.labels}
         self.width = max((len(label) for label in self.labels), default=0)
@@ -146,7 +147,11 @@ class LiveStatus:
         """The label's current state (on a terminal: redrawn at the next refresh)."""
         status = one_line(status)
         with self._lock:
+            if self.status.get(label) == status:
+                return
             self.status[label] = status
+        if self.every_change and not self.reporter.live:
+            self.note(label, status)
 
     def note(self, label: str, message: str) -> None:
         """A line that stays, beside its label (printed above the live lines on a terminal)."""
@@ -154,7 +159,8 @@ class LiveStatus:
 
     def finish(self, label: str, message: str) -> None:
         """The label's last state: kept as a line that stays."""
-        self.update(label, message)
+        with self._lock:
+            self.status[label] = one_line(message)
         self.note(label, message)
 
     def _render(self) -> Any:

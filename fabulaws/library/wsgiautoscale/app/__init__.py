@@ -6,11 +6,13 @@ what its files are rendered from (settings, the environment's servers, secrets).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
+from pathlib import Path
 from typing import Any, Callable
 
 from ....remote.commands import as_user
+from ....report import LOG_DIR, Reporter, reporter
 from ..paths import Paths
 from ..servers.each import on_each
 from ..stack import Stack
@@ -33,7 +35,7 @@ class AppServer:
     roles: list[str]
     secrets: Any  # fabulaws.secrets.Secrets
     aws: Any = None
-    report: Callable[[str], None] = print
+    report: Callable[[str], None] = field(default_factory=reporter)
 
     @property
     def deployment(self) -> str:
@@ -61,13 +63,15 @@ class AppServer:
 
 
 def on_app_servers(c: Any, servers: list, action: Callable[[AppServer], Any], what: str, settings: Any, stack: Stack,
-                   secrets: Any, aws: Any, report: Callable[[str], None] = print) -> list[str]:
-    """Run ``action`` on an AppServer for each of ``servers`` in parallel (see ``on_each``); a string result is
-    reported beside the server's name."""
+                   secrets: Any, aws: Any, report: Callable[[str], None] | None = None,
+                   logs: Path | None = LOG_DIR) -> list[str]:
+    """Run ``action`` on an AppServer for each of ``servers`` in parallel (see ``on_each``): each server's remote
+    output streams into its own log file under ``logs``; a string result is reported beside the server's name."""
+    out = report or reporter()
 
     def act(cxn: Any, server: Any) -> str:
         roles = [r for r in stack.roles_of(server) if r in APP_ROLES] or [server.role]
-        result = action(AppServer(cxn, settings, stack, roles, secrets, aws, report))
+        result = action(AppServer(cxn, settings, stack, roles, secrets, aws, out))
         return f"{what}: {result}" if isinstance(result, str) else f"{what}: done"
 
-    return on_each(c, servers, act, what)
+    return on_each(c, servers, act, what, report=out if isinstance(out, Reporter) else None, logs=logs)

@@ -15,6 +15,7 @@ import urllib.request
 
 from ....errors import DeployError
 from ....remote.files import exists, put, render
+from ....report import say, warn
 from . import AppServer, template
 
 LICENSE_KEY = "newrelic_license_key"
@@ -58,14 +59,14 @@ def agent_for_programs(app: AppServer) -> dict | None:
         return None
     admin = posixpath.join(app.paths.virtualenv_root, "bin", "newrelic-admin")
     if not exists(app.cxn, admin):
-        app.report(f"{app.host}: {LICENSE_KEY} is set but the virtualenv has no newrelic-admin (add newrelic to the "
+        warn(app.report, f"{app.host}: {LICENSE_KEY} is set but the virtualenv has no newrelic-admin (add newrelic to the "
                    f"requirements): the programs run without the agent")
         return None
     return {"admin": admin, **{app_type: ini_path(app, app_type) for app_type in APP_TYPES}}
 
 
 def flag_deployment(settings, deployment: str, environment: str, changeset: str, api_key: str,
-                    report=print) -> list[str]:
+                    report=None) -> list[str]:
     """Post a deployment marker per application type to ``newrelic_deployments_url``; returns what was flagged."""
     flagged = []
     for app_type in APP_TYPES:
@@ -81,12 +82,12 @@ def flag_deployment(settings, deployment: str, environment: str, changeset: str,
         except (urllib.error.URLError, OSError) as exc:
             raise DeployError(f"flag_deployment: {settings.newrelic_deployments_url} refused the marker for {name}: "
                               f"{exc}") from None
-        report(f"Flagged deployment of {changeset[:12]} for {name}")
+        say(report, f"Flagged deployment of {changeset[:12]} for {name}")
         flagged.append(name)
     return flagged
 
 
-def flag_if_configured(settings, deployment: str, environment: str, changeset: str, secrets, report=print) -> bool:
+def flag_if_configured(settings, deployment: str, environment: str, changeset: str, secrets, report=None) -> bool:
     """flag_deployment when ``newrelic_api_key`` is among password_names; whether it was."""
     if not markers_configured(settings):
         return False

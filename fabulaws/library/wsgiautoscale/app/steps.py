@@ -9,6 +9,7 @@ from ....errors import DeployError
 from ....remote.commands import join, sudo
 from ....ec2 import EC2Instance
 from ....remote.hostkeys import KnownHosts
+from ....remote.streaming import StreamedConnection
 from ....secrets import Secrets
 from ..context import operator_name
 from ..deploy.waits import Wait, wait_for
@@ -70,10 +71,12 @@ class ApplicationSteps:
         try:
             instance = server.create()
             self.before_app()
-            app = AppServer(server.cxn, settings, ctx.stack(), ["web"], secrets, ctx.aws, ctx.report)
             ctx.report("image server: bootstrap and deploy_web")
-            bootstrap(app)
-            changeset = deploy_web(app)
+            with open(path, "a", buffering=1, encoding="utf-8", errors="replace") as stream:  # its remote output too
+                cxn = StreamedConnection(server.cxn, stream)
+                app = AppServer(cxn, settings, ctx.stack(), ["web"], secrets, ctx.aws, ctx.report)
+                bootstrap(app)
+                changeset = deploy_web(app)
             stamp = time.strftime("%Y%m%d%H%M%S", time.gmtime())
             ctx.report(f"creating the image of {instance.instance_id} at {changeset[:12]}")
             image = instance.create_image(f"{ctx.deployment}_{ctx.environment}_web_{stamp}_{changeset}")

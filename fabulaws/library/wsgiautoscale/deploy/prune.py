@@ -7,6 +7,7 @@ from typing import Any
 from ....aws import Aws
 from ....aws.launch import Launch
 from ....aws.instances import tag
+from ....report import say
 
 
 def used_launches(aws: Aws) -> tuple[set[str], set[tuple[str, str]], set[str]]:
@@ -33,7 +34,7 @@ def used_launches(aws: Aws) -> tuple[set[str], set[tuple[str, str]], set[str]]:
     return configurations, versions, images
 
 
-def prune(aws: Aws, deployment: str, environment: str, keep: int, group: dict, report: Any = print) -> dict[str, list[str]]:
+def prune(aws: Aws, deployment: str, environment: str, keep: int, group: dict, report: Any = None) -> dict[str, list[str]]:
     """Delete what is older than the newest ``keep`` and unused; returns what was deleted, by kind."""
     configurations, versions, images_in_use = used_launches(aws)
     deleted: dict[str, list[str]] = {"images": [], "snapshots": [], "launch configurations": [], "template versions": []}
@@ -76,5 +77,5 @@ def prune(aws: Aws, deployment: str, environment: str, keep: int, group: dict, r
                 aws.ec2.delete_snapshot(SnapshotId=snapshot)
                 deleted["snapshots"].append(snapshot)
     for kind, items in deleted.items():
-        report(f"Deleted {len(items)} {kind}" + (f": {', '.join(items)}" if items else ""))
+        say(report, f"Deleted {len(items)} {kind}" + (f": {', '.join(items)}" if items else ""))
     return deleted

@@ -10,16 +10,17 @@ every thread at its next step and discards what it created.
 from __future__ import annotations
 
 import logging
-import sys
+import os
 import threading
 import time
 import traceback
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable, TextIO
+from typing import Callable
 
 from ....errors import ConfigError, DeployError, UsageError
+from ....report import LOG_DIR, LiveStatus, Reporter, reporter
 from ....secrets import MissingSecret
 from .provision import Cancelled, NewServer, ServerSpec
 
@@ -71,43 +72,16 @@ class PrimaryRendezvous:
         return self._address
 
 
-class StatusBoard:
-    """One line per server: redrawn in place on a terminal, printed on each change otherwise."""
-
-    def __init__(self, labels: list[str], out: TextIO | None = None) -> None:
-        self.out = out or sys.stdout
-        self.labels = labels
-        self.status = {label: "waiting" for label in labels}
-        self.width = max(len(label) for label in labels)
-        self.lock = threading.Lock()
-        self.live = self.out.isatty()
-        self.drawn = False
-
-    def update(self, label: str, status: str) -> None:
-        with self.lock:
-            if self.status.get(label) == status:
-                return
-            self.status[label] = status
-            if not self.live:
-                print(f"{label.ljust(self.width)}  {status}", file=self.out, flush=True)
-                return
-            if self.drawn:
-                self.out.write(f"\x1b[{len(self.labels)}F")
-            for name in self.labels:
-                self.out.write(f"\x1b[2K{name.ljust(self.width)}  {self.status[name]}\n")
-            self.out.flush()
-            self.drawn = True
-
-
-LOG_DIR = Path(".fabulaws") / "logs"  # one log file per server created, under the project directory
-
 def log_path(directory: Path, spec: ServerSpec, index: int) -> Path:
+    """Where a server's creation is logged (``directory`` is usually LOG_DIR: under the project directory)."""
     stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d_%H-%M-%S")
     return directory / f"{stamp}_{spec.deployment}_{spec.environment}_{spec.role}_{spec.zone}_{index}.log"
 
 
 def server_logger(name: str, path: Path) -> tuple[logging.Logger, logging.Handler]:
+    """A logger writing to ``path`` only (created mode 0600: it names hosts, users and paths)."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600))
     handler = logging.FileHandler(path)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
     logger = logging.getLogger(f"fabulaws.new.{name}")
@@ -126,7 +100,7 @@ class Creation:
     log_dir: Path
     tries: int = 3
     keep_failed: bool = False
-    out: TextIO = field(default_factory=lambda: sys.stdout)
+    report: Reporter = field(default_factory=reporter)
     primary: PrimaryRendezvous = field(default_factory=PrimaryRendezvous)
     cancel: threading.Event = field(default_factory=threading.Event)
 
@@ -135,30 +109,32 @@ class Creation:
             Outcome(spec, f"{spec.role} ({spec.zone})" + (f" #{i}" if self._repeats(spec) else ""), log_path(self.log_dir, spec, i))
             for i, spec in enumerate(self.specs, 1)
         ]
-        board = StatusBoard([o.label for o in outcomes], self.out)
-        print("Creating servers in parallel; each has its own log file:", file=self.out)
+        say = self.report.info
+        say("Creating servers in parallel; each has its own log file:")
         for outcome in outcomes:
-            print(f"  {outcome.label}: {outcome.log_file}", file=self.out)
-        threads = [threading.Thread(target=self._create, args=(o, board), name=o.label, daemon=True) for o in outcomes]
-        for thread in threads:
-            thread.start()
-        try:
+            say(f"  {outcome.label}: {outcome.log_file}")
+        with self.report.status([o.label for o in outcomes], every_change=True) as board:
+            threads = [threading.Thread(target=self._create, args=(o, board), name=o.label, daemon=True)
+                       for o in outcomes]
             for thread in threads:
-                while thread.is_alive():
-                    thread.join(0.2)
-        except KeyboardInterrupt:
-            self.cancel.set()
-            print("\nInterrupted: stopping each server at its next step and discarding it...", file=self.out, flush=True)
-            for thread in threads:
-                thread.join()
-            raise
+                thread.start()
+            try:
+                for thread in threads:
+                    while thread.is_alive():
+                        thread.join(0.2)
+            except KeyboardInterrupt:
+                self.cancel.set()
+                say("Interrupted: stopping each server at its next step and discarding it...")
+                for thread in threads:
+                    thread.join()
+                raise
         self._summary(outcomes)
         return outcomes
 
     def _repeats(self, spec: ServerSpec) -> bool:
         return sum(1 for s in self.specs if (s.role, s.zone) == (spec.role, spec.zone)) > 1
 
-    def _create(self, outcome: Outcome, board: StatusBoard) -> None:
+    def _create(self, outcome: Outcome, board: LiveStatus) -> None:
         log, handler = server_logger(f"{outcome.spec.role}.{outcome.log_file.stem}", outcome.log_file)
         started = time.monotonic()
         try:
@@ -193,18 +169,17 @@ class Creation:
             outcome.seconds = time.monotonic() - started
             if outcome.error and outcome.spec.role in ("db-primary", "combo"):
                 self.primary.primary_failed(outcome.error)
-            board.update(outcome.label, f"ready: {outcome.instance_id} at {outcome.address} ({outcome.seconds:.0f} s)"
+            board.finish(outcome.label, f"ready: {outcome.instance_id} at {outcome.address} ({outcome.seconds:.0f} s)"
                          if outcome.ok else f"FAILED after {outcome.tries} tries ({outcome.seconds:.0f} s)")
             log.removeHandler(handler)
             handler.close()
 
     def _summary(self, outcomes: list[Outcome]) -> None:
         failed = [o for o in outcomes if not o.ok]
-        print(f"Created {len(outcomes) - len(failed)} of {len(outcomes)} servers.", file=self.out)
+        self.report.info(f"Created {len(outcomes) - len(failed)} of {len(outcomes)} servers.")
         for outcome in failed:
             kept = f"; left {outcome.kept} (-PENDING) for inspection" if outcome.kept else ""
-            print(f"  FAILED {outcome.label}: {outcome.error} (log: {outcome.log_file}{kept})", file=self.out)
-        self.out.flush()
+            self.report.info(f"  FAILED {outcome.label}: {outcome.error} (log: {outcome.log_file}{kept})")
 
 
 def raise_for_failures(outcomes: list[Outcome]) -> None:

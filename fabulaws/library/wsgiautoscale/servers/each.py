@@ -1,17 +1,23 @@
 """One action on several servers at once (1.x's ``@parallel``), over host-key-verified connections.
 
-Every server is tried; the failures are reported together at the end, each
-with its host, so one unreachable server does not hide the state of the rest.
+Every server is tried; each one's outcome is reported as soon as it is known, and the failures are raised
+together at the end, each with its host (and log file), so one unreachable server does not hide the rest.
+With ``logs``, every server's remote output is streamed, as it arrives, into its own log file there; on a
+terminal a live line per server shows what it is doing.
 """
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Callable
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable, TextIO
 
 from ....errors import DeployError
 from ....remote.connect import connect
 from ....remote.hostkeys import KnownHosts
+from ....remote.streaming import StreamedConnection
+from ....report import Reporter, open_log, reporter
 from ..context import operator_name
 from ..stack import Server
 
@@ -23,34 +29,75 @@ def open_connection(c: Any, server: Server, known: KnownHosts | None = None) -> 
     return connect(server.hostname or server.private_ip, operator_name(c), config=c.config, known=known or KnownHosts())
 
 
-def on_each(c: Any, servers: list[Server], action: Action, what: str, workers: int = 10) -> list[str]:
-    """Run ``action(connection, server)`` on every server in parallel; print and return each one's report.
+def label_of(server: Server) -> str:
+    return f"[{server.hostname or server.private_ip}] ({server.role})"
 
-    Raises DeployError naming every server where it failed.
+
+def on_each(c: Any, servers: list[Server], action: Action, what: str, workers: int = 10, report: Reporter | None = None,
+            logs: Path | None = None) -> list[str]:
+    """Run ``action(connection, server)`` on every server in parallel; report and return each one's result line.
+
+    + report: where lines go (default: the process's reporter)
+    + logs: a directory: each server's remote output streams into its own file there (mode 0600)
+
+    Raises DeployError naming every server where it failed (and its log file).
     """
     if not servers:
         raise DeployError(f"{what}: no running servers found")
+    out = report or reporter()
     known = KnownHosts()
+    labels = {id(server): label_of(server) for server in servers}
+    files: dict[int, tuple[Path, TextIO]] = {}
+    if logs is not None:
+        for server in servers:
+            files[id(server)] = open_log(logs, what, server.hostname or server.private_ip or "server")
+        out.info(f"{what} on {len(servers)} server(s); the output of each streams into its log:")
+        for server in servers:
+            out.info(f"  {labels[id(server)]} {files[id(server)][0]}")
 
-    def run(server: Server) -> str:
+    def run(server: Server, status: Callable[[str], None]) -> str:
+        status("connecting")
         cxn = open_connection(c, server, known)
+        if id(server) in files:
+            log = files[id(server)][1]
+            log.write(f"# {what} on {labels[id(server)]}, {datetime.now(timezone.utc):%Y-%m-%d %H:%M:%S} UTC\n")
+            cxn = StreamedConnection(cxn, log, status)
         try:
             return action(cxn, server)
         finally:
             cxn.close()
 
     reports, failures = [], []
-    with ThreadPoolExecutor(max_workers=min(workers, len(servers))) as pool:
-        futures = [(server, pool.submit(run, server)) for server in servers]
-        for server, future in futures:
-            label = f"[{server.hostname or server.private_ip}] ({server.role})"
-            try:
-                report = f"{label} {future.result()}"
-            except Exception as exc:  # noqa: BLE001 - reported with its server below
-                failures.append(f"{label} {type(exc).__name__}: {exc}")
-                continue
-            print(report, flush=True)
-            reports.append(report)
+    try:
+        with out.status(list(labels.values())) as board, \
+                ThreadPoolExecutor(max_workers=min(workers, len(servers))) as pool:
+            futures = {pool.submit(run, server, lambda line, s=server: board.update(labels[id(s)], line)): server
+                       for server in servers}
+            for future in as_completed(futures):
+                server = futures[future]
+                label = labels[id(server)]
+                where = f" (log: {files[id(server)][0]})" if id(server) in files else ""
+                try:
+                    line = f"{label} {future.result()}"
+                except Exception as exc:  # noqa: BLE001 - reported with its server below
+                    failure = f"{label} {type(exc).__name__}: {exc}{where}"
+                    _log_end(files, server, f"FAILED: {type(exc).__name__}: {exc}")
+                    board.update(label, "FAILED")
+                    out.info(f"{label} {what} FAILED{where}")
+                    failures.append(failure)
+                    continue
+                _log_end(files, server, f"done: {line}")
+                board.update(label, "done")
+                out.info(line)
+                reports.append(line)
+    finally:
+        for _, handle in files.values():
+            handle.close()
     if failures:
         raise DeployError(f"{what} failed on {len(failures)} of {len(servers)} servers:\n  " + "\n  ".join(failures))
     return reports
+
+
+def _log_end(files: dict[int, tuple[Path, TextIO]], server: Server, line: str) -> None:
+    if id(server) in files:
+        files[id(server)][1].write(f"# {line}\n")
