@@ -213,7 +213,7 @@ def test_deprecation_warnings_are_printed_once(example_project, with_fabfile):
     config.write_text(config.read_text() + "database_host: db.example.com\n")
     if with_fabfile:  # 1.x fabfiles set up logging themselves
         shutil.copy(EXAMPLE / "fabfile.py", example_project / "fabfile.py")
-    result = run_cli(["--list"], example_project)
+    result = run_cli(["testing"], example_project)
     assert result.returncode == 0, result.stderr
     assert result.stderr.count("database_host is deprecated") == 1, result.stderr
 
@@ -343,10 +343,33 @@ def test_a_closed_pipe_is_no_traceback(tasks_project, program):
     assert stderr == ""
 
 
-@pytest.mark.parametrize("args", [["--version"], ["--list"], ["--complete", "--", "fabulaws", "dep"]])
-def test_fast_paths_import_neither_boto3_nor_pydantic(args):
-    """--version, --list and --complete (on every TAB) at the repository root stay as fast as ``fab``'s."""
-    result = subprocess.run([sys.executable, "-X", "importtime", "-m", "fabulaws", *args], cwd=REPO,
+def test_listing_stand_ins_match_the_real_tasks():
+    """--list/--help/--complete show stand-ins read from source (fabulaws.tasklist): the same as the real tasks."""
+    script = (
+        "import inspect\n"
+        "from pathlib import Path\n"
+        "from fabulaws.tasklist import static_tasks, environment_tasks\n"
+        "from fabulaws.library.wsgiautoscale.tasks import builtin_tasks\n"
+        "from fabulaws.config import load_settings\n"
+        f"config = Path({str(EXAMPLE / 'fabulaws-config.yml')!r})\n"
+        "def shape(t):\n"
+        "    sig = [(p.name, p.default) for p in inspect.signature(t.body).parameters.values()]\n"
+        "    return (t.name, sig, t.__doc__, dict(t.help), list(t.iterable), t.discovers_hosts)\n"
+        "stand_ins = {**static_tasks(), **environment_tasks(config)}\n"
+        "real = builtin_tasks(load_settings(config))\n"
+        "assert sorted(stand_ins) == sorted(real), (sorted(stand_ins), sorted(real))\n"
+        "for name in real:\n"
+        "    assert shape(stand_ins[name]) == shape(real[name]), (shape(stand_ins[name]), shape(real[name]))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize("where", [REPO, EXAMPLE], ids=["repository", "project"])
+@pytest.mark.parametrize("args", [["--version"], ["--list"], ["--complete", "--", "fabulaws", "dep"], ["-h", "deploy_full"]])
+def test_fast_paths_import_neither_boto3_nor_pydantic(args, where):
+    """--version, --list, -h TASK and --complete (on every TAB) stay as fast as ``fab``'s (benchmarks/ times them)."""
+    result = subprocess.run([sys.executable, "-X", "importtime", "-m", "fabulaws", *args], cwd=where,
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr[-2000:]
     imported = {line.split("|")[-1].strip() for line in result.stderr.splitlines() if line.startswith("import time:")}

@@ -9,27 +9,32 @@ one environment task per entry of ``environments``. Imported while Fabric's
 Without a configuration file only the built-in tasks are defined (so ``--list``
 works anywhere); running one says which file is missing. Under a program, a
 configuration error is kept in ``config_problem`` and reported as one line before
-any task runs; a plain import raises it, as 1.x did.
+any task runs; a plain import raises it, as 1.x did. A program that will only
+list, complete or show help gets stand-ins read from source (fabulaws.tasklist):
+no boto3, no pydantic, no validation.
 """
 
 from ...errors import ConfigError
 from ...fabhook import locate_config_file, upgrade_running_program
+from ...tasklist import environment_tasks, static_tasks, wants_listing_only
 
 _program = upgrade_running_program()
-
-from .context import project_settings  # noqa: E402 - the program is upgraded first
-from .tasks import STATIC_TASKS, builtin_tasks  # noqa: E402
-
+_config_file = locate_config_file()
 config_problem: ConfigError | None = None
-if locate_config_file() is None:
-    _tasks = dict(STATIC_TASKS)
+
+if wants_listing_only(_program):
+    _tasks = {**static_tasks(), **(environment_tasks(_config_file) if _config_file else {})}
 else:
-    try:
-        _tasks = builtin_tasks(project_settings())
-    except ConfigError as exc:
-        if _program is None:
-            raise
-        config_problem = exc
-        _tasks = dict(STATIC_TASKS)
+    from .context import project_settings
+    from .tasks import STATIC_TASKS, builtin_tasks
+
+    _tasks = dict(STATIC_TASKS)
+    if _config_file is not None:
+        try:
+            _tasks = builtin_tasks(project_settings(_config_file))
+        except ConfigError as exc:
+            if _program is None:
+                raise
+            config_problem = exc
 globals().update(_tasks)
 __all__ = list(_tasks)

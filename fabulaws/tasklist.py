@@ -1,0 +1,120 @@
+"""The built-in tasks as ``--list``, ``--help TASK`` and ``--complete`` show them, read from source.
+
+Importing the tasks imports boto3, pydantic and every module they use (0.3-0.5 s),
+which a shell completion on every TAB cannot afford. When the program will only
+list, complete or show help, the api builds these stand-ins instead: same names,
+signatures, docstrings, help texts and iterables, taken from the task modules'
+source with ``ast`` (nothing of theirs is imported), and environment tasks from
+the configuration's ``environments`` read as plain YAML (not validated: only
+running a task needs that). Calling a stand-in runs the real task.
+tests/test_fab_cli.py checks the stand-ins against the real tasks.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib
+from pathlib import Path
+from typing import Any
+
+from fabric import task as fabric_task
+
+TASKS_PACKAGE = "fabulaws.library.wsgiautoscale.tasks"
+TASKS_DIR = Path(__file__).parent / "library" / "wsgiautoscale" / "tasks"
+SKIPPED_MODULES = ("__init__", "base", "environment")  # environment tasks are made per configured environment
+
+
+def wants_listing_only(program: Any) -> bool:
+    """True when ``program`` (a running invoke Program) will only list, complete or show help, never run a task."""
+    if program is None or getattr(program, "core", None) is None:
+        return False
+    args = program.core[0].args
+    return any(name in args and args[name].value for name in ("list", "complete", "help"))
+
+
+def _task_decorator(node: ast.FunctionDef) -> dict | None:
+    """The literal keyword arguments of ``@task``/``@task(...)`` on ``node``, or None if it is not a task."""
+    for decorator in node.decorator_list:
+        if isinstance(decorator, ast.Name) and decorator.id == "task":
+            return {}
+        if isinstance(decorator, ast.Call) and isinstance(decorator.func, ast.Name) and decorator.func.id == "task":
+            return {kw.arg: ast.literal_eval(kw.value) for kw in decorator.keywords if kw.arg}
+    return None
+
+
+def _signature_source(node: ast.FunctionDef) -> tuple[str, str]:
+    """``(parameters, call arguments)`` source for a stand-in with ``node``'s signature (defaults are literals)."""
+    args = node.args
+    params, call = [], []
+    defaults = [None] * (len(args.args) - len(args.defaults)) + list(args.defaults)
+    for arg, default in zip(args.args, defaults):
+        params.append(arg.arg if default is None else f"{arg.arg}={ast.unparse(default)}")
+        call.append(arg.arg)
+    return ", ".join(params), ", ".join(call)
+
+
+def _stand_in(module: str, node: ast.FunctionDef, options: dict) -> Any:
+    params, call = _signature_source(node)
+    namespace: dict[str, Any] = {"_run": _runner(module, node.name)}
+    exec(f"def {node.name}({params}):\n    return _run({call})\n", namespace)  # noqa: S102 - our own source's signature
+    body = namespace[node.name]
+    body.__doc__ = ast.get_docstring(node, clean=False)
+    body.__module__ = f"{TASKS_PACKAGE}.{module}"
+    made = fabric_task(**options)(body)
+    made.discovers_hosts = True
+    return made
+
+
+def _runner(module: str, name: str) -> Any:
+    def run(*args: Any) -> Any:
+        real = getattr(importlib.import_module(f"{TASKS_PACKAGE}.{module}"), name)
+        return real.body(*args)
+
+    return run
+
+
+def static_tasks() -> dict[str, Any]:
+    """Stand-ins for every ``@task`` function defined in the task modules, by name."""
+    tasks: dict[str, Any] = {}
+    for path in sorted(TASKS_DIR.glob("*.py")):
+        if path.stem in SKIPPED_MODULES:
+            continue
+        for node in ast.parse(path.read_text(), str(path)).body:
+            if isinstance(node, ast.FunctionDef):
+                options = _task_decorator(node)
+                if options is not None:
+                    tasks[node.name] = _stand_in(path.stem, node, options)
+    return tasks
+
+
+def environment_tasks(config_file: Path) -> dict[str, Any]:
+    """Stand-ins for the environment tasks of ``config_file``; empty if it cannot be read as a mapping."""
+    from invoke.vendor import yaml  # already imported by invoke: free
+
+    try:
+        data = yaml.safe_load(config_file.read_text())
+    except (OSError, yaml.YAMLError):
+        return {}
+    if not isinstance(data, dict) or not isinstance(data.get("environments"), list):
+        return {}
+    default = data.get("default_deployment")
+    return {str(env): _environment_stand_in(str(env), str(default)) for env in data["environments"]}
+
+
+def _environment_stand_in(environment: str, default_deployment: str) -> Any:
+    def select_environment(c, deployment_tag=default_deployment, answer=None):
+        from .library.wsgiautoscale.context import project_settings
+        from .library.wsgiautoscale.tasks.environment import environment_task
+
+        return environment_task(project_settings(), environment).body(c, deployment_tag, answer)
+
+    select_environment.__name__ = environment.replace("-", "_")
+    select_environment.__doc__ = (
+        f"Select the {environment} environment (of deployment {default_deployment} unless deployment_tag is given)."
+    )
+    made = fabric_task(name=environment, help={
+        "deployment_tag": f"deployment to select (default: {default_deployment}, the config's default_deployment)",
+        "answer": "y selects a production environment without asking; n refuses (default: ask on the terminal)",
+    })(select_environment)
+    made.discovers_hosts = True
+    return made
