@@ -19,6 +19,7 @@ from pydantic import (
     StringConstraints,
     field_validator,
 )
+from pydantic.json_schema import WithJsonSchema
 
 from ..errors import ConfigError
 from .maps import find
@@ -71,7 +72,7 @@ def _scalar(value: Any) -> Any:
     return value
 
 
-Port = Annotated[int, AfterValidator(_port)]
+Port = Annotated[int, AfterValidator(_port), WithJsonSchema({"type": "integer", "minimum": 1, "maximum": 65535})]
 Region = Annotated[str, StringConstraints(pattern=r"^[a-z]{2}(-[a-z]+)+-\d+$")]
 Scalar = Annotated[str | int | float | bool, BeforeValidator(_scalar)]
 
