@@ -1,12 +1,16 @@
 """Load balancers as real haproxy: one process per classic ELB and per ELBv2 target group.
 
-Each haproxy listens on its own loopback address (127.10.0.N) on the
+Each haproxy listens on its own loopback address (127.10.<slot>.N) on the
 listeners' ports, health-checks the registered instances with the load
 balancer's own check (target, interval, thresholds; intervals scaled), and
 routes only to instances it considers UP. Instances are added at run time
 through haproxy's admin socket, starting DOWN, so a new instance gets traffic
 only after HealthyThreshold passing checks, as on AWS. What haproxy observes is
 what DescribeInstanceHealth and DescribeTargetHealth report.
+
+Registrations are desired state, applied on every tick: a balancer (re)started after its instances were
+registered (created, or reconfigured by ConfigureHealthCheck, in the same second) gets them all, whatever
+the order of the calls.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import os
 import signal
 import socket
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,10 +29,12 @@ from typing import Any
 from ..backends import regional
 from ..health import CLASSIC, TARGET_GROUP, HealthCheck, Registration, TargetHealth, healthy_and_unhealthy
 from ..timing import Timings
-from .network import BALANCER_NETWORK
+from ..slots import Slot
 from .system import log, run
 
-FIRST_ADDRESS = BALANCER_NETWORK.network_address + 1
+
+class HaproxyError(RuntimeError):
+    """haproxy refused a command on its admin socket."""
 
 
 @dataclass(frozen=True)
@@ -56,14 +63,17 @@ class Proxy:
         self.address = address
         self.spec = spec
         self.timings = timings
-        self.servers: dict[str, tuple[str, int]] = {}  # instance id -> (ip, port)
+        self.servers: dict[str, tuple[str, int]] = {}  # instance id -> (ip, port): what haproxy was told
         self.stats: dict[str, dict[str, str]] = {}
+        self.started = 0
+        self.running = False
 
     @property
     def socket_path(self) -> Path:
-        """In /tmp under a digest of the directory: a Unix socket path must stay under 108 bytes, and the
-        sandbox's directory can be deep (pytest's basetemp made haproxy fail to create it)."""
-        digest = hashlib.sha1(str(self.directory.resolve()).encode()).hexdigest()[:16]
+        """In /tmp under a digest of the directory and the start: a Unix socket path must stay under 108 bytes,
+        and the sandbox's directory can be deep (pytest's basetemp made haproxy fail to create it). Each start
+        has its own socket: a haproxy stopped for a new configuration must not take the new one's with it."""
+        digest = hashlib.sha1(f"{self.directory.resolve()}#{self.started}".encode()).hexdigest()[:16]
         return Path(tempfile.gettempdir()) / f"fabulaws-lb-{digest}.sock"
 
     @property
@@ -75,13 +85,16 @@ class Proxy:
         return f"{listener.protocol.lower()}://{self.address}:{listener.port}" if listener else ""
 
     def start(self) -> None:
+        """Start haproxy with no server; ``sync`` adds the registered instances."""
+        self.started = time.monotonic_ns()
+        self.servers = {}
         self.directory.mkdir(parents=True, exist_ok=True)
         (self.directory / "haproxy.cfg").write_text(self.configuration())
         run(["haproxy", "-f", str(self.directory / "haproxy.cfg"), "-D", "-p", str(self.pid_file)])
-        for name, (ip, port) in list(self.servers.items()):
-            self.add(name, ip, port)
+        self.running = True
 
     def stop(self) -> None:
+        self.running = False
         try:
             os.kill(int(self.pid_file.read_text().split()[0]), signal.SIGTERM)
         except (OSError, ValueError, IndexError):
@@ -157,24 +170,33 @@ class Proxy:
                    "rise", str(check.healthy_threshold), "fall", str(check.unhealthy_threshold), "port", str(check.port)]
         if self.spec.instance_protocol in ("HTTPS", "SSL"):
             options += ["ssl", "verify", "none"]
-        # Dynamic servers do not inherit "ssl" for their checks: say it either way.
-        options.append("check-ssl" if check.protocol in ("HTTPS", "SSL") else "no-check-ssl")
-        if check.protocol in ("HTTPS", "SSL") and "verify" not in options:
-            options += ["verify", "none"]
+        # With "port", checks do not inherit "ssl": an HTTPS check says check-ssl. (An HTTP check says nothing:
+        # haproxy refuses "no-check-ssl" for a dynamic server, and on main every instance behind an HTTP check
+        # stayed "Instance registration is still in progress." for that.)
+        if check.protocol in ("HTTPS", "SSL"):
+            options.append("check-ssl")
+            if "verify" not in options:
+                options += ["verify", "none"]
+        answer = self.command(f"add server instances/{name} {' '.join(options)}")
+        if "New server registered" not in answer:
+            raise HaproxyError(f"add server {name}: {answer.strip()}")
         self.servers[name] = (ip, port)
-        if not self.socket_path.exists():
-            return
-        self.command(f"add server instances/{name} {' '.join(options)}")
         for text in (f"enable health instances/{name}", f"enable server instances/{name}",
                      f"set server instances/{name} health down", f"set weight instances/{name} 100"):
             self.command(text)
 
     def remove(self, name: str) -> None:
         self.servers.pop(name, None)
-        if not self.socket_path.exists():
-            return
         self.command(f"disable server instances/{name}")
         self.command(f"del server instances/{name}")
+
+    def sync(self, wanted: dict[str, tuple[str, int]]) -> None:
+        """Make haproxy's servers the registered instances (added DOWN, removed, or moved to a new address)."""
+        for name in [n for n in self.servers if wanted.get(n) != self.servers[n]]:
+            self.remove(name)
+        for name, (ip, port) in wanted.items():
+            if name not in self.servers:
+                self.add(name, ip, port)
 
     def refresh_stats(self) -> None:
         """One ``show stat`` per tick: status (UP/DOWN...), last check and failed checks per server."""
@@ -198,13 +220,16 @@ class Proxy:
 class HaproxyChecker:
     """The Checker behind the load balancer APIs when hosts exist: haproxy does the checking."""
 
-    def __init__(self, run_dir: Path, timings: Timings) -> None:
+    def __init__(self, run_dir: Path, timings: Timings, slot: Slot) -> None:
         self.root = run_dir / "haproxy"
         self.root.mkdir(parents=True, exist_ok=True)
         self.timings = timings
+        self.network = slot.balancer_network
         self.proxies: dict[tuple[str, str], Proxy] = {}
+        self.registered: dict[tuple[str, str], dict[str, tuple[str, int]]] = {}  # balancer -> instance -> (ip, port)
         self.addresses: dict[str, str] = json.loads((self.root / "addresses.json").read_text()) if (self.root / "addresses.json").exists() else {}
         self.ever_up: set[Registration] = set()
+        self.warned: set[str] = set()
 
     # --- the Checker protocol -------------------------------------------------------------------
     def begin(self, now: float) -> None:
@@ -214,25 +239,32 @@ class HaproxyChecker:
         for key, spec in wanted.items():
             proxy = self.proxies.get(key)
             if proxy is None or proxy.spec != spec:
-                servers = proxy.servers if proxy else {}
                 if proxy:
                     proxy.stop()
                 proxy = Proxy(self.root / _slug(key), self._address(key), spec, self.timings)
-                proxy.servers = dict(servers)
                 self._start(proxy)
                 self.proxies[key] = proxy
+            if proxy.running:
+                self._sync(key, proxy)
             proxy.refresh_stats()
 
+    def _sync(self, key: tuple[str, str], proxy: Proxy) -> None:
+        wanted = {name: (ip, port or proxy.spec.instance_port) for name, (ip, port) in self.registered.get(key, {}).items()}
+        try:
+            proxy.sync(wanted)
+        except (OSError, HaproxyError) as exc:  # retried next tick; said once
+            message = f"haproxy for {proxy.spec.name}: {exc}"
+            if message not in self.warned:
+                self.warned.add(message)
+                log.warning(message)
+
     def added(self, registration: Registration, check: HealthCheck, instance: Any, port: int | None) -> None:
-        proxy = self.proxies.get(_key(registration))
-        if proxy is not None and instance is not None and instance.private_ip:
-            proxy.add(registration.instance_id, instance.private_ip, port or proxy.spec.instance_port)
+        if instance is not None and instance.private_ip:
+            self.registered.setdefault(_key(registration), {})[registration.instance_id] = (instance.private_ip, port or 0)
 
     def removed(self, registration: Registration) -> None:
         self.ever_up.discard(registration)
-        proxy = self.proxies.get(_key(registration))
-        if proxy is not None:
-            proxy.remove(registration.instance_id)
+        self.registered.get(_key(registration), {}).pop(registration.instance_id, None)
 
     def observe(self, registration: Registration, health: TargetHealth, check: HealthCheck, instance: Any, now: float) -> None:
         proxy = self.proxies.get(_key(registration))
@@ -259,6 +291,7 @@ class HaproxyChecker:
         for proxy in self.proxies.values():
             proxy.stop()
         self.proxies.clear()
+        self.registered.clear()
 
     def _start(self, proxy: Proxy) -> None:
         try:
@@ -269,7 +302,7 @@ class HaproxyChecker:
     def _address(self, key: tuple[str, str]) -> str:
         slug = _slug(key)
         if slug not in self.addresses:
-            self.addresses[slug] = str(FIRST_ADDRESS + len(self.addresses))
+            self.addresses[slug] = str(self.network.network_address + 1 + len(self.addresses))
             (self.root / "addresses.json").write_text(json.dumps(self.addresses))
         return self.addresses[slug]
 
