@@ -33,6 +33,14 @@ def run_dir() -> Path:
     return state_dir() / "run"
 
 
+def recorded_slot() -> int | None:
+    """The slot the sandbox of this state directory holds (or held, until ``down`` removed its network)."""
+    try:
+        return int((state_dir() / "slot").read_text())
+    except (OSError, ValueError):
+        return None
+
+
 def read_state() -> dict | None:
     try:
         return json.loads((state_dir() / "sandbox.json").read_text())
@@ -102,7 +110,8 @@ def _spawn(args: argparse.Namespace) -> dict:
     while time.monotonic() < deadline:
         state = running_state()
         if state and state["pid"] == process.pid:
-            print(f"sandbox started at {state['endpoint']} (pid {process.pid}; log {directory / 'sandbox.log'})", file=sys.stderr)
+            print(f"sandbox started at {state['endpoint']} (pid {process.pid}, slot {state.get('slot')}; "
+                  f"log {directory / 'sandbox.log'})", file=sys.stderr)
             return state
         if process.poll() is not None:
             raise SystemExit(f"fabulaws: the sandbox exited at start (status {process.returncode}); see {directory / 'sandbox.log'}")
@@ -138,14 +147,27 @@ def cmd_down(args: argparse.Namespace) -> int:
     else:
         print("sandbox is not running", file=sys.stderr)
     (state_dir() / "sandbox.json").unlink(missing_ok=True)
-    if run_dir().exists() and os.geteuid() == 0:
+    number = recorded_slot()
+    if os.geteuid() == 0 and (run_dir().exists() or number is not None):
         from .hosts.cleanup import clean, leftovers
+        from .slots import try_lock
 
-        clean(run_dir())
-        remaining = leftovers(run_dir())
+        # Only this state directory's own: its run directory, and its slot's network while nobody else holds
+        # the slot (a new sandbox never takes a slot whose network a killed one left, so this is ours).
+        lock = try_lock(number) if number is not None else None
+        slot = lock.slot if lock is not None else None
+        if number is not None and lock is None:
+            print(f"fabulaws: slot {number} is held by another running sandbox: its network is left alone", file=sys.stderr)
+        try:
+            clean(run_dir(), slot)
+            remaining = leftovers(run_dir(), slot)
+        finally:
+            if lock is not None:
+                lock.release()
         if remaining:
             print("fabulaws: could not remove: " + "; ".join(remaining), file=sys.stderr)
             return 1
+    (state_dir() / "slot").unlink(missing_ok=True)
     return 0
 
 
@@ -153,14 +175,20 @@ def cmd_status(args: argparse.Namespace) -> int:
     state = running_state()
     if not state:
         print("sandbox is not running")
-        if run_dir().exists() and os.geteuid() == 0:
+        number = recorded_slot()
+        if (run_dir().exists() or number is not None) and os.geteuid() == 0:
             from .hosts.cleanup import leftovers
+            from .slots import Slot
 
-            for item in leftovers(run_dir()):
+            for item in leftovers(run_dir(), Slot(number) if number is not None else None):
                 print(f"leftover: {item} (`fabulaws sandbox down` removes it)")
         return 1
     status = _get(state["endpoint"], "/_sandbox/status")
     print(f"sandbox running at {state['endpoint']} (pid {state['pid']}), time scale 1:{status['timings']['scale']:g}")
+    network = status.get("network") or {}
+    if network:
+        print(f"slot {network['slot']}: VPCs in {network['vpc_cidr']}, default VPC {network['default_vpc_cidr']}, "
+              f"load balancers in {network['balancers']}")
     print("instances: " + (", ".join(f"{n} {s}" for s, n in sorted(status["instances"].items())) or "none"))
     for group in status["groups"]:
         states = ", ".join(f"{i} {s}" for i, s in group["instances"].items()) or "no instances"
@@ -233,11 +261,25 @@ def cmd_serve(args: argparse.Namespace) -> int:
             print("fabulaws sandbox: --hosts needs root (namespaces, mounts, loop devices); running without hosts", file=sys.stderr)
         else:
             hosts_dir = run_dir()
-    sandbox = Sandbox(args.host, args.port, timings, hosts_dir=hosts_dir)
-    if args.trace:
-        sandbox.trace = open(args.trace, "a")
+    from .hosts.cleanup import clean, dirty
+    from .slots import claim, try_lock
+
     directory = state_dir()
     directory.mkdir(parents=True, exist_ok=True)
+    previous = recorded_slot()
+    if previous is not None and os.geteuid() == 0:
+        lock = try_lock(previous)
+        if lock is not None:  # a killed sandbox of this directory left its hosts: what `down` would remove
+            try:
+                clean(run_dir(), lock.slot)
+            finally:
+                lock.release()
+    # Held by this process until it exits (a crash frees it); recorded so `down` knows its own network.
+    slot = claim(dirty, preferred=recorded_slot(), from_top=hosts_dir is None)
+    (directory / "slot").write_text(f"{slot.slot.number}\n")
+    sandbox = Sandbox(args.host, args.port, timings, hosts_dir=hosts_dir, slot=slot)
+    if args.trace:
+        sandbox.trace = open(args.trace, "a")
     stop = {"now": False}
 
     def request_stop(*_: object) -> None:
@@ -246,7 +288,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
     sandbox.start()
-    state = {"pid": os.getpid(), "endpoint": sandbox.endpoint, "port": sandbox.port, "started": time.time()}
+    state = {"pid": os.getpid(), "endpoint": sandbox.endpoint, "port": sandbox.port, "started": time.time(),
+             "slot": sandbox.slot.number}
     (directory / "sandbox.json").write_text(json.dumps(state))
     print(f"sandbox serving at {sandbox.endpoint}", flush=True)
     try:

@@ -40,6 +40,7 @@ def apply(sandbox: Any) -> None:
         return
     _applied = True
     _patch_ec2()
+    _patch_addresses()
     _patch_autoscaling()
     _patch_load_balancers()
     _patch_cloudwatch()
@@ -69,6 +70,67 @@ def _replace(cls: type, name: str):
         return function
 
     return decorate
+
+
+# --- EC2: addresses of this sandbox's slot only ---------------------------------------------------
+def _patch_addresses() -> None:
+    """Every sandbox on the machine hands out addresses of its own slot (``slots``), so none gives out an
+    address another sandbox's real hosts have: the default VPC is 172.(16+N).0.0/16, a VPC in another slot's
+    ranges is refused, and an instance launched without a subnet gets an address of its zone's default
+    subnet, as on AWS (moto gives it a random 10.x.y.z outside every subnet)."""
+    from moto.ec2.models.instances import Instance
+    from moto.ec2.models.vpcs import VPC
+
+    original_create_vpc = EC2Backend.create_vpc
+
+    @functools.wraps(original_create_vpc)
+    def create_vpc(self, cidr_block, *args, is_default=False, **kwargs):
+        slot = _sandbox.slot
+        if is_default:
+            cidr_block = str(slot.default_vpc_network)
+        else:
+            _refuse_other_slots(slot, cidr_block)
+        return original_create_vpc(self, cidr_block, *args, is_default=is_default, **kwargs)
+
+    EC2Backend.create_vpc = create_vpc
+
+    original_associate = VPC.associate_vpc_cidr_block
+
+    @functools.wraps(original_associate)
+    def associate_vpc_cidr_block(self, cidr_block, *args, **kwargs):
+        if cidr_block and "." in str(cidr_block):
+            _refuse_other_slots(_sandbox.slot, cidr_block)
+        return original_associate(self, cidr_block, *args, **kwargs)
+
+    VPC.associate_vpc_cidr_block = associate_vpc_cidr_block
+
+    original_prep_nics = Instance.prep_nics
+
+    @functools.wraps(original_prep_nics)
+    def prep_nics(self, nic_spec, private_ip=None, *args, **kwargs):
+        if not self._subnet_id and not any("SubnetId" in nic or "NetworkInterfaceId" in nic for nic in nic_spec):
+            defaults = self.ec2_backend.get_default_subnets()
+            subnet = defaults.get(self._placement.zone) or (defaults[sorted(defaults)[0]] if defaults else None)
+            if subnet is not None:
+                self._subnet_id = subnet.id
+                self._placement.zone = subnet.availability_zone
+        return original_prep_nics(self, nic_spec, private_ip, *args, **kwargs)
+
+    Instance.prep_nics = prep_nics
+
+
+def _refuse_other_slots(slot: Any, cidr_block: str) -> None:
+    try:
+        owner = slot.owner_of(cidr_block)
+    except ValueError:
+        return  # moto answers InvalidParameterValue for it
+    if owner is not None:
+        raise EC2ClientError(
+            "InvalidVpc.Range",
+            f"The CIDR '{cidr_block}' is in the addresses of sandbox slot {owner.number} ({owner.vpc_network}, "
+            f"{owner.default_vpc_network}); this sandbox (slot {slot.number}) uses {slot.vpc_network} for VPCs, so "
+            f"that sandboxes on this machine never share an address.",
+        )
 
 
 # --- EC2: things take time -------------------------------------------------------------------

@@ -7,6 +7,9 @@ from fabulaws-config.yml. Idempotent: what exists is reused.
 
 from __future__ import annotations
 
+import ipaddress
+import json
+import urllib.request
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -14,7 +17,7 @@ from botocore.exceptions import ClientError
 from ..aws.network import resolve_security_groups
 from ..config import Settings
 
-VPC_CIDR = "10.0.0.0/16"
+VPC_CIDR = "10.0.0.0/16"  # a plain moto server's; a sandbox says its own (10.N.0.0/16 in slot N)
 HEALTH_CHECK_PATH = "/healthcheck.html"
 
 
@@ -36,6 +39,15 @@ def seed(aws: Any, settings: Settings, launch: str = "template") -> list[str]:
     return report
 
 
+def vpc_network(ec2: Any) -> ipaddress.IPv4Network:
+    """The VPC range of the sandbox behind ``ec2``'s endpoint (its slot's), or VPC_CIDR for a plain moto server."""
+    try:
+        with urllib.request.urlopen(ec2.meta.endpoint_url.rstrip("/") + "/_sandbox/network", timeout=5) as response:
+            return ipaddress.ip_network(json.load(response)["vpc_cidr"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return ipaddress.ip_network(VPC_CIDR)
+
+
 def ensure_network(ec2: Any, settings: Settings, report: list[str]) -> tuple[str | None, dict[str, str]]:
     """The project's VPC and one subnet per zone letter (or the default VPC if no ``subnets``)."""
     if not settings.subnets:
@@ -48,9 +60,13 @@ def ensure_network(ec2: Any, settings: Settings, report: list[str]) -> tuple[str
     if vpcs:
         vpc_id = vpcs[0]["VpcId"]
         report.append(f"exists  VPC {name} ({vpc_id})")
+    network = vpc_network(ec2)
+    if not vpcs:
+        vpc_id = ec2.create_vpc(CidrBlock=str(network), TagSpecifications=_name_tag("vpc", name))["Vpc"]["VpcId"]
+        report.append(f"created VPC {name} ({vpc_id}, {network})")
     else:
-        vpc_id = ec2.create_vpc(CidrBlock=VPC_CIDR, TagSpecifications=_name_tag("vpc", name))["Vpc"]["VpcId"]
-        report.append(f"created VPC {name} ({vpc_id}, {VPC_CIDR})")
+        network = ipaddress.ip_network(vpcs[0]["CidrBlock"])
+    subnets = list(network.subnets(new_prefix=24))
     subnet_ids = {}
     for index, (letter, value) in enumerate(sorted(settings.subnets.items())):
         found = ec2.describe_subnets(
@@ -60,7 +76,7 @@ def ensure_network(ec2: Any, settings: Settings, report: list[str]) -> tuple[str
             subnet_ids[letter] = found[0]["SubnetId"] if found else value
             report.append(f"exists  subnet {value} ({subnet_ids[letter]})")
             continue
-        cidr = f"10.0.{index + 1}.0/24"
+        cidr = str(subnets[index + 1])
         subnet = ec2.create_subnet(
             VpcId=vpc_id,
             CidrBlock=cidr,

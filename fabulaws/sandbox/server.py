@@ -24,6 +24,7 @@ from .health import Checker, HealthTracker
 from .lifecycle import Lifecycle
 from .refresh import RefreshController
 from .scaling import GroupController
+from .slots import SlotLock, claim
 from .timing import Timings, now
 
 log = logging.getLogger(__name__)
@@ -66,12 +67,17 @@ class Sandbox:
         timings: Timings | None = None,
         checker: Checker | None = None,
         hosts_dir: Path | None = None,
+        slot: SlotLock | None = None,
     ) -> None:
-        """``hosts_dir``: run every instance as a real host (needs root), with state under that directory."""
+        """``hosts_dir``: run every instance as a real host (needs root), with state under that directory.
+        ``slot``: the slot this sandbox holds (its address ranges and names); claimed here if not given."""
         from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
         from . import patches
+        from .hosts.cleanup import dirty
 
+        self.slot_lock = slot or claim(dirty)
+        self.slot = self.slot_lock.slot
         self.timings = timings or Timings()
         self.lock = threading.RLock()
         self.requests: Counter[str] = Counter()
@@ -80,7 +86,7 @@ class Sandbox:
         if hosts_dir is not None:
             from .hosts.manager import HostManager
 
-            self.hosts = HostManager(self, hosts_dir)
+            self.hosts = HostManager(self, hosts_dir, self.slot)
             checker = self.hosts.checker
         self.health = HealthTracker(self.timings, checker)
         # A real host needs real seconds to boot and start its site, whatever the time scale.
@@ -124,6 +130,7 @@ class Sandbox:
             thread.join(timeout=5)
         if self.hosts is not None:
             self.hosts.shutdown()
+        # NOTE: the slot stays held until the process exits: `sandbox down` removes its network first.
 
     def _run_loops(self) -> None:
         while not self._stop.wait(TICK):
@@ -183,7 +190,7 @@ class Sandbox:
             return list(self.moto(environ, start_response))
 
     def control(self, environ: dict, start_response: Any) -> Any:
-        """``/_sandbox/{health,stats,timings,reset,status}``: the sandbox's own small API."""
+        """``/_sandbox/{health,stats,timings,faults,reset,status,network}``: the sandbox's own small API."""
         method = environ["REQUEST_METHOD"]
         name = environ["PATH_INFO"].removeprefix("/_sandbox/").strip("/")
         length = int(environ.get("CONTENT_LENGTH") or 0)
@@ -220,11 +227,22 @@ class Sandbox:
             elif name == "status":
                 with self.lock:
                     result = self.status()
+            elif name == "network":
+                result = self.network()
             else:
                 return _respond(start_response, 404, {"error": f"no such sandbox endpoint: {name}"})
         except ValueError as exc:
             return _respond(start_response, 400, {"error": str(exc)})
         return _respond(start_response, 200, result)
+
+    def network(self) -> dict:
+        """This sandbox's slot and address ranges (the seed puts the project's VPC in ``vpc_cidr``)."""
+        return {
+            "slot": self.slot.number,
+            "vpc_cidr": str(self.slot.vpc_network),
+            "default_vpc_cidr": str(self.slot.default_vpc_network),
+            "balancers": str(self.slot.balancer_network),
+        }
 
     def status(self) -> dict:
         """Counts of what exists, for ``fabulaws sandbox status``."""
@@ -253,6 +271,7 @@ class Sandbox:
         hosts = self.hosts.status() if self.hosts is not None else None
         return {
             "endpoint": self.endpoint,
+            "network": self.network(),
             "hosts": hosts,
             "timings": self.timings.as_dict(),
             "instances": dict(instances),

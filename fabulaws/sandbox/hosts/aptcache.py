@@ -1,4 +1,4 @@
-"""A caching apt proxy (apt-cacher-ng) on the bridge: hosts download each Debian package once.
+"""A caching apt proxy (apt-cacher-ng) in the slot's router namespace: hosts download each Debian package once.
 
 The cache lives in ~/.cache/fabulaws/apt so it survives between sandbox runs.
 Without apt-cacher-ng installed, hosts reach the Debian archive directly.
@@ -21,7 +21,8 @@ def cache_directory() -> Path:
 
 
 class AptCache:
-    def __init__(self, run_dir: Path) -> None:
+    def __init__(self, run_dir: Path, prefix: list[str] | None = None) -> None:
+        self.prefix = prefix or []  # e.g. ``ip netns exec fabsbx1``
         self.directory = run_dir / "apt-cache"
         self.process: subprocess.Popen | None = None
 
@@ -46,7 +47,7 @@ class AptCache:
             "SupportDir: /usr/lib/apt-cacher-ng\nExThreshold: 4\n"
         )
         self.process = subprocess.Popen(
-            [BINARY, "-c", str(self.directory), "ForeGround=1"],
+            [*self.prefix, BINARY, "-c", str(self.directory), "ForeGround=1"],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )

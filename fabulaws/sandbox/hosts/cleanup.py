@@ -1,8 +1,9 @@
-"""Find and remove everything the sandbox's hosts left behind, even after ``kill -9`` of the sandbox.
+"""Find and remove what one sandbox's hosts left behind, even after ``kill -9`` of the sandbox.
 
-Everything lives under the run directory or carries the ``fab`` prefix: host
-processes (their root is under the run directory), haproxy and git daemons
-(pid files), mounts, loop devices, network namespaces, the bridge, NAT rules.
+Only its own: host processes (their root is under its run directory, or they live in its slot's
+namespaces), haproxy, git and apt-cache daemons (pid files under the run directory), mounts and loop
+devices under the run directory, and its slot's namespaces, link and firewall rules. Other sandboxes
+running on the machine are not touched.
 """
 
 from __future__ import annotations
@@ -13,14 +14,15 @@ import signal
 import time
 from pathlib import Path
 
+from ..slots import Slot
 from . import network
 from .proxies import haproxy_leftovers
 from .system import quiet, run
 from .volumes import loop_leftovers
 
 
-def host_processes(run_dir: Path) -> list[int]:
-    """Processes whose root directory is a host's root under ``run_dir`` (or that live in a host namespace)."""
+def host_processes(run_dir: Path, slot: Slot | None) -> list[int]:
+    """Processes whose root directory is a host's root under ``run_dir``, or that live in the slot's namespaces."""
     pids = set()
     hosts = str(run_dir / "hosts")
     for entry in Path("/proc").iterdir():
@@ -31,15 +33,16 @@ def host_processes(run_dir: Path) -> list[int]:
                 pids.add(int(entry.name))
         except OSError:
             continue
-    for line in run(["ip", "netns", "list"], check=False).stdout.splitlines():
-        name = line.split()[0] if line.split() else ""
-        if name.startswith(network.NAMESPACE_PREFIX):
-            pids.update(int(p) for p in run(["ip", "netns", "pids", name], check=False).stdout.split())
+    if slot is not None:
+        for name in network.namespaces():
+            if name == slot.router or name.startswith(slot.host_prefix):
+                pids.update(int(p) for p in run(["ip", "netns", "pids", name], check=False).stdout.split())
     for pid_file in run_dir.glob("hosts/*/unshare.pid"):
         try:
             pids.add(int(pid_file.read_text()))
         except ValueError:
             pass
+    pids.discard(os.getpid())
     return sorted(pid for pid in pids if Path(f"/proc/{pid}").exists())
 
 
@@ -64,40 +67,42 @@ def mounts(run_dir: Path) -> list[str]:
     return found
 
 
-def leftovers(run_dir: Path) -> list[str]:
-    """Everything that exists now and that ``clean`` would remove (empty when the sandbox left nothing)."""
-    found = [f"process {pid}" for pid in host_processes(run_dir)]
+def leftovers(run_dir: Path, slot: Slot | None) -> list[str]:
+    """Everything of this sandbox that exists now and that ``clean`` would remove (empty when it left nothing)."""
+    found = [f"process {pid}" for pid in host_processes(run_dir, slot)]
     found += haproxy_leftovers(run_dir)
     found += [f"process {pid} (git daemon or apt cache)" for pid in daemon_pids(run_dir) if not any(f" {pid} " in f" {x} " for x in found)]
     found += [f"mount {point}" for point in mounts(run_dir)]
     found += [f"loop device {device}" for device in loop_leftovers(run_dir)]
-    found += network.leftovers()
+    if slot is not None:
+        found += network.leftovers(slot)
     return found
 
 
-def clean(run_dir: Path) -> None:
-    """Remove every host, process, mount, loop device and network object; then the run directory."""
-    for pid in host_processes(run_dir) + daemon_pids(run_dir):
+def clean(run_dir: Path, slot: Slot | None) -> None:
+    """Remove this sandbox's hosts, processes, mounts, loop devices and (with ``slot``) network; then the run directory.
+
+    ``slot`` is None when another sandbox holds the slot now: its network is left alone.
+    """
+    for pid in host_processes(run_dir, slot) + daemon_pids(run_dir):
         try:
             os.kill(pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
     deadline = time.monotonic() + 10
-    while (host_processes(run_dir) or daemon_pids(run_dir)) and time.monotonic() < deadline:
+    while (host_processes(run_dir, slot) or daemon_pids(run_dir)) and time.monotonic() < deadline:
         time.sleep(0.1)
     for point in sorted(mounts(run_dir), key=len, reverse=True):
         if not quiet(["umount", point]):
             quiet(["umount", "-l", point])
     for device in loop_leftovers(run_dir):
         quiet(["losetup", "-d", device])
-    for line in run(["ip", "netns", "list"], check=False).stdout.splitlines():
-        name = line.split()[0] if line.split() else ""
-        if name.startswith(network.NAMESPACE_PREFIX):
-            quiet(["ip", "netns", "del", name])
-    for line in run(["ip", "-o", "link", "show"], check=False).stdout.splitlines():
-        name = line.split(":")[1].strip().split("@")[0]
-        if name.startswith(network.VETH_PREFIX):
-            quiet(["ip", "link", "del", name])
-    network.teardown()
+    if slot is not None:
+        network.teardown(slot)
     if not mounts(run_dir):
         shutil.rmtree(run_dir, ignore_errors=True)
+
+
+def dirty(slot: Slot) -> bool:
+    """A killed sandbox of this slot left its router namespace (its ``sandbox down`` has not run yet)."""
+    return Path("/run/netns", slot.router).exists()

@@ -12,7 +12,7 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Callable
 
-from .network import METADATA_ADDRESS
+from .network import METADATA_ADDRESS, in_namespace
 
 TOKEN_HEADER = "X-aws-ec2-metadata-token"
 TTL_HEADER = "X-aws-ec2-metadata-token-ttl-seconds"
@@ -32,8 +32,11 @@ def children(meta_data: dict[str, str], key: str) -> list[str]:
 class MetadataServer:
     """Serves ``lookup(ip) -> (meta-data {path: value}, user data)`` (None: unknown caller) on the metadata address."""
 
-    def __init__(self, lookup: Callable[[str], tuple[dict[str, str], str | None] | None], address: str = METADATA_ADDRESS, port: int = 80) -> None:
+    def __init__(self, lookup: Callable[[str], tuple[dict[str, str], str | None] | None], namespace: str | None = None,
+                 address: str = METADATA_ADDRESS, port: int = 80) -> None:
+        """``namespace``: the network namespace (the slot's router) whose address it listens on."""
         self.lookup = lookup
+        self.namespace = namespace
         self.tokens: dict[str, tuple[str, float]] = {}  # token -> (caller ip, expiry)
         server = self
 
@@ -89,8 +92,12 @@ class MetadataServer:
         self.httpd: ThreadingHTTPServer | None = None
 
     def start(self) -> None:
-        """Bind (the address must be up: the bridge carries it) and serve in a thread."""
-        self.httpd = ThreadingHTTPServer((self.address, self.port), self.handler)
+        """Bind in the router namespace (its bridge carries the address) and serve in a thread."""
+
+        def bind() -> ThreadingHTTPServer:
+            return ThreadingHTTPServer((self.address, self.port), self.handler)
+
+        self.httpd = in_namespace(self.namespace, bind) if self.namespace else bind()
         threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
 
     def stop(self) -> None:

@@ -14,12 +14,13 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ..backends import backend
+from ..slots import Slot
 from .aptcache import AptCache
 from .gitserver import GitServer
 from .host import Host, HostSpec
 from .image import LayerStore, base_image
 from .imds import MetadataServer
-from .network import Interface, Network
+from .network import Interface, Network, teardown
 from .proxies import HaproxyChecker
 from .system import HostError, log
 from .volumes import VolumeStore
@@ -28,17 +29,18 @@ from .volumes import VolumeStore
 class HostManager:
     """Every sandbox host, volume, image layer and load balancer process."""
 
-    def __init__(self, sandbox: Any, run_dir: Path) -> None:
+    def __init__(self, sandbox: Any, run_dir: Path, slot: Slot) -> None:
         self.sandbox = sandbox
         self.run_dir = run_dir
+        self.slot = slot
         run_dir.mkdir(parents=True, exist_ok=True)
-        self.network = Network()
+        self.network = Network(slot)
         self.volumes = VolumeStore(run_dir)
-        self.git = GitServer(run_dir)
-        self.apt_cache = AptCache(run_dir)
+        self.git = GitServer(run_dir, self.network.exec_prefix())
+        self.apt_cache = AptCache(run_dir, self.network.exec_prefix())
         self.apt_proxy = False
-        self.checker = HaproxyChecker(run_dir, sandbox.timings)
-        self.metadata = MetadataServer(self.lookup_metadata)
+        self.checker = HaproxyChecker(run_dir, sandbox.timings, slot)
+        self.metadata = MetadataServer(self.lookup_metadata, namespace=slot.router)
         self.hosts: dict[str, Host] = {}
         self.attachments: dict[str, dict[str, str]] = {}  # instance id -> {device: volume id}
         self.image_volumes: dict[str, dict[str, tuple[str, int]]] = {}  # image id -> {device: (snapshot, GB)}
@@ -57,10 +59,7 @@ class HostManager:
         try:
             self.metadata.start()
         except OSError as exc:
-            raise HostError(
-                f"cannot serve instance metadata on 169.254.169.254:80 ({exc.strerror}): is another sandbox with hosts "
-                "running? Stop it with `fabulaws sandbox down` (same FABULAWS_SANDBOX_DIR as when it started)"
-            ) from None
+            raise HostError(f"cannot serve instance metadata on 169.254.169.254:80 in {self.slot.router} ({exc.strerror})") from None
         self.git.start()
         self.apt_proxy = self.apt_cache.start()
         threading.Thread(target=self._prepare_base, daemon=True).start()
@@ -87,6 +86,7 @@ class HostManager:
         self.metadata.stop()
         for volume_id in list(self.volumes.loops):
             self.volumes.release(volume_id)
+        teardown(self.slot)  # hosts are stopped: the slot's network goes (`sandbox down` checks nothing is left)
 
     def reset(self) -> None:
         """Destroy every host, volume and image layer (the sandbox is being emptied)."""
@@ -120,6 +120,7 @@ class HostManager:
             ],
             "balancers": self.checker.urls(),
             "git": self.git.url,
+            "router": self.slot.router,
         }
 
     # --- work queues ---------------------------------------------------------------------------

@@ -1,37 +1,38 @@
-"""The sandbox network: one bridge for every VPC subnet, NAT to the outside, a namespace per host.
+"""The sandbox network of one slot: a router namespace with a bridge for every subnet, a namespace per host.
 
-Hosts get their instance's private IP on ``eth0`` in their own network
-namespace, with their subnet's first address (on the bridge) as gateway. The
-bridge also carries the instance metadata address and the sandbox's own
-services (the git server). Everything is named ``fab*`` and tagged
-``fabulaws-sandbox`` so ``sandbox down`` finds it even after a crash.
+Everything lives in the slot's router network namespace ``fabsbxN`` (see ``..slots``): the bridge ``br0``
+with each subnet's first address (the hosts' gateway), the metadata address 169.254.169.254 and the
+services address 10.0.0.1 (git server, apt cache). The operator's machine reaches it through the veth
+pair ``fabsbxN`` <-> ``up0`` (198.18.N.0/30) and a route for the slot's own address ranges only; hosts
+reach the outside through NAT in the router and then on the operator's machine. Hosts get their
+instance's private IP on ``eth0`` in their own namespace ``fabN-<instance-id>``. Every name and firewall
+comment carries the slot, so ``sandbox down`` removes only its own, also after a crash.
 """
 
 from __future__ import annotations
 
+import ctypes
 import ipaddress
+import os
 import shlex
+import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Callable
 
-from .system import quiet, run
+from ..slots import METADATA_ADDRESS, SERVICES_ADDRESS, Slot
+from .system import HostError, quiet, run
 
-BRIDGE = "fabsbx0"
-METADATA_ADDRESS = "169.254.169.254"
-SERVICES_ADDRESS = "10.0.0.1"  # git server; outside every subnet the seed creates
-NAMESPACE_PREFIX = "fab-"
-VETH_PREFIX = "fabv"
-COMMENT = "fabulaws-sandbox"
-BALANCER_NETWORK = ipaddress.ip_network("127.10.0.0/16")  # load balancers, reachable from the operator's machine
+BRIDGE = "br0"  # inside the router namespace
+UPLINK = "up0"  # the router's end of the link to the operator's machine
+CLONE_NEWNET = 0x40000000
 
-
-def namespace_name(instance_id: str) -> str:
-    return NAMESPACE_PREFIX + instance_id
+__all__ = ["METADATA_ADDRESS", "SERVICES_ADDRESS", "Interface", "Network", "in_namespace", "teardown", "leftovers"]
 
 
-def veth_name(instance_id: str) -> str:
+def host_veth(instance_id: str) -> str:
     # Interface names are at most 15 characters; instance ids are unique in their last 10.
-    return VETH_PREFIX + instance_id[-10:]
+    return "h" + instance_id[-10:]
 
 
 @dataclass(frozen=True)
@@ -48,92 +49,182 @@ class Interface:
         return ipaddress.ip_network(self.network).prefixlen
 
 
-class Network:
-    """The bridge, its gateways and NAT; created once per sandbox, removed by ``teardown``."""
+def in_namespace(namespace: str, function: Callable[[], Any]) -> Any:
+    """Call ``function`` in a thread that entered ``namespace``'s network namespace.
 
-    def __init__(self) -> None:
+    Network namespaces are per thread: a socket created there stays in that namespace after the thread
+    ends, so servers of the operator's process can listen on the router's addresses. (Python 3.11 has no
+    ``os.setns``.)
+    """
+    outcome: dict[str, Any] = {}
+
+    def enter() -> None:
+        libc = ctypes.CDLL(None, use_errno=True)
+        descriptor = os.open(f"/run/netns/{namespace}", os.O_RDONLY)
+        try:
+            if libc.setns(descriptor, CLONE_NEWNET) != 0:
+                error = ctypes.get_errno()
+                raise OSError(error, f"setns into {namespace}: {os.strerror(error)}")
+        finally:
+            os.close(descriptor)
+        outcome["value"] = function()
+
+    def target() -> None:
+        try:
+            enter()
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=target, name=f"setns {namespace}")
+    thread.start()
+    thread.join()
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome.get("value")
+
+
+class Network:
+    """The router namespace, its link to the operator's machine and NAT; ``teardown`` removes them."""
+
+    def __init__(self, slot: Slot) -> None:
+        self.slot = slot
         self.gateways: set[str] = set()
+        self.routed: set[str] = set()
+        self._lock = threading.Lock()
+
+    @property
+    def router(self) -> str:
+        return self.slot.router
+
+    def exec_prefix(self) -> list[str]:
+        """Run a command (a server) in the router namespace."""
+        return ["ip", "netns", "exec", self.router]
 
     def setup(self) -> None:
-        if not quiet(["ip", "link", "show", BRIDGE]):
-            run(["ip", "link", "add", BRIDGE, "type", "bridge"])
-        run(["ip", "link", "set", BRIDGE, "up"])
+        slot, router = self.slot, self.router
+        if not quiet(["ip", "netns", "add", router]):
+            teardown(slot)  # a killed sandbox of this slot left it: ours to replace
+            run(["ip", "netns", "add", router])
+        inside = ["ip", "-n", router]
+        run([*inside, "link", "set", "lo", "up"])
+        run([*inside, "link", "add", BRIDGE, "type", "bridge"])
+        run([*inside, "link", "set", BRIDGE, "up"])
         for address in (f"{METADATA_ADDRESS}/32", f"{SERVICES_ADDRESS}/32"):
-            quiet(["ip", "addr", "add", address, "dev", BRIDGE])
+            run([*inside, "addr", "add", address, "dev", BRIDGE])
+        quiet(["ip", "link", "del", router])
+        run(["ip", "link", "add", router, "type", "veth", "peer", "name", UPLINK, "netns", router])
+        run(["ip", "addr", "add", f"{slot.outside_address}/{slot.link_network.prefixlen}", "dev", router])
+        run(["ip", "link", "set", router, "up"])
+        run([*inside, "addr", "add", f"{slot.router_address}/{slot.link_network.prefixlen}", "dev", UPLINK])
+        run([*inside, "link", "set", UPLINK, "up"])
+        run([*inside, "route", "add", "default", "via", slot.outside_address])
+        run([*self.exec_prefix(), "sysctl", "-qw", "net.ipv4.ip_forward=1"])
+        run([*self.exec_prefix(), "iptables", "-t", "nat", "-A", "POSTROUTING", "-o", UPLINK, "-j", "MASQUERADE"])
         Path("/proc/sys/net/ipv4/ip_forward").write_text("1\n")
-        for rule in (["FORWARD", "-i", BRIDGE, "-j", "ACCEPT"], ["FORWARD", "-o", BRIDGE, "-j", "ACCEPT"]):
-            if not quiet(["iptables", "-C", *rule, "-m", "comment", "--comment", COMMENT]):
-                run(["iptables", "-I", *rule, "-m", "comment", "--comment", COMMENT])
+        comment = ["-m", "comment", "--comment", slot.comment]
+        for rule in (["FORWARD", "-i", router, "-j", "ACCEPT"], ["FORWARD", "-o", router, "-j", "ACCEPT"]):
+            run(["iptables", "-I", *rule, *comment])
+        run(["iptables", "-t", "nat", "-A", "POSTROUTING", "-s", str(slot.link_network), "!", "-o", router,
+             "-j", "MASQUERADE", *comment])
+        for network in slot.networks:
+            self.route(str(network))
+
+    def route(self, network: str) -> None:
+        """Route ``network`` from the operator's machine to this slot's router (refused if another routes it)."""
+        with self._lock:
+            if network in self.routed:
+                return
+            added = run(["ip", "route", "add", network, "via", self.slot.router_address, "dev", self.router], check=False)
+            if added.returncode != 0:
+                existing = run(["ip", "route", "show", "exact", network], check=False).stdout.strip()
+                if f"dev {self.router}" not in existing:
+                    raise HostError(
+                        f"{network} is already routed on this machine ({existing or added.stderr.strip()}): another "
+                        f"sandbox's hosts (or a local network) use it; give this VPC a CIDR in {self.slot.vpc_network}"
+                    )
+            self.routed.add(network)
 
     def add_subnet(self, network: str) -> None:
-        """Give the bridge the subnet's gateway address, and NAT the subnet to the outside."""
+        """Give the bridge the subnet's gateway address, and route the subnet if outside the slot's ranges."""
+        subnet = ipaddress.ip_network(network)
+        if not any(subnet.subnet_of(own) for own in self.slot.networks):
+            self.route(str(subnet))
         gateway = Interface("0.0.0.0", network).gateway
-        if gateway in self.gateways:
-            return
-        prefix = ipaddress.ip_network(network).prefixlen
-        quiet(["ip", "addr", "add", f"{gateway}/{prefix}", "dev", BRIDGE])
-        nat = ["POSTROUTING", "-s", network, "!", "-o", BRIDGE, "-j", "MASQUERADE", "-m", "comment", "--comment", COMMENT]
-        if not quiet(["iptables", "-t", "nat", "-C", *nat]):
-            run(["iptables", "-t", "nat", "-A", *nat])
-        self.gateways.add(gateway)
+        with self._lock:
+            if gateway in self.gateways:
+                return
+            quiet(["ip", "-n", self.router, "addr", "add", f"{gateway}/{subnet.prefixlen}", "dev", BRIDGE])
+            self.gateways.add(gateway)
+
+    def host_namespace(self, instance_id: str) -> str:
+        return self.slot.host_prefix + instance_id
 
     def plug(self, instance_id: str, interface: Interface) -> str:
-        """A network namespace for the host, linked to the bridge, with the instance's address."""
+        """A network namespace for the host, linked to the router's bridge, with the instance's address."""
         self.add_subnet(interface.network)
-        namespace, veth = namespace_name(instance_id), veth_name(instance_id)
+        namespace, veth = self.host_namespace(instance_id), host_veth(instance_id)
         if not quiet(["ip", "netns", "add", namespace]):
             self.unplug(instance_id)
             run(["ip", "netns", "add", namespace])
-        run(["ip", "link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", namespace])
-        run(["ip", "link", "set", veth, "master", BRIDGE, "up"])
-        inside = ["ip", "netns", "exec", namespace]
-        run([*inside, "ip", "addr", "add", f"{interface.address}/{interface.prefix}", "dev", "eth0"])
-        run([*inside, "ip", "link", "set", "eth0", "up"])
-        run([*inside, "ip", "link", "set", "lo", "up"])
-        run([*inside, "ip", "route", "add", "default", "via", interface.gateway])
+        router = ["ip", "-n", self.router]
+        run([*router, "link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", namespace])
+        run([*router, "link", "set", veth, "master", BRIDGE, "up"])
+        inside = ["ip", "-n", namespace]
+        run([*inside, "addr", "add", f"{interface.address}/{interface.prefix}", "dev", "eth0"])
+        run([*inside, "link", "set", "eth0", "up"])
+        run([*inside, "link", "set", "lo", "up"])
+        run([*inside, "route", "add", "default", "via", interface.gateway])
         # a terminated instance may have had this address: forget its MAC address
-        quiet(["ip", "neigh", "flush", "to", interface.address, "dev", BRIDGE])
+        quiet([*router, "neigh", "flush", "to", interface.address, "dev", BRIDGE])
         return namespace
 
     def unplug(self, instance_id: str) -> None:
-        quiet(["ip", "link", "del", veth_name(instance_id)])
-        quiet(["ip", "netns", "del", namespace_name(instance_id)])
-
-    def add_balancer_address(self, address: str) -> None:
-        quiet(["ip", "addr", "add", f"{address}/32", "dev", "lo"])
+        quiet(["ip", "-n", self.router, "link", "del", host_veth(instance_id)])
+        quiet(["ip", "netns", "del", self.host_namespace(instance_id)])
 
 
-def teardown() -> None:
-    """Remove the bridge, the NAT/forward rules and the balancer addresses (after every host is gone)."""
-    quiet(["ip", "link", "del", BRIDGE])
+def namespaces() -> list[str]:
+    listing = run(["ip", "netns", "list"], check=False).stdout.splitlines()
+    return [line.split()[0] for line in listing if line.split()]
+
+
+def host_namespaces(slot: Slot) -> list[str]:
+    return [name for name in namespaces() if name.startswith(slot.host_prefix)]
+
+
+def _own_rules(slot: Slot, table: str) -> list[list[str]]:
+    rules = []
+    for line in run(["iptables", "-t", table, "-S"], check=False).stdout.splitlines():
+        if not line.startswith("-A "):
+            continue
+        words = shlex.split(line)
+        if "--comment" in words and words[words.index("--comment") + 1] == slot.comment:
+            rules.append(words[1:])
+    return rules
+
+
+def teardown(slot: Slot) -> None:
+    """Remove the slot's namespaces (hosts' and router's: their interfaces go with them), link and rules."""
+    for name in host_namespaces(slot):
+        quiet(["ip", "netns", "del", name])
+    quiet(["ip", "netns", "del", slot.router])
+    quiet(["ip", "link", "del", slot.router])
     for table in ("nat", "filter"):
-        listing = run(["iptables", "-t", table, "-S"], check=False).stdout.splitlines()
-        for rule in listing:
-            if COMMENT in rule and rule.startswith("-A "):
-                quiet(["iptables", "-t", table, "-D", *shlex.split(rule[3:])])
+        for rule in _own_rules(slot, table):
+            quiet(["iptables", "-t", table, "-D", *rule])
     for line in run(["ip", "-o", "addr", "show", "dev", "lo"], check=False).stdout.splitlines():
         parts = line.split()
         if "inet" in parts:
             address = parts[parts.index("inet") + 1]
-            if ipaddress.ip_interface(address).ip in BALANCER_NETWORK:
+            if ipaddress.ip_interface(address).ip in slot.balancer_network:
                 quiet(["ip", "addr", "del", address, "dev", "lo"])
 
 
-def leftovers() -> list[str]:
-    """Sandbox network objects that exist right now (for ``sandbox status`` and the tests)."""
-    found = []
-    if quiet(["ip", "link", "show", BRIDGE]):
-        found.append(f"bridge {BRIDGE}")
-    for line in run(["ip", "netns", "list"], check=False).stdout.splitlines():
-        if line.startswith(NAMESPACE_PREFIX):
-            found.append(f"network namespace {line.split()[0]}")
-    for line in run(["ip", "-o", "link", "show"], check=False).stdout.splitlines():
-        name = line.split(":")[1].strip().split("@")[0]
-        if name.startswith(VETH_PREFIX):
-            found.append(f"interface {name}")
+def leftovers(slot: Slot) -> list[str]:
+    """The slot's network objects that exist right now (for ``sandbox status`` and the tests)."""
+    found = [f"network namespace {name}" for name in namespaces() if name == slot.router or name.startswith(slot.host_prefix)]
+    if quiet(["ip", "link", "show", slot.router]):
+        found.append(f"interface {slot.router}")
     for table in ("nat", "filter"):
-        for rule in run(["iptables", "-t", table, "-S"], check=False).stdout.splitlines():
-            if COMMENT in rule:
-                found.append(f"iptables {table} rule {rule}")
+        found += [f"iptables {table} rule {' '.join(rule)}" for rule in _own_rules(slot, table)]
     return found
-
