@@ -272,8 +272,14 @@ def test_task_help_documents_every_option(project):
     flags = [line for line in options if line.strip().startswith("-")]
     assert len(flags) == 10
     assert all(len(line.split("  ", 1)) == 2 and line.split("  ", 1)[1].strip() for line in flags), options
-    describe = run_cli(["-h", "describe"], project)
-    assert "print JSON instead of text" in describe.stdout
+
+
+@pytest.mark.parametrize("task", ["describe", "describe:myproject,testing"])
+def test_task_help_keeps_the_texts_fab_shows(project, task):
+    """fabulaws used to build a parser of its own first, which took the help texts away from invoke's."""
+    result = run_cli(["-h", task], project)
+    assert result.returncode == 0, result.stderr
+    assert "print JSON instead of text" in result.stdout
 
 
 def test_every_builtin_task_option_has_help():
