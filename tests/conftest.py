@@ -128,14 +128,28 @@ def sandbox_process(tmp_path_factory):
     process.wait(timeout=10)
 
 
+def sandbox_network(endpoint: str) -> dict:
+    """The sandbox's slot and address ranges (``/_sandbox/network``); slot 0's for a sandbox without slots."""
+    import urllib.error
+
+    try:
+        return _sandbox_call(endpoint, "/_sandbox/network")
+    except urllib.error.HTTPError:
+        return {"slot": 0, "vpc_cidr": "10.0.0.0/16", "default_vpc_cidr": "172.31.0.0/16"}
+
+
 class SandboxHandle:
-    """A reset sandbox for one test: boto3 clients, timings, request stats."""
+    """A reset sandbox for one test: boto3 clients, timings, request stats, its slot's VPC range."""
 
     def __init__(self, endpoint: str) -> None:
+        import ipaddress
+
         import boto3
         from botocore.config import Config
 
         self.endpoint = endpoint
+        self.network = sandbox_network(endpoint)
+        self.vpc_network = ipaddress.ip_network(self.network["vpc_cidr"])  # 10.N.0.0/16 in slot N
         self.env = {**aws_test_env(endpoint), "AWS_DEFAULT_REGION": "us-east-1"}
         session = boto3.Session(aws_access_key_id="sandbox", aws_secret_access_key="sandbox", region_name="us-east-1")
         config = Config(retries={"mode": "standard", "max_attempts": 3})
@@ -153,6 +167,10 @@ class SandboxHandle:
 
     def real(self, aws_seconds: float) -> float:
         return aws_seconds / SANDBOX_SCALE
+
+    def subnet_cidr(self, index: int) -> str:
+        """The index-th /24 of the sandbox's VPC range (index 1 is 10.N.1.0/24, as the seed's first subnet)."""
+        return str(list(self.vpc_network.subnets(new_prefix=24))[index])
 
 
 @pytest.fixture
@@ -186,20 +204,48 @@ def wait_until(predicate, timeout: float, what: str, interval: float = 0.05):
         time.sleep(interval)
 
 
-# --- the hosts sandbox: real Debian hosts; one per test module that asks (only one can run at a time) ----
+# --- the hosts sandbox: real Debian hosts; one per test module that asks ----------------------------------
+# Each sandbox holds its own slot (network namespace and address ranges), so these run next to the
+# demo's sandbox, a benchmark's, or another test run's.
 HOSTS_SCALE = 60.0
 FIRST_BOOT_TIMEOUT = 900  # includes building the base image on a fresh machine
 
 
-@pytest.fixture(scope="module")
-def hosts_sandbox(tmp_path_factory):
-    """``fabulaws sandbox up --hosts`` in its own state directory, brought down (even after a kill) at the end."""
-    assert os.geteuid() == 0, "the sandbox host tests need root (CI runs them as root)"
-    state = tmp_path_factory.mktemp("hosts-sandbox")
+def pytest_collection_modifyitems(config, items):
+    """Tests that use a hosts sandbox (a fixture named ``hosts_sandbox*``) are marked ``hosts``: select or skip
+    them with ``-m``."""
+    for item in items:
+        if any(name.startswith("hosts_sandbox") for name in getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.hosts)
+
+
+def require_root() -> None:
+    if os.geteuid() != 0:
+        pytest.skip("needs root: sandbox hosts use network namespaces, mounts and loop devices (CI runs them as root)")
+
+
+def start_hosts_sandbox(state: Path) -> dict:
+    """``fabulaws sandbox up --hosts`` with its own state directory; its endpoint, state, env and slot."""
+    import json
+
     env = {"FABULAWS_SANDBOX_DIR": str(state)}
     port = _free_port()
     up = run_cli(["sandbox", "up", "--hosts", "--port", str(port), "--time-scale", str(HOSTS_SCALE)], state, env=env)
     assert up.returncode == 0, up.stderr
     endpoint = f"http://127.0.0.1:{port}"
-    yield {"endpoint": endpoint, "state": state, "env": env}
-    run_cli(["sandbox", "down"], state, env=env)
+    slot = json.loads((state / "sandbox.json").read_text()).get("slot", 0)
+    return {"endpoint": endpoint, "state": state, "env": env, "slot": slot}
+
+
+def stop_hosts_sandbox(sandbox: dict) -> None:
+    down = run_cli(["sandbox", "down"], sandbox["state"], env=sandbox["env"])
+    assert down.returncode == 0, down.stderr
+
+
+@pytest.fixture(scope="module")
+def hosts_sandbox(tmp_path_factory):
+    """``fabulaws sandbox up --hosts`` in its own state directory, brought down (even after a kill) at the end."""
+    require_root()
+    sandbox = start_hosts_sandbox(tmp_path_factory.mktemp("hosts-sandbox"))
+    yield sandbox
+    stop_hosts_sandbox(sandbox)

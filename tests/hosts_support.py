@@ -132,6 +132,16 @@ def host_project(hosts_sandbox: dict, root: Path, secrets: dict[str, str], confi
     return {"dir": directory, "key": key, "env": env, "endpoint": hosts_sandbox["endpoint"], "state": hosts_sandbox["state"]}
 
 
+def seeded_subnet(hosts_sandbox: dict, letter: str) -> str:
+    """The CIDR the seed gives the subnet of zone ``letter`` ("a" -> 10.N.1.0/24 in the sandbox's slot N)."""
+    import ipaddress
+
+    from conftest import sandbox_network
+
+    network = ipaddress.ip_network(sandbox_network(hosts_sandbox["endpoint"])["vpc_cidr"])
+    return str(list(network.subnets(new_prefix=24))["abcdef".index(letter) + 1])
+
+
 def scaling_story(project: dict) -> str:
     """The sandbox log's launches, terminations and Unhealthy verdicts: why a group changed its servers."""
     log = Path(project["state"]) / "sandbox.log"

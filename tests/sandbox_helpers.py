@@ -9,10 +9,10 @@ ZONES = ("us-east-1a", "us-east-1b")
 
 
 def network(sandbox) -> list[str]:
-    """A VPC with one subnet per zone; returns the subnet ids."""
-    vpc = sandbox.ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    """A VPC in the sandbox's range (10.N.0.0/16 in slot N) with one subnet per zone; returns the subnet ids."""
+    vpc = sandbox.ec2.create_vpc(CidrBlock=str(sandbox.vpc_network))["Vpc"]["VpcId"]
     return [
-        sandbox.ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.0.{i + 1}.0/24", AvailabilityZone=zone)["Subnet"]["SubnetId"]
+        sandbox.ec2.create_subnet(VpcId=vpc, CidrBlock=sandbox.subnet_cidr(i + 1), AvailabilityZone=zone)["Subnet"]["SubnetId"]
         for i, zone in enumerate(ZONES)
     ]
 

@@ -7,6 +7,7 @@ The first host start builds the base image with debootstrap (a few minutes) unle
 from __future__ import annotations
 
 import io
+import ipaddress
 import json
 import os
 import re
@@ -20,7 +21,7 @@ from pathlib import Path
 import paramiko
 import pytest
 
-from conftest import FIRST_BOOT_TIMEOUT, HOSTS_SCALE as SCALE, _sandbox_call, run_cli, wait_until
+from conftest import FIRST_BOOT_TIMEOUT, HOSTS_SCALE as SCALE, _sandbox_call, run_cli, sandbox_network, wait_until
 
 IMAGE = "ami-785db401"
 
@@ -35,8 +36,10 @@ class Cloud:
         session = boto3.Session(aws_access_key_id="sandbox", aws_secret_access_key="sandbox", region_name="us-east-1")
         for service in ("ec2", "autoscaling", "elb", "elbv2"):
             setattr(self, service, session.client(service, endpoint_url=endpoint))
-        vpc = self.ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
-        self.subnet = self.ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.1.0/24", AvailabilityZone="us-east-1a")["Subnet"]["SubnetId"]
+        network = ipaddress.ip_network(sandbox_network(endpoint)["vpc_cidr"])  # the sandbox slot's: 10.N.0.0/16
+        vpc = self.ec2.create_vpc(CidrBlock=str(network))["Vpc"]["VpcId"]
+        subnet = str(list(network.subnets(new_prefix=24))[1])
+        self.subnet = self.ec2.create_subnet(VpcId=vpc, CidrBlock=subnet, AvailabilityZone="us-east-1a")["Subnet"]["SubnetId"]
         key = self.ec2.create_key_pair(KeyName=f"test-{time.time_ns()}")
         self.key_name = key["KeyName"]
         self.pkey = paramiko.RSAKey.from_private_key(io.StringIO(key["KeyMaterial"]))
@@ -190,7 +193,8 @@ def test_instance_metadata_v2_and_v1(cloud):
 
 
 def test_hosts_reach_the_debian_archive_pypi_and_the_sandbox_git_server_only(cloud, hosts_sandbox):
-    """Network: NAT to the Debian archive and PyPI, a git server on the bridge, no other outside address."""
+    """Network: NAT to the Debian archive and PyPI, a git server at 10.0.0.1 in the sandbox's router namespace
+    (the operator publishes to its directory), no other outside address."""
     repositories = hosts_sandbox["state"] / "run" / "git"
     subprocess.run(["git", "init", "-q", "--bare", "-b", "main", str(repositories / "demo.git")], check=True)
     work = hosts_sandbox["state"] / "work"
@@ -199,7 +203,7 @@ def test_hosts_reach_the_debian_archive_pypi_and_the_sandbox_git_server_only(clo
     git = ["git", "-C", str(work), "-c", "user.name=t", "-c", "user.email=t@example.com"]
     subprocess.run([*git, "add", "README"], check=True)
     subprocess.run([*git, "commit", "-qm", "first"], check=True)
-    subprocess.run([*git, "push", "-q", "git://10.0.0.1/demo.git", "main"], check=True)
+    subprocess.run([*git, "push", "-q", str(repositories / "demo.git"), "main"], check=True)
     instance = cloud.run()
     client = cloud.ssh(instance["PrivateIpAddress"], timeout=FIRST_BOOT_TIMEOUT)
     ok(client, "git clone -q git://10.0.0.1/demo.git /tmp/demo && cat /tmp/demo/README")
@@ -228,7 +232,7 @@ def test_stop_start_reboot_and_terminate_act_on_the_host(cloud, hosts_sandbox):
     cloud.ec2.terminate_instances(InstanceIds=[instance_id])
     host_dir = hosts_sandbox["state"] / "run" / "hosts" / instance_id
     wait_until(lambda: not host_dir.exists(), 60, "the host removed")
-    assert f"fab-{instance_id}" not in subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    assert f"fab{hosts_sandbox['slot']}-{instance_id}" not in subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
 
 
 WEB_SERVER = r"""
@@ -285,6 +289,50 @@ def test_load_balancers_are_haproxy_routing_only_to_healthy_instances(cloud, tmp
     assert caught.value.code == 503  # haproxy has no healthy server to send the request to
 
 
+def test_an_instance_in_the_default_vpc_is_a_host_too(cloud):
+    """1.x's default mode (a config without ``subnets``): an instance launched without a subnet lands in its
+    zone's default subnet, with an address of that subnet, as on AWS ("If you don't specify a subnet, we
+    choose a default subnet from your default VPC"), and is a host reached over SSH."""
+    instance = cloud.ec2.run_instances(ImageId=IMAGE, MinCount=1, MaxCount=1, InstanceType="t3.small", KeyName=cloud.key_name,
+                                       Placement={"AvailabilityZone": "us-east-1b"})["Instances"][0]
+    default = cloud.ec2.describe_subnets(Filters=[{"Name": "default-for-az", "Values": ["true"]},
+                                                  {"Name": "availability-zone", "Values": ["us-east-1b"]}])["Subnets"][0]
+    address = instance["PrivateIpAddress"]
+    assert instance["SubnetId"] == default["SubnetId"]
+    assert ipaddress.ip_address(address) in ipaddress.ip_network(default["CidrBlock"]), (address, default["CidrBlock"])
+    client = cloud.ssh(address, timeout=FIRST_BOOT_TIMEOUT)
+    assert address in ok(client, "ip -4 -o addr show eth0")
+
+
+def test_balancers_check_instances_registered_in_any_order_within_a_second(cloud):
+    """A classic ELB created at run time with an HTTP:8080/health check and an instance, all within the same
+    second, checks the instance: InService once its server answers 200, whether the registration came before
+    or after ConfigureHealthCheck."""
+    instance = cloud.run()
+    instance_id, address = instance["InstanceId"], instance["PrivateIpAddress"]
+    client = cloud.ssh(address, timeout=FIRST_BOOT_TIMEOUT)
+    ok(client, "mkdir -p /tmp/www && echo ok > /tmp/www/health && cd /tmp/www && "
+               "(nohup python3 -m http.server 8080 > /dev/null 2>&1 &)")
+    wait_until(lambda: sh(client, "curl -sf http://127.0.0.1:8080/health")[0] == 0, 10, "the server on 8080")
+    listeners = [{"Protocol": "HTTP", "LoadBalancerPort": 80, "InstanceProtocol": "HTTP", "InstancePort": 8080}]
+    check = {"Target": "HTTP:8080/health", "Interval": 10, "Timeout": 5, "HealthyThreshold": 2, "UnhealthyThreshold": 2}
+    cloud.elb.create_load_balancer(LoadBalancerName="check-then-register", AvailabilityZones=["us-east-1a"], Listeners=listeners)
+    cloud.elb.configure_health_check(LoadBalancerName="check-then-register", HealthCheck=check)
+    cloud.elb.register_instances_with_load_balancer(LoadBalancerName="check-then-register", Instances=[{"InstanceId": instance_id}])
+    cloud.elb.create_load_balancer(LoadBalancerName="register-then-check", AvailabilityZones=["us-east-1a"], Listeners=listeners)
+    cloud.elb.register_instances_with_load_balancer(LoadBalancerName="register-then-check", Instances=[{"InstanceId": instance_id}])
+    cloud.elb.configure_health_check(LoadBalancerName="register-then-check", HealthCheck=check)
+
+    def states():
+        return {name: cloud.elb.describe_instance_health(LoadBalancerName=name)["InstanceStates"][0]["State"]
+                for name in ("check-then-register", "register-then-check")}
+
+    wait_until(lambda: set(states().values()) == {"InService"}, 30, "both registrations InService")
+    url = cloud.status()["hosts"]["balancers"]["register-then-check"]
+    with urllib.request.urlopen(url + "/health", timeout=5) as response:
+        assert (response.status, response.read().decode().strip()) == (200, "ok")
+
+
 def test_sandbox_down_after_kill_9_leaves_nothing_behind(cloud, hosts_sandbox):
     """`sandbox down` after SIGKILL of the sandbox removes every host, mount, namespace, loop device and process."""
     instance = cloud.run()
@@ -303,15 +351,18 @@ def test_sandbox_down_after_kill_9_leaves_nothing_behind(cloud, hosts_sandbox):
     os.kill(state["pid"], signal.SIGKILL)
     hosts_sandbox["killed"] = True
     status = run_cli(["sandbox", "status"], hosts_sandbox["state"], env=hosts_sandbox["env"])
-    assert "leftover: network namespace fab-" in status.stdout and "leftover: loop device" in status.stdout
+    slot = hosts_sandbox["slot"]
+    assert f"leftover: network namespace fab{slot}-" in status.stdout and "leftover: loop device" in status.stdout
     down = run_cli(["sandbox", "down"], hosts_sandbox["state"], env=hosts_sandbox["env"])
     assert down.returncode == 0, down.stderr
     assert "leftover" not in run_cli(["sandbox", "status"], hosts_sandbox["state"], env=hosts_sandbox["env"]).stdout
-    assert "fab-" not in subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    namespaces = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout.split()
+    assert not [name for name in namespaces if name.startswith(f"fab{slot}-") or name == f"fabsbx{slot}"]
     assert str(run_dir) not in Path("/proc/self/mountinfo").read_text()
     assert _loops(run_dir) == []
     assert subprocess.run(["pgrep", "-f", str(run_dir)], capture_output=True).returncode == 1
-    assert subprocess.run(["ip", "link", "show", "fabsbx0"], capture_output=True).returncode != 0
+    assert subprocess.run(["ip", "link", "show", f"fabsbx{slot}"], capture_output=True).returncode != 0
+    assert f"fabulaws-sandbox-{slot} " not in subprocess.run(["iptables-save"], capture_output=True, text=True).stdout
 
 
 def _loops(run_dir: Path) -> list[str]:
