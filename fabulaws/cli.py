@@ -199,8 +199,10 @@ class FabulawsProgram:
             translator = Translator(self.collection, self.parser.contexts)
             self.core.unparsed = translator.translate(self.core.unparsed)
             halp = self.args.help.value
-            if isinstance(halp, str) and translator.resolve(halp):
-                self.args.help.set_value(translator.resolve(halp))
+            if isinstance(halp, str):  # -h deploy_full, -h deploy-full, -h deploy_full:myproject,testing
+                name = translator.resolve(halp.split(":", 1)[0])
+                if name:
+                    self.args.help.set_value(name)
             try:
                 result = self.parser.parse_argv(self.core.unparsed)
             except ParseError as exc:

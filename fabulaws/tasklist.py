@@ -87,16 +87,16 @@ def static_tasks() -> dict[str, Any]:
     return tasks
 
 
-def environment_tasks(config_file: Path) -> dict[str, Any]:
-    """Stand-ins for the environment tasks of ``config_file``; empty if it cannot be read as a mapping."""
+def environment_tasks(config_file: Path) -> dict[str, Any] | None:
+    """Stand-ins for the environment tasks of ``config_file``; None if it has no list of environments to read."""
     from invoke.vendor import yaml  # already imported by invoke: free
 
     try:
         data = yaml.safe_load(config_file.read_text())
     except (OSError, yaml.YAMLError):
-        return {}
+        return None
     if not isinstance(data, dict) or not isinstance(data.get("environments"), list):
-        return {}
+        return None
     default = data.get("default_deployment")
     return {str(env): _environment_stand_in(str(env), str(default)) for env in data["environments"]}
 

@@ -11,7 +11,8 @@ works anywhere); running one says which file is missing. Under a program, a
 configuration error is kept in ``config_problem`` and reported as one line before
 any task runs; a plain import raises it, as 1.x did. A program that will only
 list, complete or show help gets stand-ins read from source (fabulaws.tasklist):
-no boto3, no pydantic, no validation.
+no boto3, no pydantic, no validation (unless the file has no readable list of
+environments: then it is validated, so the error is named).
 """
 
 from ...errors import ConfigError
@@ -22,9 +23,10 @@ _program = upgrade_running_program()
 _config_file = locate_config_file()
 config_problem: ConfigError | None = None
 
-if wants_listing_only(_program):
-    _tasks = {**static_tasks(), **(environment_tasks(_config_file) if _config_file else {})}
-else:
+_listed = environment_tasks(_config_file) if _config_file and wants_listing_only(_program) else None
+if wants_listing_only(_program) and (_config_file is None or _listed is not None):
+    _tasks = {**static_tasks(), **(_listed or {})}
+else:  # running tasks, a plain import, or a configuration whose problem the validation below will name
     from .context import project_settings
     from .tasks import STATIC_TASKS, builtin_tasks
 
