@@ -125,6 +125,7 @@ class LiveStatus:
         self.every_change = every_change
         self.status = {label: "waiting" for label in self.labels}
         self.started = {label: time.monotonic() for label in self.labels}
+        self.ended: dict[str, float] = {}
         self.width = max((len(label) for label in self.labels), default=0)
         self._lock = threading.Lock()
         self._live: Any = None
@@ -143,10 +144,12 @@ class LiveStatus:
             self._live.stop()
             self._live = None
 
-    def update(self, label: str, status: str) -> None:
-        """The label's current state (on a terminal: redrawn at the next refresh)."""
+    def update(self, label: str, status: str, final: bool = False) -> None:
+        """The label's current state (on a terminal: redrawn at the next refresh); ``final`` stops its clock."""
         status = one_line(status)
         with self._lock:
+            if final:
+                self.ended.setdefault(label, time.monotonic())
             if self.status.get(label) == status:
                 return
             self.status[label] = status
@@ -161,6 +164,7 @@ class LiveStatus:
         """The label's last state: kept as a line that stays."""
         with self._lock:
             self.status[label] = one_line(message)
+            self.ended.setdefault(label, time.monotonic())
         self.note(label, message)
 
     def _render(self) -> Any:
@@ -171,9 +175,9 @@ class LiveStatus:
         table.add_column(no_wrap=True, overflow="ellipsis")
         now = time.monotonic()
         with self._lock:
-            rows = [(label, self.status[label]) for label in self.labels]
-        for label, status in rows:
-            table.add_row(label, f"{now - self.started[label]:4.0f} s  {status}")
+            rows = [(label, self.status[label], self.ended.get(label, now) - self.started[label]) for label in self.labels]
+        for label, status, seconds in rows:
+            table.add_row(label, f"{seconds:4.0f} s  {status}")
         return table
 
 

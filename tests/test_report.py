@@ -8,10 +8,7 @@ import pty
 import stat
 import threading
 import time
-from pathlib import Path
 from types import SimpleNamespace
-
-import pytest
 
 from fabulaws.library.wsgiautoscale.servers.creation import Creation
 from fabulaws.library.wsgiautoscale.servers.provision import ServerSpec
@@ -158,12 +155,11 @@ def test_parallel_creation_plain_output_and_private_logs(tmp_path):
         assert stat.S_IMODE(outcome.log_file.stat().st_mode) == 0o600, outcome.log_file
 
 
-@pytest.mark.parametrize("role", ["cache"])
-def test_parallel_creation_on_a_terminal_uses_live_lines(tmp_path, role):
+def test_parallel_creation_on_a_terminal_uses_live_lines(tmp_path):
     FakeServer.tries = {}
     terminal = Terminal()
     try:
-        specs = [ServerSpec("myproject", "testing", role, "us-east-1a")]
+        specs = [ServerSpec("myproject", "testing", "cache", "us-east-1a")]
         Creation(specs, FakeServer, tmp_path / "logs", report=Reporter(out=terminal.file)).run()
         screen = terminal.screen()
     finally:

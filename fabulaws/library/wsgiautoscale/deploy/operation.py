@@ -13,8 +13,8 @@ from typing import Callable
 from ....aws.launch import Launch
 from ....errors import DeployError, RolledBack
 from .context import DeployContext
-from .journal import Journal, lock_group, lock_of, unlock_group
 from .fleet import ids, members
+from .journal import Journal, lock_group, lock_of, unlock_group
 from .state import GroupState, original, restore
 from .summary import Summary, report_summary
 

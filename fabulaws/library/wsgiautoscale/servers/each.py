@@ -82,12 +82,12 @@ def on_each(c: Any, servers: list[Server], action: Action, what: str, workers: i
                 except Exception as exc:  # noqa: BLE001 - reported with its server below
                     failure = f"{label} {type(exc).__name__}: {exc}{where}"
                     _log_end(files, server, f"FAILED: {type(exc).__name__}: {exc}")
-                    board.update(label, "FAILED")
+                    board.update(label, "FAILED", final=True)
                     out.info(f"{label} {what} FAILED{where}")
                     failures.append(failure)
                     continue
                 _log_end(files, server, f"done: {line}")
-                board.update(label, "done")
+                board.update(label, "done", final=True)
                 out.info(line)
                 reports.append(line)
     finally:
