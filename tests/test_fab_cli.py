@@ -265,6 +265,11 @@ def test_warn_only_is_refused_for_fabulaws_tasks(project, aws_env, how):
         assert "-w/--warn-only (run.warn) would turn failed remote steps into successes" in one_line(result)
 
 
+def test_warn_only_keeps_its_meaning_for_the_projects_own_tasks(tasks_project):
+    result = run_cli(["-w", "show_aws"], tasks_project)
+    assert (result.returncode, result.stdout) == (0, "None None\n"), result.stderr
+
+
 def test_task_help_documents_every_option(project):
     result = run_cli(["-h", "deploy_full"], project, program="fab")
     assert result.returncode == 0, result.stderr
