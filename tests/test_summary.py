@@ -6,6 +6,7 @@ the real application steps, which need no host when the environment has no worke
 
 from __future__ import annotations
 
+import io
 import re
 
 import pytest
@@ -19,7 +20,8 @@ from fabulaws.library.wsgiautoscale.app.steps import ApplicationSteps
 from fabulaws.library.wsgiautoscale.deploy.full import DEPLOY_FULL
 from fabulaws.library.wsgiautoscale.deploy.journal import Journal
 from fabulaws.library.wsgiautoscale.deploy.operation import execute, recover
-from fabulaws.library.wsgiautoscale.tasks.deploy import OPERATIONS
+from fabulaws.library.wsgiautoscale.tasks.deploy import CREATE_LAUNCH, OPERATIONS
+from fabulaws.report import Reporter, warn
 
 
 @pytest.fixture
@@ -153,3 +155,23 @@ def test_a_refused_new_relic_marker_is_a_warning_not_a_rollback(project, tmp_pat
     assert [line for line in lines if line.startswith("WARNING: ")] == [f"WARNING: {w}" for w in warnings]
     assert "'k'" not in "\n".join(lines)
     ctx.journal.remove()
+
+
+class BakingWarnsThroughTheReporter(RecordingSteps):
+    def bake_image(self, ctx):
+        found = super().bake_image(ctx)
+        warn(ctx.report, "image server: newrelic-admin missing (injected)")  # a step that only has the reporter
+        return found
+
+
+def test_warnings_printed_through_the_reporter_are_in_the_summary_too(project, tmp_path):
+    out = io.StringIO()
+    ctx = project.context(CREATE_LAUNCH, BakingWarnsThroughTheReporter(tmp_path / "s.jsonl"))
+    ctx.report = Reporter(out=out)
+    summary = execute(CREATE_LAUNCH, ctx)
+    assert summary.warnings == ["image server: newrelic-admin missing (injected)"]
+    printed = out.getvalue().splitlines()
+    assert "WARNING: image server: newrelic-admin missing (injected)" in printed
+    assert printed[-2:] == ["  warnings (1):", "    - image server: newrelic-admin missing (injected)"]
+    assert f"  launch: launch template {Launch.of(project.group()).template_name} version 2 (image {NEW_IMAGE})" in printed
+    assert "  changeset: abc123" in printed  # what the baked image was tagged with

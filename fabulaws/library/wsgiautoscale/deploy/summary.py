@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass, field
 
 from ....aws.launch import Launch, find_launch_configuration, template_version
-from ....report import duration
+from ....report import Reporter, duration
 from .context import DeployContext
 from .fleet import ids, members
 
@@ -124,8 +124,17 @@ def summarize(ctx: DeployContext, outcome: str, failed_step: str | None = None, 
         restored_launch=restored,
         failed_step=failed_step,
         reason=reason,
-        warnings=list(data.get("warnings", [])),
+        warnings=warnings_of(ctx),
     )
+
+
+def warnings_of(ctx: DeployContext) -> list[str]:
+    """The run's warnings: those in the journal (``ctx.warn``), then any other its reporter printed (e.g. from a
+    server step that only had the reporter)."""
+    warnings = list(ctx.journal.data.get("warnings", []))
+    if isinstance(ctx.report, Reporter):
+        warnings += [w for w in ctx.report.warnings if w not in warnings]
+    return warnings
 
 
 def report_summary(ctx: DeployContext, outcome: str, failed_step: str | None = None, reason: str | None = None) -> Summary:
