@@ -214,14 +214,22 @@ FIRST_BOOT_TIMEOUT = 900  # includes building the base image on a fresh machine
 def pytest_collection_modifyitems(config, items):
     """Tests that use a hosts sandbox (a fixture named ``hosts_sandbox*``) are marked ``hosts``: select or skip
     them with ``-m``."""
+    marked = 0
     for item in items:
         if any(name.startswith("hosts_sandbox") for name in getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.hosts)
+            marked += 1
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if marked and os.geteuid() != 0 and reporter is not None:
+        reporter.write_line(f"fabulaws: {marked} sandbox host test(s) will be skipped: {NOT_ROOT}", yellow=True)
+
+
+NOT_ROOT = "they need root (sandbox hosts use network namespaces, mounts and loop devices; CI runs them as root)"
 
 
 def require_root() -> None:
     if os.geteuid() != 0:
-        pytest.skip("needs root: sandbox hosts use network namespaces, mounts and loop devices (CI runs them as root)")
+        pytest.skip(f"sandbox hosts: {NOT_ROOT}")
 
 
 def start_hosts_sandbox(state: Path) -> dict:

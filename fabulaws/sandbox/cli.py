@@ -178,9 +178,13 @@ def cmd_status(args: argparse.Namespace) -> int:
         number = recorded_slot()
         if (run_dir().exists() or number is not None) and os.geteuid() == 0:
             from .hosts.cleanup import leftovers
-            from .slots import Slot
+            from .slots import try_lock
 
-            for item in leftovers(run_dir(), Slot(number) if number is not None else None):
+            lock = try_lock(number) if number is not None else None  # None: another sandbox holds the slot now
+            found = leftovers(run_dir(), lock.slot if lock is not None else None)
+            if lock is not None:
+                lock.release()
+            for item in found:
                 print(f"leftover: {item} (`fabulaws sandbox down` removes it)")
         return 1
     status = _get(state["endpoint"], "/_sandbox/status")
