@@ -13,7 +13,10 @@ tests/test_fab_cli.py checks the stand-ins against the real tasks.
 from __future__ import annotations
 
 import ast
+import contextlib
 import importlib
+import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -53,14 +56,15 @@ def _signature_source(node: ast.FunctionDef) -> tuple[str, str]:
     return ", ".join(params), ", ".join(call)
 
 
-def _stand_in(module: str, node: ast.FunctionDef, options: dict) -> Any:
-    params, call = _signature_source(node)
-    namespace: dict[str, Any] = {"_run": _runner(module, node.name)}
-    exec(f"def {node.name}({params}):\n    return _run({call})\n", namespace)  # noqa: S102 - our own source's signature
-    body = namespace[node.name]
-    body.__doc__ = ast.get_docstring(node, clean=False)
-    body.__module__ = f"{TASKS_PACKAGE}.{module}"
-    made = fabric_task(**options)(body)
+def _stand_in(spec: dict) -> Any:
+    """A Task with the signature, docstring and options of ``spec`` (from ``_specs``) that runs the real one."""
+    namespace: dict[str, Any] = {"_run": _runner(spec["module"], spec["name"])}
+    source = f"def {spec['name']}({spec['params']}):\n    return _run({spec['call']})\n"
+    exec(source, namespace)  # noqa: S102 - a signature copied from our own task modules
+    body = namespace[spec["name"]]
+    body.__doc__ = spec["doc"]
+    body.__module__ = f"{TASKS_PACKAGE}.{spec['module']}"
+    made = fabric_task(**spec["options"])(body)
     made.discovers_hosts = True
     return made
 
@@ -73,18 +77,37 @@ def _runner(module: str, name: str) -> Any:
     return run
 
 
-def static_tasks() -> dict[str, Any]:
-    """Stand-ins for every ``@task`` function defined in the task modules, by name."""
-    tasks: dict[str, Any] = {}
-    for path in sorted(TASKS_DIR.glob("*.py")):
-        if path.stem in SKIPPED_MODULES:
-            continue
+def _specs() -> list[dict]:
+    """What each ``@task`` function of the task modules looks like, from their source (cached per file version)."""
+    paths = [p for p in sorted(TASKS_DIR.glob("*.py")) if p.stem not in SKIPPED_MODULES]
+    key = [[p.name, p.stat().st_mtime_ns, p.stat().st_size] for p in paths]
+    cache = TASKS_DIR / "__pycache__" / "fabulaws-tasklist.json"
+    try:
+        cached = json.loads(cache.read_text())
+        if cached["key"] == key:
+            return cached["specs"]
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    specs = []
+    for path in paths:
         for node in ast.parse(path.read_text(), str(path)).body:
             if isinstance(node, ast.FunctionDef):
                 options = _task_decorator(node)
                 if options is not None:
-                    tasks[node.name] = _stand_in(path.stem, node, options)
-    return tasks
+                    params, call = _signature_source(node)
+                    specs.append({"module": path.stem, "name": node.name, "params": params, "call": call,
+                                  "doc": ast.get_docstring(node, clean=False), "options": options})
+    with contextlib.suppress(OSError):  # a read-only installation just parses every time
+        cache.parent.mkdir(exist_ok=True)
+        temporary = cache.with_suffix(f".{os.getpid()}.tmp")
+        temporary.write_text(json.dumps({"key": key, "specs": specs}))
+        temporary.replace(cache)
+    return specs
+
+
+def static_tasks() -> dict[str, Any]:
+    """Stand-ins for every ``@task`` function defined in the task modules, by name."""
+    return {spec["name"]: _stand_in(spec) for spec in _specs()}
 
 
 def environment_tasks(config_file: Path) -> dict[str, Any] | None:
