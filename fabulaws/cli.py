@@ -152,6 +152,10 @@ def builtin_task_names(collection: Collection) -> set[str]:
 class FabulawsProgram:
     """What FabulAWS adds to Fabric's program: ``-u``, ``--profile``/``--region``, Fabric 1 syntax, one-line errors.
 
+    Every phase after the flags are parsed runs under ``reported()``, so what it
+    raises becomes one line and an exit status (invoke's own ``run`` would print a
+    traceback, or exit 1 for Ctrl-C).
+
     ``Fabulaws`` is ``Fab`` with this mixed in; fabulaws.fabhook mixes it into a
     running ``fab`` whose fabfile imports FabulAWS.
     """
@@ -231,8 +235,8 @@ class FabulawsProgram:
         return Exit(f"fabulaws: {message}", code=EXIT_USAGE)
 
     def update_config(self):
-        super().update_config()
-        with reported():
+        with reported():  # Fabric's part may prompt (--prompt-for-login-password): Ctrl-C there is 130 too
+            super().update_config()
             user = self.args.user.value
             hosts = self.args.hosts.value
             if user:
@@ -275,13 +279,6 @@ def config_problem() -> None:
 
 class Fabulaws(FabulawsProgram, Fab):
     """``fab`` with ``-u``, Fabric 1 task syntax and a built-in task collection."""
-
-    def run(self, argv=None, exit=True):
-        # Program.run exits 1 for a KeyboardInterrupt outside a task; 130 is the convention.
-        try:
-            super().run(argv, exit)
-        except KeyboardInterrupt:
-            sys.exit(EXIT_INTERRUPTED)
 
 
 # ``fabulaws NAME ...`` for these names runs the module's ``main(argv)`` instead of a task.
