@@ -40,6 +40,7 @@ class Reporter:
         self._lock = threading.RLock()
         self._console: Any = None
         self.warnings: list[str] = []
+        self.showing: "LiveStatus | None" = None  # rich shows one live display at a time
 
     @property
     def out(self) -> TextIO:
@@ -130,19 +131,28 @@ class LiveStatus:
         self._lock = threading.Lock()
         self._live: Any = None
 
-    def __enter__(self) -> "LiveStatus":
-        if self.reporter.live:
-            from rich.live import Live
+    @property
+    def redrawn(self) -> bool:
+        """Whether these lines are redrawn in place (a terminal, and no other live lines showing)."""
+        return self._live is not None
 
-            self._live = Live(self._render(), console=self.reporter.console(), refresh_per_second=8, transient=True,
-                              get_renderable=self._render)
-            self._live.start()
+    def __enter__(self) -> "LiveStatus":
+        with self.reporter._lock:
+            if self.reporter.live and self.reporter.showing is None:
+                from rich.live import Live
+
+                self._live = Live(self._render(), console=self.reporter.console(), refresh_per_second=8,
+                                  transient=True, get_renderable=self._render)
+                self._live.start()
+                self.reporter.showing = self
         return self
 
     def __exit__(self, *exc: Any) -> None:
         if self._live is not None:
             self._live.stop()
             self._live = None
+            with self.reporter._lock:
+                self.reporter.showing = None
 
     def update(self, label: str, status: str, final: bool = False) -> None:
         """The label's current state (on a terminal: redrawn at the next refresh); ``final`` stops its clock."""
@@ -153,7 +163,7 @@ class LiveStatus:
             if self.status.get(label) == status:
                 return
             self.status[label] = status
-        if self.every_change and not self.reporter.live:
+        if self.every_change and not self.redrawn:
             self.note(label, status)
 
     def note(self, label: str, message: str) -> None:

@@ -166,3 +166,22 @@ def test_parallel_creation_on_a_terminal_uses_live_lines(tmp_path):
         terminal.close()
     assert "ready: i-cache at cache.example" in screen and "Created 1 of 1 servers." in screen
     assert "\x1b[" in screen
+
+
+def test_a_second_status_while_one_is_live_falls_back_to_lines():
+    """create_environment creates servers (live lines) while the engine reports too: rich allows one live
+    display at a time, so the second one prints its changes as lines instead of failing."""
+    terminal = Terminal()
+    try:
+        reporter = Reporter(out=terminal.file)
+        with reporter.status(["cache (a)"], every_change=True) as first:
+            with reporter.status(["[10.0.0.1] (worker)"], every_change=True) as second:
+                second.update("[10.0.0.1] (worker)", "bootstrap")
+            first.update("cache (a)", "installing packages")
+            assert first.redrawn and not second.redrawn
+        with reporter.status(["again"]) as third:
+            assert third.redrawn  # the first one ended
+        screen = terminal.screen()
+    finally:
+        terminal.close()
+    assert "[10.0.0.1] (worker)  bootstrap" in screen
