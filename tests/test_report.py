@@ -185,3 +185,42 @@ def test_a_second_status_while_one_is_live_falls_back_to_lines():
     finally:
         terminal.close()
     assert "[10.0.0.1] (worker)  bootstrap" in screen
+
+
+def counting_wait(polls: int):
+    from fabulaws.library.wsgiautoscale.deploy.waits import Wait
+
+    seen = []
+
+    def look():
+        seen.append(len(seen))
+        return len(seen)
+
+    return Wait("3 instance(s) InService", look, lambda n: n >= polls, progress=lambda n: f"{n} of {polls} looks"), seen
+
+
+def test_a_wait_on_a_terminal_is_one_live_line():
+    from fabulaws.library.wsgiautoscale.deploy.waits import Polling, wait_for
+
+    terminal = Terminal()
+    try:
+        wait, _ = counting_wait(4)
+        wait_for(wait, Polling(0.2, 0.2), Reporter(out=terminal.file))
+        screen = terminal.screen()
+    finally:
+        terminal.close()
+    assert "3 instance(s) InService: 2 of 4 looks" in screen and "\x1b[" in screen
+    assert "waiting for 3 instance(s)" not in screen  # no progress lines piled up
+    assert "3 instance(s) InService: done after " in screen
+
+
+def test_a_wait_without_a_terminal_prints_each_change():
+    from fabulaws.library.wsgiautoscale.deploy.waits import Polling, wait_for
+
+    out = io.StringIO()
+    wait, _ = counting_wait(3)
+    wait_for(wait, Polling(0.01, 0.01), Reporter(out=out))
+    lines = out.getvalue().splitlines()
+    assert [line.split(": ", 1)[1] for line in lines[:2]] == [
+        "waiting for 3 instance(s) InService: 1 of 3 looks", "waiting for 3 instance(s) InService: 2 of 3 looks"]
+    assert lines[2] == "3 instance(s) InService: done after 0 s"

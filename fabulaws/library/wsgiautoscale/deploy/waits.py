@@ -8,10 +8,12 @@ deadline in seconds rather than attempts.
 from __future__ import annotations
 
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from ....errors import DeployError
+from ....report import LiveStatus, Reporter
 
 
 class WaitTimedOut(DeployError, TimeoutError):
@@ -43,7 +45,16 @@ class Wait:
 
 
 def wait_for(wait: Wait, polling: Polling, report: Callable[[str], None]) -> Any:
-    """Look until ``wait.done``; WaitFailed on ``wait.failed``; WaitTimedOut after the deadline."""
+    """Look until ``wait.done``; WaitFailed on ``wait.failed``; WaitTimedOut after the deadline.
+
+    Progress is a line each time it changes; on a terminal (``report`` a Reporter) it is one live line instead.
+    """
+    board = report.status(["waiting"]) if isinstance(report, Reporter) else nullcontext()
+    with board as status:
+        return _poll(wait, polling, report, status if isinstance(status, LiveStatus) and status.redrawn else None)
+
+
+def _poll(wait: Wait, polling: Polling, report: Callable[[str], None], live: LiveStatus | None) -> Any:
     started = time.monotonic()
     delay = polling.delay
     last_progress = None
@@ -59,8 +70,10 @@ def wait_for(wait: Wait, polling: Polling, report: Callable[[str], None]) -> Any
         progress = wait.progress(value)
         if elapsed > wait.deadline:
             raise WaitTimedOut(f"{wait.what}: not done after {wait.deadline:.0f} s ({progress})")
-        if progress != last_progress:
+        if live is not None:
+            live.update("waiting", f"{wait.what}: {progress}")
+        elif progress != last_progress:
             report(f"{elapsed:5.0f} s: waiting for {wait.what}: {progress}")
-            last_progress = progress
+        last_progress = progress
         time.sleep(min(delay, max(0.0, wait.deadline - elapsed) + 0.01))
         delay = min(delay * 1.5, polling.max_delay)
