@@ -51,12 +51,24 @@ def test_read_only_tasks_do_not_announce(project):
     assert "fabulaws: account" not in result.stderr
 
 
-def test_the_region_announced_is_the_one_used(project):
-    """AWS_REGION beats the file: the group is not there (seeded in us-east-1), after the announcement says so."""
+def test_the_region_announced_is_the_one_changed(project):
+    """AWS_REGION beats the file's region: the group there is suspended, the file's region's is not."""
     cwd, _ = project
-    result = run_cli(["suspend_autoscaling_processes:myproject,testing"], cwd, env={"AWS_REGION": "eu-west-1"})
+    boto3.client("ec2", region_name="eu-west-1").create_launch_template(
+        LaunchTemplateName="web-lt", LaunchTemplateData={"ImageId": "ami-12c6146b", "InstanceType": "t3.micro"})
+    eu = boto3.client("autoscaling", region_name="eu-west-1")
+    eu.create_auto_scaling_group(AutoScalingGroupName="myproject-testing-ag", LaunchTemplate={"LaunchTemplateName": "web-lt"},
+                                 MinSize=0, MaxSize=0, AvailabilityZones=["eu-west-1a"])
+    result = run_cli(["suspend_autoscaling_processes:myproject,testing,Launch"], cwd, env={"AWS_REGION": "eu-west-1"})
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.splitlines() == ["fabulaws: account 123456789012, region eu-west-1, myproject/testing"]
+    suspended = {region: boto3.client("autoscaling", region_name=region).describe_auto_scaling_groups()[
+        "AutoScalingGroups"][0]["SuspendedProcesses"] for region in ("eu-west-1", "us-east-1")}
+    assert ([p["ProcessName"] for p in suspended["eu-west-1"]], suspended["us-east-1"]) == (["Launch"], [])
+
+
+def test_nothing_is_announced_when_the_task_stops_before_changing_anything(project):
+    cwd, _ = project
+    result = run_cli(["deploy_full:myproject,testing,launch_config_name=nope"], cwd)
     assert result.returncode != 0
-    assert "fabulaws: account" not in result.stderr  # nothing found to change, so nothing announced
-    result = run_cli(["deploy_full:myproject,testing"], cwd, env={"AWS_REGION": "eu-west-1"})
-    assert result.stderr.splitlines()[0] == "fabulaws: account 123456789012, region eu-west-1, myproject/testing"
-    assert "Cannot find an Auto Scaling group named 'myproject-testing-ag'" in result.stderr
+    assert "fabulaws: account" not in result.stderr

@@ -226,6 +226,30 @@ def test_full_zone_names_without_a_region_must_share_one(tmp_path):
     )
 
 
+def make_group(region: str) -> None:
+    """The example's testing group, in ``region`` (so a task there gets as far as changing it)."""
+    import boto3
+
+    boto3.client("ec2", region_name=region).create_launch_template(
+        LaunchTemplateName="myproject-testing-ag", LaunchTemplateData={"ImageId": "ami-12c6146b", "InstanceType": "t3.micro"}
+    )
+    boto3.client("autoscaling", region_name=region).create_auto_scaling_group(
+        AutoScalingGroupName="myproject-testing-ag", LaunchTemplate={"LaunchTemplateName": "myproject-testing-ag"},
+        MinSize=0, MaxSize=0, AvailabilityZones=[region + "a"],
+    )
+
+
+def suspended(region: str) -> list[str]:
+    import boto3
+
+    group = boto3.client("autoscaling", region_name=region).describe_auto_scaling_groups(
+        AutoScalingGroupNames=["myproject-testing-ag"])["AutoScalingGroups"][0]
+    return [process["ProcessName"] for process in group["SuspendedProcesses"]]
+
+
+SUSPEND = "suspend_autoscaling_processes:myproject,testing,Launch"
+
+
 @pytest.mark.parametrize(
     "args, env, region",
     [
@@ -237,23 +261,32 @@ def test_full_zone_names_without_a_region_must_share_one(tmp_path):
     ids=["file", "AWS_DEFAULT_REGION", "AWS_REGION", "--region"],
 )
 def test_the_command_line_run_uses_the_same_order(aws_config, example_project, args, env, region):
-    """deploy_full announces where it is about to work, then stops: moto has no group there."""
-    result = run_cli([*args, "deploy_full:myproject,testing"], example_project, env=env)
-    assert result.returncode == 1
-    assert f"fabulaws: account 123456789012, region {region}, myproject/testing" in result.stderr.splitlines()
+    """The group of every candidate region exists; only the chosen one is changed, and the run says which."""
+    candidates = ("us-east-1", "eu-west-1", "eu-west-3", "sa-east-1")
+    for candidate in candidates:
+        make_group(candidate)
+    result = run_cli([*args, SUSPEND], example_project, env=env)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.splitlines() == [f"fabulaws: account 123456789012, region {region}, myproject/testing"]
+    assert {candidate: suspended(candidate) for candidate in candidates} == {
+        candidate: ["Launch"] if candidate == region else [] for candidate in candidates
+    }
 
 
 def test_the_profile_flag_beats_aws_profile_on_the_command_line(aws_config, tmp_path):
-    """Without region in the file, the region announced is the chosen profile's."""
+    """Without region in the file, the region used is the chosen profile's."""
     without_region(tmp_path)
-    result = run_cli(["deploy_full:myproject,testing"], tmp_path, env={"AWS_PROFILE": "fromenv"})
-    assert "fabulaws: account 123456789012, region eu-central-1, myproject/testing" in result.stderr.splitlines()
-    result = run_cli(["--profile", "fromflag", "deploy_full:myproject,testing"], tmp_path, env={"AWS_PROFILE": "fromenv"})
-    assert "fabulaws: account 123456789012, region ca-central-1, myproject/testing" in result.stderr.splitlines()
+    make_group("eu-central-1")  # fromenv's region
+    make_group("ca-central-1")  # fromflag's region
+    result = run_cli([SUSPEND], tmp_path, env={"AWS_PROFILE": "fromenv"})
+    assert result.stderr.splitlines() == ["fabulaws: account 123456789012, region eu-central-1, myproject/testing"]
+    result = run_cli(["--profile", "fromflag", SUSPEND], tmp_path, env={"AWS_PROFILE": "fromenv"})
+    assert result.stderr.splitlines() == ["fabulaws: account 123456789012, region ca-central-1, myproject/testing"]
+    assert (suspended("eu-central-1"), suspended("ca-central-1")) == (["Launch"], ["Launch"])
 
 
 def test_a_mistyped_profile_flag_is_one_line_and_exit_2(aws_config, example_project):
-    result = run_cli(["--profile", "typo", "deploy_full:myproject,testing"], example_project)
+    result = run_cli(["--profile", "typo", SUSPEND], example_project)
     assert result.returncode == 2
     assert result.stderr.startswith("fabulaws: AWS profile 'typo' (from --profile) is not in ")
     assert len(result.stderr.splitlines()) == 1

@@ -52,6 +52,7 @@ def _context(c, deployment, environment, operation, params, poll, timeout, steps
         raise DeployError(
             f"an earlier {existing.describe()} did not finish; run `fabulaws recover:{deployment},{environment}` first"
         )
+    announce_change(c, deployment, environment)  # everything checked; the journal is the first change
     journal = Journal.start(operation.name, deployment, environment, group_name, params)
     return DeployContext(
         aws, settings, deployment, environment, group_name, steps or server_steps(c, settings), journal,
@@ -70,7 +71,6 @@ def _context(c, deployment, environment, operation, params, poll, timeout, steps
 })
 def create_launch_config_for_deployment(c, deployment, environment, ami=None, changeset=None, poll=2, timeout=1800):
     """Create the next launch configuration (or launch template version) for the web group; ami= skips baking."""
-    announce_change(c, deployment, environment)
     ctx = _context(c, deployment, environment, CREATE_LAUNCH, {"ami": ami, "changeset": changeset}, poll, timeout)
     execute(CREATE_LAUNCH, ctx)
 
@@ -92,7 +92,6 @@ def deploy_full(c, deployment, environment, launch_config_name=None, num_web=2, 
     """Deploy with downtime: new web servers beside the old, maintenance page, migrate, swap them all."""
     settings = settings_for(c)
     check_selection(settings, deployment, environment)
-    announce_change(c, deployment, environment)
     if settings.is_production(environment):
         question = "Are you sure you want to run a deploy_full in production? This will cause downtime!"
         if not confirm(question, answer):
@@ -124,7 +123,6 @@ def deploy_serial(c, deployment, environment, launch_config_name=None, answer=No
         raise UsageError(f"deploy_serial: engine={engine!r}: expected one of {', '.join(ENGINES)}")
     if int(batch) < 1:
         raise UsageError(f"deploy_serial: batch={batch}: expected a positive number of servers")
-    announce_change(c, deployment, environment)
     if settings.is_production(environment) and not confirm(
         f"Are you sure you want to activate the {environment} environment?", answer
     ):

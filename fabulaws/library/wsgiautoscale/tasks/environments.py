@@ -45,7 +45,6 @@ def create_environment(c, deployment, environment, num_web=2, answer=None, poll=
     then deploy_full with num_web web servers (replaces 1.x ``create_environment``)."""
     settings = settings_for(c)
     check_selection(settings, deployment, environment)
-    announce_change(c, deployment, environment)
     if settings.is_production(environment) and not confirm(f"Create the {environment} environment from scratch?", answer):
         raise UsageError(f"{environment.capitalize()} environment not created.")
     specs = backend_specs(settings, deployment, environment)
