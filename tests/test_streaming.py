@@ -167,3 +167,22 @@ def test_a_terminal_sees_each_servers_latest_line_while_it_runs(c, sshd, tmp_pat
     shown = b"".join(screen).decode(errors="replace")
     assert "Collecting django==5.1" in shown, shown  # the live line showed the server's latest output
     assert "\x1b[" in shown  # redrawn in place
+
+
+def test_a_fabfile_hook_gets_the_connection_itself(c, sshd, tmp_path):
+    """post_bootstrap is a fabfile task: invoke refuses anything but a Context as its first argument."""
+    from fabric import task
+
+    from fabulaws.remote.streaming import StreamedConnection, connection_of
+
+    @task
+    def post_bootstrap(cxn):
+        return cxn.run("echo hook ran", hide=True).stdout.strip()
+
+    def action(cxn, server):
+        assert isinstance(cxn, StreamedConnection)
+        return post_bootstrap(connection_of(cxn))
+
+    out = Reporter(out=(tmp_path / "out.txt").open("w"), live=False)
+    assert on_each(c, servers(sshd[0], "web"), action, "bootstrap", report=out, logs=Path(".fabulaws/logs")) == [
+        f"[127.0.0.1:{sshd[0]}] (web) hook ran"]

@@ -109,3 +109,9 @@ class StreamedConnection:
 
     def sudo(self, command: str, **kwargs: Any) -> Any:
         return self._streamed(self.cxn.sudo, command, kwargs)
+
+
+def connection_of(cxn: Any) -> Any:
+    """The Fabric Connection itself (for code that needs the real object, e.g. invoke's Task, which refuses
+    anything but a Context)."""
+    return cxn.cxn if isinstance(cxn, StreamedConnection) else cxn

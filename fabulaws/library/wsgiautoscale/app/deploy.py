@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ....remote.streaming import connection_of
 from ..context import project_hook
 from . import AppServer
 from .code import (
@@ -39,7 +40,7 @@ def bootstrap(app: AppServer) -> None:
     hook = project_hook(app.cxn, "post_bootstrap")
     if hook is not None:
         app.report(f"{app.host}: post_bootstrap")
-        hook(app.cxn)
+        hook(connection_of(app.cxn))  # a fabfile task: invoke wants the Connection itself (its output is its own)
 
 
 def deploy_code(app: AppServer, changeset: str | None) -> str:
