@@ -40,7 +40,8 @@ RETRY_DEFAULTS = {
 CLIENT_CONFIG = Config(user_agent_extra="fabulaws/2")
 
 PROFILE_VARIABLE = "AWS_PROFILE"
-REGION_VARIABLES = ("AWS_REGION", "AWS_DEFAULT_REGION")  # the AWS CLI v2 reads both, in this order
+# NOTE: botocore reads only AWS_DEFAULT_REGION; the AWS CLI v2 and the other SDKs read AWS_REGION first.
+REGION_VARIABLES = ("AWS_REGION", "AWS_DEFAULT_REGION")
 
 
 @dataclass(frozen=True)
