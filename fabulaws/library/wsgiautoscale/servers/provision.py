@@ -106,7 +106,7 @@ class NewServer:
 
     def launch(self) -> None:
         subnets = self.settings.subnets or {}
-        zone = self.settings.region + self.spec.zone
+        zone = self.aws.region + self.spec.zone
         self.instance = EC2Instance(
             self.aws,
             ami=self.instance_settings.ami,
@@ -126,7 +126,7 @@ class NewServer:
         self.cxn = self.instance.connection()
 
     def apt_sources(self) -> None:
-        apt.set_mirror(self.cxn, self.instance_settings.ubuntu_mirror, self.settings.region)
+        apt.set_mirror(self.cxn, self.instance_settings.ubuntu_mirror, self.aws.region)
         apt.update(self.cxn)
 
     def data_volume(self) -> None:
