@@ -175,3 +175,16 @@ def test_warnings_printed_through_the_reporter_are_in_the_summary_too(project, t
     assert printed[-2:] == ["  warnings (1):", "    - image server: newrelic-admin missing (injected)"]
     assert f"  launch: launch template {Launch.of(project.group()).template_name} version 2 (image {NEW_IMAGE})" in printed
     assert "  changeset: abc123" in printed  # what the baked image was tagged with
+
+
+def test_summary_lines_when_the_group_cannot_be_read_or_nothing_had_changed():
+    from fabulaws.library.wsgiautoscale.deploy.summary import Summary
+
+    summary = Summary("deploy_full", "myproject", "testing", "rolled back", 65, ["i-1", "i-2"], None,
+                      failed_step="capture", reason="AWS said no")
+    assert summary.lines() == [
+        "deploy_full of myproject testing: rolled back in 1 min 05 s (failed at step capture: AWS said no)",
+        "  web servers: i-1, i-2 before; the group could not be read now",
+        "  rolled back: nothing had been changed yet",
+        "  warnings: none",
+    ]

@@ -26,7 +26,7 @@ class Summary:
     outcome: str  # completed | rolled back | stopped | finished by recover | rolled back by recover
     seconds: float
     before: list[str]  # the group's servers when the run started
-    after: list[str]  # ... and now
+    after: list[str] | None  # ... and now (None: the group could not be read)
     launch: str | None = None  # the launch the run rolled out (or tried to)
     image: str | None = None
     changeset: str | None = None
@@ -37,11 +37,11 @@ class Summary:
 
     @property
     def removed(self) -> list[str]:
-        return [i for i in self.before if i not in self.after]
+        return [i for i in self.before if i not in (self.after or [])]
 
     @property
     def added(self) -> list[str]:
-        return [i for i in self.after if i not in self.before]
+        return [i for i in (self.after or []) if i not in self.before]
 
     def lines(self) -> list[str]:
         """The summary as the lines printed at the end of the run."""
@@ -49,7 +49,9 @@ class Summary:
         if self.failed_step:
             head += f" (failed at step {self.failed_step}: {self.reason})"
         lines = [head]
-        if self.removed or self.added:
+        if self.after is None:
+            lines.append(f"  web servers: {_listed(self.before)} before; the group could not be read now")
+        elif self.removed or self.added:
             lines.append(f"  web servers: {_listed(self.removed)} -> {_listed(self.added)}")
         else:
             lines.append(f"  web servers: unchanged ({_listed(self.after)})")
@@ -60,6 +62,8 @@ class Summary:
             lines.append(f"  rolled back: the group uses {self.restored_launch} again")
         elif self.outcome in ("completed", "finished by recover"):
             lines.append("  rolled back: nothing")
+        elif self.outcome.startswith("rolled back"):
+            lines.append("  rolled back: nothing had been changed yet")
         elif self.outcome == "stopped":
             lines.append("  rolled back: nothing (rollback=no); `fabulaws recover:...` finishes or rolls it back")
         if self.changeset:
@@ -102,9 +106,9 @@ def summarize(ctx: DeployContext, outcome: str, failed_step: str | None = None, 
     data = ctx.journal.data
     plan = data.get("plan", {})
     try:
-        after = ids(members(ctx.group()))
+        after: list[str] | None = ids(members(ctx.group()))
     except Exception:  # noqa: BLE001 - the summary must not fail the run it describes
-        after = []
+        after = None
     before = plan.get("before") or plan.get("old") or []
     launch = Launch.from_dict(plan["launch"]) if plan.get("launch") else None
     restored = None
