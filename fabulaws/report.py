@@ -6,8 +6,8 @@ list them again. It is also a plain callable (``reporter("line")``), which is
 what the deploy engine and the application steps were handed before it existed.
 
 :class:`LiveStatus` is one line per server: redrawn in place on a terminal
-(``rich.live``), and on anything else only what a log reader needs: a line per
-server when it starts (with its log file) and when it ends.
+(``rich.live``); on anything else only what a log reader needs (each server's
+outcome, or each change of a coarse status), never one line per remote output line.
 
 Per-server log files live in ``.fabulaws/logs`` under the project directory,
 mode 0600 (remote output can mention hosts, users and paths).
@@ -75,7 +75,8 @@ class Reporter:
     __call__ = info
 
     def warn(self, message: str) -> None:
-        """Something the person must know even though the run goes on; listed again by :meth:`warning_lines`."""
+        """Something the person must know even though the run goes on (kept in ``warnings``: a deploy's summary
+        lists them again)."""
         with self._lock:
             self.warnings.append(message)
         self.info(f"WARNING: {message}")

@@ -6,6 +6,7 @@ the real application steps, which need no host when the environment has no worke
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import re
 
@@ -166,8 +167,10 @@ class BakingWarnsThroughTheReporter(RecordingSteps):
 
 def test_warnings_printed_through_the_reporter_are_in_the_summary_too(project, tmp_path):
     out = io.StringIO()
-    ctx = project.context(CREATE_LAUNCH, BakingWarnsThroughTheReporter(tmp_path / "s.jsonl"))
-    ctx.report = Reporter(out=out)
+    reporter = Reporter(out=out)
+    reporter.warn("from an earlier task of the same command line")  # not this run's: not in its summary
+    ctx = dataclasses.replace(project.context(CREATE_LAUNCH, BakingWarnsThroughTheReporter(tmp_path / "s.jsonl")),
+                              report=reporter)
     summary = execute(CREATE_LAUNCH, ctx)
     assert summary.warnings == ["image server: newrelic-admin missing (injected)"]
     printed = out.getvalue().splitlines()

@@ -28,6 +28,15 @@ class DeployContext:
     deadline: float = 1800.0
     report: Callable[[str], None] = field(default_factory=output.reporter)  # a Reporter, or any callable
     _balancers: list[Balancer] | None = None
+    _warnings_before: int = 0  # the reporter's warnings from before this run (not listed in its summary)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.report, output.Reporter):
+            self._warnings_before = len(self.report.warnings)
+
+    def reporter_warnings(self) -> list[str]:
+        """Warnings printed through this run's reporter since the run began."""
+        return self.report.warnings[self._warnings_before:] if isinstance(self.report, output.Reporter) else []
 
     def group(self) -> dict:
         """The group as it is now (one DescribeAutoScalingGroups)."""

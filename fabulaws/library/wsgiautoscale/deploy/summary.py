@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass, field
 
 from ....aws.launch import Launch, find_launch_configuration, template_version
-from ....report import Reporter, duration
+from ....report import duration
 from .context import DeployContext
 from .fleet import ids, members
 
@@ -136,9 +136,7 @@ def warnings_of(ctx: DeployContext) -> list[str]:
     """The run's warnings: those in the journal (``ctx.warn``), then any other its reporter printed (e.g. from a
     server step that only had the reporter)."""
     warnings = list(ctx.journal.data.get("warnings", []))
-    if isinstance(ctx.report, Reporter):
-        warnings += [w for w in ctx.report.warnings if w not in warnings]
-    return warnings
+    return warnings + [w for w in ctx.reporter_warnings() if w not in warnings]
 
 
 def report_summary(ctx: DeployContext, outcome: str, failed_step: str | None = None, reason: str | None = None) -> Summary:
