@@ -119,12 +119,12 @@ class Network:
         run([*inside, "link", "set", UPLINK, "up"])
         run([*inside, "route", "add", "default", "via", slot.outside_address])
         run([*self.exec_prefix(), "sysctl", "-qw", "net.ipv4.ip_forward=1"])
-        run([*self.exec_prefix(), "iptables", "-t", "nat", "-A", "POSTROUTING", "-o", UPLINK, "-j", "MASQUERADE"])
+        run([*self.exec_prefix(), "iptables", "-w", "-t", "nat", "-A", "POSTROUTING", "-o", UPLINK, "-j", "MASQUERADE"])
         Path("/proc/sys/net/ipv4/ip_forward").write_text("1\n")
         comment = ["-m", "comment", "--comment", slot.comment]
         for rule in (["FORWARD", "-i", router, "-j", "ACCEPT"], ["FORWARD", "-o", router, "-j", "ACCEPT"]):
-            run(["iptables", "-I", *rule, *comment])
-        run(["iptables", "-t", "nat", "-A", "POSTROUTING", "-s", str(slot.link_network), "!", "-o", router,
+            run(["iptables", "-w", "-I", *rule, *comment])
+        run(["iptables", "-w", "-t", "nat", "-A", "POSTROUTING", "-s", str(slot.link_network), "!", "-o", router,
              "-j", "MASQUERADE", *comment])
         for network in slot.networks:
             self.route(str(network))
@@ -194,7 +194,7 @@ def host_namespaces(slot: Slot) -> list[str]:
 
 def _own_rules(slot: Slot, table: str) -> list[list[str]]:
     rules = []
-    for line in run(["iptables", "-t", table, "-S"], check=False).stdout.splitlines():
+    for line in run(["iptables", "-w", "-t", table, "-S"], check=False).stdout.splitlines():
         if not line.startswith("-A "):
             continue
         words = shlex.split(line)
@@ -211,7 +211,7 @@ def teardown(slot: Slot) -> None:
     quiet(["ip", "link", "del", slot.router])
     for table in ("nat", "filter"):
         for rule in _own_rules(slot, table):
-            quiet(["iptables", "-t", table, "-D", *rule])
+            quiet(["iptables", "-w", "-t", table, "-D", *rule])
     for line in run(["ip", "-o", "addr", "show", "dev", "lo"], check=False).stdout.splitlines():
         parts = line.split()
         if "inet" in parts:
