@@ -305,8 +305,8 @@ def test_every_builtin_task_option_has_help():
     assert (result.returncode, result.stdout) == (0, ""), result.stderr
 
 
-@pytest.mark.xfail(strict=True, reason="fabulaws/remote/connect.py passes connect_kwargs['timeout'] (see the report)")
-def test_ssh_config_connect_timeout_is_honoured(project, aws_env, ssh_recorder):
+@pytest.mark.parametrize("timeout_flags", [[], ["-t", "4"]], ids=["ssh_config", "ssh_config-and-t"])
+def test_ssh_config_connect_timeout_and_t_are_honoured(project, aws_env, ssh_recorder, timeout_flags):
     port, users = ssh_recorder
     ec2 = boto3.client("ec2", region_name="us-east-1")
     tags = {"deployment": "myproject", "environment": "staging", "role": "web"}
@@ -315,7 +315,7 @@ def test_ssh_config_connect_timeout_is_honoured(project, aws_env, ssh_recorder):
     (project / "fabsecrets_staging.py").write_text('database_password = "a"\nbroker_password = "b"\nsecret_key = "c"\n')
     (project / "ssh_config").write_text(f"Host *\n    HostName 127.0.0.1\n    Port {port}\n    ConnectTimeout 3\n")
     paramiko.RSAKey.generate(1024).write_private_key_file(str(project / "id_test"))
-    args = ["-S", "ssh_config", "-i", "id_test", "staging", "update_server_passwords"]
+    args = [*timeout_flags, "-S", "ssh_config", "-i", "id_test", "staging", "update_server_passwords"]
     result = run_cli(args, project, env=aws_env)
     assert "Refusing to be ambiguous" not in result.stderr
     assert users, result.stderr  # the connection got as far as logging in
