@@ -281,31 +281,33 @@ class Fabulaws(FabulawsProgram, Fab):
     """``fab`` with ``-u``, Fabric 1 task syntax and a built-in task collection."""
 
 
-# ``fabulaws NAME ...`` for these names runs the module's ``main(argv)`` instead of a task.
+# ``fabulaws NAME ...`` for these names runs the module's ``main(argv)`` instead of a task:
+# name -> (module, the extra that brings its dependencies, modules that extra provides).
 SUBCOMMANDS = {
-    "sandbox": ("fabulaws.sandbox.cli", "sandbox"),  # the local AWS (needs the ``sandbox`` extra)
-    "schema": ("fabulaws.config.jsonschema", None),  # JSON schema of fabulaws-config.yml
-    "init": ("fabulaws.starter", None),  # a starter fabulaws-config.yml and fabfile.py
+    "sandbox": ("fabulaws.sandbox.cli", "sandbox", ("moto", "werkzeug", "flask")),  # the local AWS
+    "schema": ("fabulaws.config.jsonschema", None, ()),  # JSON schema of fabulaws-config.yml
+    "init": ("fabulaws.starter", None, ()),  # a starter fabulaws-config.yml and fabfile.py
 }
 
 
 def run_subcommand(name: str, arguments: list[str]) -> None:
-    """Run a non-task subcommand; a missing optional dependency is one line naming the extra."""
-    import importlib
+    """Run a non-task subcommand; a missing optional dependency is one line naming the extra, before anything starts.
 
-    module_name, extra = SUBCOMMANDS[name]
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        if extra is None or (exc.name or "").startswith("fabulaws"):
-            raise
+    The sandbox runs its server in a child process, so an import error there would only reach its log.
+    """
+    import importlib
+    import importlib.util
+
+    module_name, extra, requires = SUBCOMMANDS[name]
+    missing = [module for module in requires if importlib.util.find_spec(module) is None]
+    if missing:
         print(
-            f"fabulaws {name}: the Python package {exc.name!r} is missing; "
+            f"fabulaws {name}: the Python package(s) {', '.join(missing)} are missing; "
             f"install the {extra} extra: pip install 'fabulaws[{extra}]'",
             file=sys.stderr,
         )
         sys.exit(2)
-    module.main(arguments)
+    importlib.import_module(module_name).main(arguments)
 
 
 def make_program() -> Fabulaws:

@@ -59,7 +59,7 @@ def test_process_names_are_case_insensitive(project):
 def test_unknown_process_is_rejected_with_the_valid_list_and_nothing_changes(project):
     cwd, aws = project
     result = run_cli(["suspend_autoscaling_processes:myproject,testing,Launch,Lunch"], cwd)
-    assert result.returncode == 1
+    assert result.returncode == 2  # a usage error: nothing was changed
     assert result.stderr.strip() == "fabulaws: unknown Auto Scaling process 'Lunch'; valid processes: " + ", ".join(PROCESSES)
     assert suspended(aws) == []
 

@@ -95,7 +95,7 @@ def test_describe_an_empty_environment(seeded):
 def test_describe_unknown_environment_is_refused_before_any_call(seeded):
     project, aws, ids = seeded
     result = run_cli(["describe:myproject,prod"], project)
-    assert result.returncode == 1
+    assert result.returncode == 2  # a usage error: nothing was called
     assert result.stderr.strip() == (
         "fabulaws: unknown environment 'prod'; choose a valid environment: testing, staging, production; "
         "did you mean 'production'?"
