@@ -7,8 +7,8 @@ PY := $(VENV)/bin/python
 TOOLS ?= .tools
 
 # Debian packages the sandbox's hosts and load balancers need (hosts run as root).
-SYSTEM_PACKAGES := debootstrap haproxy iptables iproute2 git openssl util-linux apt-cacher-ng
-SYSTEM_COMMANDS := debootstrap haproxy iptables ip git openssl losetup apt-cacher-ng
+SYSTEM_PACKAGES := debootstrap haproxy iptables iproute2 git openssl util-linux apt-cacher-ng openssh-server
+SYSTEM_COMMANDS := debootstrap haproxy iptables ip git openssl losetup apt-cacher-ng sshd
 
 .PHONY: demo test docs bench clean system-packages
 
