@@ -241,6 +241,9 @@ class HaproxyChecker:
             if proxy is None or proxy.spec != spec:
                 if proxy:
                     proxy.stop()
+                    # A new configuration (e.g. ConfigureHealthCheck) re-adds every instance DOWN: that is no
+                    # verdict; registrations keep their state until the new checks pass or fail.
+                    self.ever_up = {r for r in self.ever_up if _key(r) != key}
                 proxy = Proxy(self.root / _slug(key), self._address(key), spec, self.timings)
                 self._start(proxy)
                 self.proxies[key] = proxy
