@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import ipaddress
 import json
 import logging
 import os
@@ -56,8 +57,12 @@ def up_until_ready(env: dict, scale: float) -> tuple[float, str]:
 def ssh_ready(endpoint: str, count: int) -> list[float]:
     session = boto3.Session(aws_access_key_id="x", aws_secret_access_key="x", region_name="us-east-1")
     ec2 = session.client("ec2", endpoint_url=endpoint)
-    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
-    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.1.0/24", AvailabilityZone="us-east-1a")["Subnet"]["SubnetId"]
+    # The sandbox's own range (10.N.0.0/16 in slot N), so this runs beside other sandboxes (the demo's).
+    with urllib.request.urlopen(endpoint + "/_sandbox/network", timeout=10) as response:
+        cidr = ipaddress.ip_network(json.load(response)["vpc_cidr"])
+    vpc = ec2.create_vpc(CidrBlock=str(cidr))["Vpc"]["VpcId"]
+    first_subnet = str(list(cidr.subnets(new_prefix=24))[1])
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock=first_subnet, AvailabilityZone="us-east-1a")["Subnet"]["SubnetId"]
     key = ec2.create_key_pair(KeyName="bench")
     pkey = paramiko.RSAKey.from_private_key(io.StringIO(key["KeyMaterial"]))
     times = []

@@ -17,7 +17,7 @@ import pytest
 
 from conftest import _sandbox_call, run_cli, wait_until
 from hosts_support import (
-    CREATE_TIMEOUT, OPERATOR, ProcessWatch, Shell, aws_client, fabulaws, host_project,
+    CREATE_TIMEOUT, OPERATOR, ProcessWatch, Shell, aws_client, fabulaws, host_project, seeded_subnet,
 )
 
 SECRETS = {
@@ -25,14 +25,13 @@ SECRETS = {
     "broker_password": "br0ker 'q' \"$HOME\" tail",
     "secret_key": "not-used-here",
 }
-ZONE_A_NETWORK = "10.0.1.0/24"  # the seed's subnet for zone a; zone b is 10.0.2.0/24
 
 
 @pytest.fixture(scope="module")
 def project(hosts_sandbox, tmp_path_factory):
     """The example project with secrets full of awkward characters and PostgreSQL open to zone a only."""
     return host_project(hosts_sandbox, tmp_path_factory.mktemp("provisioning"), SECRETS,
-                        lambda config: config.update(db_settings={"postgresql_networks": [ZONE_A_NETWORK]}))
+                        lambda config: config.update(db_settings={"postgresql_networks": [seeded_subnet(hosts_sandbox, "a")]}))
 
 
 @pytest.fixture(scope="module")
@@ -306,9 +305,9 @@ def test_new_rejects_bad_arguments_before_launching_anything(stack, project):
     ]
     for command, message in cases:
         result = fabulaws(project, command, timeout=60)
-        assert result.returncode == 1 and message in result.stderr, result.stderr
+        assert result.returncode == 2 and message in result.stderr, result.stderr  # usage: nothing changed
     missing = run_cli(["-u", "nobody", "new:myproject,testing,web,a"], project["dir"], env=project["env"], timeout=60)
-    assert missing.returncode == 1 and "ssh_keys: no key for 'nobody'" in missing.stderr
+    assert missing.returncode == 2 and "ssh_keys: no key for 'nobody'" in missing.stderr
     assert stack["ec2"].describe_instances()["Reservations"] == before
 
 

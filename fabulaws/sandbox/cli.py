@@ -126,10 +126,14 @@ def _seed(state: dict, config: Path) -> None:
     from .seed import seed
 
     settings = load_settings(config)
-    os.environ.update(environment(state))
-    for line in seed(Aws.from_settings(settings), settings):
+    variables = environment(state)
+    if settings.region:  # the sandbox's default region must not beat the project's (env > file, as in the AWS CLI)
+        variables.pop("AWS_DEFAULT_REGION")
+    os.environ.update(variables)
+    aws = Aws.from_settings(settings)
+    for line in seed(aws, settings):
         print(f"  {line}", file=sys.stderr)
-    state["region"] = settings.region
+    state["region"] = aws.region
     (state_dir() / "sandbox.json").write_text(json.dumps(state))
 
 

@@ -80,11 +80,11 @@ def ensure_network(ec2: Any, settings: Settings, report: list[str]) -> tuple[str
         subnet = ec2.create_subnet(
             VpcId=vpc_id,
             CidrBlock=cidr,
-            AvailabilityZone=settings.region + letter,
+            AvailabilityZone=ec2.meta.region_name + letter,
             TagSpecifications=_name_tag("subnet", value),
         )["Subnet"]
         subnet_ids[letter] = subnet["SubnetId"]
-        report.append(f"created subnet {value} ({subnet['SubnetId']}, {cidr}, {settings.region}{letter})")
+        report.append(f"created subnet {value} ({subnet['SubnetId']}, {cidr}, {ec2.meta.region_name}{letter})")
     return vpc_id, subnet_ids
 
 
@@ -121,7 +121,7 @@ def ensure_classic_elb(
     placement = (
         {"Subnets": list(subnet_ids.values())}
         if vpc_id and subnet_ids
-        else {"AvailabilityZones": [settings.region + letter for letter in settings.avail_zones]}
+        else {"AvailabilityZones": [aws.region + letter for letter in settings.avail_zones]}
     )
     aws.elb.create_load_balancer(LoadBalancerName=name, Listeners=listeners, **placement)
     aws.elb.configure_health_check(
@@ -215,7 +215,7 @@ def ensure_group(
         how = {"LaunchTemplate": {"LaunchTemplateId": template["LaunchTemplateId"], "Version": "$Default"}}
     zones = {"VPCZoneIdentifier": ",".join(subnet_ids[letter] for letter in settings.avail_zones if letter in subnet_ids)}
     if not zones["VPCZoneIdentifier"]:
-        zones = {"AvailabilityZones": [settings.region + letter for letter in settings.avail_zones]}
+        zones = {"AvailabilityZones": [aws.region + letter for letter in settings.avail_zones]}
     tags = {"Name": f"{deployment}_{environment}_web", "deployment": deployment, "environment": environment, "role": "web"}
     aws.autoscaling.create_auto_scaling_group(
         AutoScalingGroupName=name,
