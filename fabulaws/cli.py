@@ -131,6 +131,11 @@ class StderrUnlessConfigured(logging.StreamHandler):
 
 
 def log_to_stderr() -> None:
+    """Our progress on stderr; paramiko's per-channel INFO lines ("Opened sftp connection") stay out of it
+    even when a fabfile sets the root logger to INFO, unless the fabfile sets paramiko's level itself."""
+    for chatty in ("paramiko", "botocore"):
+        if logging.getLogger(chatty).level == logging.NOTSET:
+            logging.getLogger(chatty).setLevel(logging.WARNING)
     logger = logging.getLogger("fabulaws")
     if not any(isinstance(h, StderrUnlessConfigured) for h in logger.handlers):
         handler = StderrUnlessConfigured(sys.stderr)

@@ -385,3 +385,28 @@ def test_fast_paths_import_neither_boto3_nor_pydantic(args, where):
     assert result.returncode == 0, result.stderr[-2000:]
     imported = {line.split("|")[-1].strip() for line in result.stderr.splitlines() if line.startswith("import time:")}
     assert not {"boto3", "botocore", "pydantic"} & imported
+
+
+LOGGING_FABFILE = """\
+import logging
+
+logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")  # as 1.x fabfiles did
+
+from fabric import task
+from fabulaws.library.wsgiautoscale.api import *  # noqa: E402,F401,F403
+
+
+@task
+def talk(c):
+    logging.getLogger("paramiko.transport").info("[chan 3] Opened sftp connection (server version 3)")
+    logging.getLogger("fabulaws.progress").info("creating servers")
+"""
+
+
+@pytest.mark.parametrize("program", ["fab", "fabulaws"])
+def test_a_fabfile_logging_at_info_gets_our_progress_without_paramikos_chatter(example_project, program):
+    (example_project / "fabfile.py").write_text(LOGGING_FABFILE)
+    result = run_cli(["talk"], example_project, program=program)
+    assert result.returncode == 0, result.stderr
+    assert "creating servers" in result.stderr
+    assert "Opened sftp connection" not in result.stderr
