@@ -354,7 +354,7 @@ def test_update_server_passwords_then_update_local_fabsecrets(stack, project):
         local.write_text(original.replace(repr(SECRETS["database_password"]), repr("changed locally")))
         edited = local.read_text()
         declined = fabulaws(project, "testing", "update_local_fabsecrets:answer=n", timeout=120)
-        assert declined.returncode == 1 and "Aborted." in declined.stderr
+        assert declined.returncode == 2 and "Aborted." in declined.stderr  # declined: nothing changed
         assert local.read_text() == edited, "a declined update changes nothing"
         result = fabulaws(project, "testing", "update_local_fabsecrets:answer=y", timeout=120)
         assert result.returncode == 0, result.stdout + result.stderr
