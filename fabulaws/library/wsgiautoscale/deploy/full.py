@@ -1,4 +1,4 @@
-"""deploy_full: new servers alongside the old, maintenance page, migrate, swap them all (1.x reference 4.1).
+"""deploy_full: new servers alongside the old, maintenance page, migrate, swap them all.
 
 Corrected from 1.x: it waits for the desired count (not the minimum), waits only
 for observable conditions (no fixed sleeps), removes the old servers itself

@@ -1,4 +1,4 @@
-"""deploy_serial: replace the web servers a batch at a time with no downtime (1.x reference 4.2).
+"""deploy_serial: replace the web servers a batch at a time with no downtime.
 
 Corrected from 1.x: capacity never drops. For each batch the group first grows
 by the batch size; once the replacements are InService in the group and

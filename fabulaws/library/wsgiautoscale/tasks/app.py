@@ -1,4 +1,4 @@
-"""Application tasks on the selected environment's web and worker servers (1.x reference 3.4).
+"""Application tasks on the selected environment's web and worker servers.
 
 ``fabulaws <env> <task>``: each runs on every server of its roles in parallel
 (``-H`` narrows the servers), and names every server where it failed.
