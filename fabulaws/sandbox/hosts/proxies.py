@@ -64,6 +64,7 @@ class Proxy:
         self.spec = spec
         self.timings = timings
         self.servers: dict[str, tuple[str, int]] = {}  # instance id -> (ip, port): what haproxy was told
+        self.leaving: set[str] = set()  # disabled, deleted once their last connection ends
         self.stats: dict[str, dict[str, str]] = {}
         self.started = 0
         self.running = False
@@ -88,6 +89,7 @@ class Proxy:
         """Start haproxy with no server; ``sync`` adds the registered instances."""
         self.started = time.monotonic_ns()
         self.servers = {}
+        self.leaving = set()
         self.directory.mkdir(parents=True, exist_ok=True)
         (self.directory / "haproxy.cfg").write_text(self.configuration())
         run(["haproxy", "-f", str(self.directory / "haproxy.cfg"), "-D", "-p", str(self.pid_file)])
@@ -186,16 +188,26 @@ class Proxy:
             self.command(text)
 
     def remove(self, name: str) -> None:
+        """No new requests for ``name``; haproxy deletes it once its requests in flight end."""
         self.servers.pop(name, None)
         self.command(f"disable server instances/{name}")
-        self.command(f"del server instances/{name}")
+        self.leaving.add(name)
+
+    def _delete_leaving(self) -> None:
+        # haproxy refuses "del server" while a request is in flight ("Server still has connections attached
+        # to it"); until it is gone, its name cannot be added again, so a quick re-registration waits here.
+        for name in list(self.leaving):
+            answer = self.command(f"del server instances/{name}")
+            if "Server deleted" in answer or "No such server" in answer:
+                self.leaving.discard(name)
 
     def sync(self, wanted: dict[str, tuple[str, int]]) -> None:
         """Make haproxy's servers the registered instances (added DOWN, removed, or moved to a new address)."""
         for name in [n for n in self.servers if wanted.get(n) != self.servers[n]]:
             self.remove(name)
+        self._delete_leaving()
         for name, (ip, port) in wanted.items():
-            if name not in self.servers:
+            if name not in self.servers and name not in self.leaving:
                 self.add(name, ip, port)
 
     def refresh_stats(self) -> None:
