@@ -26,6 +26,7 @@ import botocore.session
 from botocore.config import Config
 from botocore.exceptions import ProfileNotFound
 
+from ..dryrun import guard
 from ..errors import ConfigError, UsageError
 
 # Our defaults where the user set nothing: botocore's own lookup (environment, then
@@ -134,7 +135,8 @@ class Aws:
         """The shared client for ``service`` (boto3 clients are thread-safe; sessions are not)."""
         with self._lock:
             if service not in self._clients:
-                self._clients[service] = self.session.client(service, config=CLIENT_CONFIG)
+                # guard: under --dry the client refuses every call that is not a read (fabulaws.dryrun)
+                self._clients[service] = guard(self.session.client(service, config=CLIENT_CONFIG))
             return self._clients[service]
 
     @property

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Callable
 
 from fabric import task as fabric_task
 
+from ....dryrun import is_dry
 from ....errors import UsageError
 
 
@@ -16,13 +18,31 @@ def task(*args: Any, **kwargs: Any) -> Any:
     """
 
     def decorate(body: Callable) -> Any:
-        made = fabric_task(**kwargs)(body)
+        made = fabric_task(**kwargs)(planned(body, kwargs.get("name") or body.__name__))
         made.discovers_hosts = True
         return made
 
     if len(args) == 1 and callable(args[0]) and not kwargs:
         return decorate(args[0])
     return decorate
+
+
+def planned(body: Callable, name: str) -> Callable:
+    """``body``, except that under ``-R/--dry`` the task plans instead of running (or refuses): see ../plans.py.
+
+    It wraps the body itself, so arguments are converted and checked first, and a task that calls another
+    task (``update_environment``) is dispatched too.
+    """
+
+    @functools.wraps(body)
+    def run(c: Any, *args: Any, **kwargs: Any) -> Any:
+        if is_dry(c):
+            from ..plans import dry_run
+
+            return dry_run(c, name, body, args, kwargs)
+        return body(c, *args, **kwargs)
+
+    return run
 
 
 def flag(value: object) -> bool:

@@ -1,0 +1,281 @@
+"""Plans of the deploy operations (``--dry``): deploy_full, deploy_serial (both engines),
+create_launch_config_for_deployment, create_environment and prune, from read calls only.
+
+Each planner checks what the real task checks before its first change (the selection, the group, a named
+launch or image, an unfinished run), then reads the group and says what the steps would do to it. The
+numbers follow the steps' own rules (deploy/full.py, deploy/serial.py); the order of replacement is
+serial.retire_order's, with each new server placed where the group would place it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from types import SimpleNamespace
+from typing import Any
+
+from ...aws import scaling
+from ...aws.launch import Launch, runs
+from ...dryrun import Plan
+from ...errors import DeployError, UsageError
+from .context import aws_for, discover, settings_for
+from .deploy import fleet, prune
+from .deploy.full import DEPLOY_FULL, HELD
+from .deploy.journal import Journal
+from .deploy.launches import changeset_of, image_changeset, named_launch
+from .deploy.serial import retire_order
+from .plans import planner, secrets_plan, target
+from .stack import check_selection
+
+
+def checked_group(c: Any, deployment: str, environment: str) -> tuple[Any, str, dict]:
+    """(settings, group name, group): the real run's checks before its journal, read-only."""
+    settings = settings_for(c)
+    check_selection(settings, deployment, environment)
+    group_name = settings.deployment_setting("auto_scaling_groups", deployment, environment)
+    group = scaling.find_group(aws_for(c).autoscaling, group_name)
+    existing = Journal.load(deployment, environment)
+    if existing is not None:
+        raise DeployError(
+            f"an earlier {existing.describe()} did not finish; run `fabulaws recover:{deployment},{environment}` first"
+        )
+    return settings, group_name, group
+
+
+def whole(task: str, name: str, value: Any, least: int) -> int:
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        number = least - 1
+    if number < least:
+        raise UsageError(f"{task}: {name}={value}: expected a whole number of at least {least}")
+    return number
+
+
+def launch_lines(c: Any, plan: Plan, settings: Any, group: dict, a: SimpleNamespace) -> Launch | None:
+    """Add what the run would launch (an existing launch, or an image and a new launch); the existing launch or None."""
+    aws = aws_for(c)
+    current = Launch.of(group)
+    if getattr(a, "launch_config_name", None):
+        launch = named_launch(aws, group, a.launch_config_name)
+        plan.add("launch", f"use the existing {launch} (changeset {changeset_of(aws, launch)})")
+        return launch
+    if a.ami:
+        changeset = a.changeset or image_changeset(aws, a.ami)  # the image must exist
+        plan.add("image", f"{a.ami} (changeset {changeset})")
+    else:
+        branch = settings.deployment_setting("branches", a.deployment, a.environment)
+        changeset = a.changeset or f"<head of {branch}>"
+        plan.add("image", f"bake one from {changeset} on a temporary web server (instance and key pair, "
+                          "deleted once the image is made)")
+    if current.uses_template:
+        found = aws.ec2.describe_launch_templates(LaunchTemplateIds=[current.template_id])["LaunchTemplates"][0]
+        plan.add("create", f"version {found['LatestVersionNumber'] + 1} of launch template {found['LaunchTemplateName']} "
+                           "with that image")
+    else:
+        plan.add("create", f"launch configuration {a.deployment}_{a.environment}_lc_<time>_{changeset} with that image")
+    return None
+
+
+def steps_line(operation: Any) -> str:
+    return ", ".join(step.name + (" (point of no return)" if getattr(step, "commits", False) else "")
+                     for step in operation.steps)
+
+
+def group_line(group: dict) -> str:
+    members = fleet.members(group)
+    return (f"{group['AutoScalingGroupName']}: {len(members)} server(s), min {group['MinSize']}, "
+            f"max {group['MaxSize']}, desired {group['DesiredCapacity']}, {Launch.of(group)}; suspended: "
+            + (", ".join(scaling.suspended_processes(group)) or "none"))
+
+
+def servers(instances: list[dict]) -> str:
+    return ", ".join(f"{i['InstanceId']} ({i['AvailabilityZone']})" for i in instances) or "none"
+
+
+def production_note(plan: Plan, settings: Any, environment: str) -> None:
+    if settings.is_production(environment):
+        plan.add("confirm", f"{environment} is a production environment: the real run asks first (or answer=y)")
+
+
+# --- deploy_full ----------------------------------------------------------------------------------------------
+def full_lines(c: Any, plan: Plan, a: SimpleNamespace, group: dict, num_web: int) -> None:
+    """deploy_full's capacity, process and server changes (the rules of its scale_out/retire_old/restore_settings)."""
+    members = fleet.members(group)
+    minimum = group["MinSize"] or num_web
+    desired = group["DesiredCapacity"] or num_web
+    grown = len(members) + desired
+    plan.add("steps", steps_line(DEPLOY_FULL))
+    plan.add("capacity", f"min {group['MinSize']} -> {grown}, desired {group['DesiredCapacity']} -> {grown}, "
+                         f"max {group['MaxSize']} -> {max(group['MaxSize'], grown)}; then min {minimum}, desired {desired}, "
+                         f"max {max(group['MaxSize'], desired)}")
+    before = scaling.suspended_processes(group)
+    plan.add("processes", f"suspend Launch; point the group at the new launch; suspend {', '.join(HELD)} and resume "
+                          f"Launch; at the end exactly as now ({', '.join(before) or 'none'} suspended)")
+    plan.add("new servers", f"{desired} web server(s) of the new launch, kept out of the load balancers until the new "
+                            "code runs")
+    stack = discover(c, a.deployment, a.environment)
+    webs = ", ".join(s.instance_id for s in stack.by_role("web")) or "none"
+    workers = ", ".join(s.instance_id for s in stack.by_role("worker")) or "none"
+    plan.add("downtime", f"maintenance page on the web servers ({webs}) from begin_upgrade to end_upgrade; "
+                         f"migrations on the worker ({workers})")
+    plan.add("replace", f"all at once, once the new servers are healthy: {servers(members)}")
+    plan.add("delete", f"terminate {len(members)} old server(s)" + (", the temporary image server" if not a.ami else ""))
+
+
+@planner("deploy_full")
+def plan_deploy_full(c: Any, a: SimpleNamespace) -> Plan:
+    settings, group_name, group = checked_group(c, a.deployment, a.environment)
+    num_web = whole("deploy_full", "num_web", a.num_web, 1)
+    plan = Plan(f"deploy_full {a.deployment}/{a.environment}")
+    plan.add("target", target(c, a.deployment, a.environment))
+    production_note(plan, settings, a.environment)
+    plan.add("group", group_line(group))
+    launch_lines(c, plan, settings, group, a)
+    full_lines(c, plan, a, group, num_web)
+    return plan
+
+
+# --- deploy_serial --------------------------------------------------------------------------------------------
+def replacement_batches(group: dict, old: list[dict], batch: int) -> list[list[dict]]:
+    """The old servers in the order the serial engine would retire them, batch by batch.
+
+    Each replacement is placed in the group's zone with the fewest servers (as Auto Scaling places launches);
+    then retire_order picks the old ones to go, as the run does from what it sees.
+    """
+    zones = list(group.get("AvailabilityZones") or sorted({i["AvailabilityZone"] for i in old}))
+    present = list(fleet.members(group))
+    remaining, new, batches = list(old), [], []
+    while remaining:
+        size = min(batch, len(remaining))
+        for number in range(size):
+            counts = Counter(i["AvailabilityZone"] for i in present)
+            zone = min(zones, key=lambda z: (counts[z], zones.index(z)))
+            replacement = {"InstanceId": f"new-{len(new) + 1}", "AvailabilityZone": zone}
+            new.append(replacement)
+            present.append(replacement)
+        retiring = retire_order(remaining, new)[:size]
+        batches.append(retiring)
+        for instance in retiring:
+            remaining.remove(instance)
+            present.remove(instance)
+    return batches
+
+
+@planner("deploy_serial")
+def plan_deploy_serial(c: Any, a: SimpleNamespace) -> Plan:
+    from .tasks.deploy import ENGINES  # the task's own list of engines
+
+    settings = settings_for(c)
+    check_selection(settings, a.deployment, a.environment)
+    if a.engine not in ENGINES:
+        raise UsageError(f"deploy_serial: engine={a.engine!r}: expected one of {', '.join(ENGINES)}")
+    batch = whole("deploy_serial", "batch", a.batch, 1)
+    settings, group_name, group = checked_group(c, a.deployment, a.environment)
+    operation = ENGINES[a.engine]
+    plan = Plan(f"deploy_serial {a.deployment}/{a.environment}, engine={a.engine}, batch={batch}")
+    plan.add("target", target(c, a.deployment, a.environment))
+    production_note(plan, settings, a.environment)
+    plan.add("group", group_line(group))
+    existing = launch_lines(c, plan, settings, group, a)
+    members = fleet.members(group)
+    old = [i for i in members if existing is None or not runs(i, existing)]
+    before = scaling.suspended_processes(group)
+    desired, maximum = group["DesiredCapacity"], group["MaxSize"]
+    plan.add("steps", steps_line(operation))
+    plan.add("migrations", "deploy_worker runs them on the worker before any web server is replaced")
+    if a.engine == "serial":
+        plan.add("processes", "suspend AZRebalance, HealthCheck, ReplaceUnhealthy; resume Launch, Terminate, "
+                              f"AddToLoadBalancer; at the end exactly as now ({', '.join(before) or 'none'} suspended)")
+        plan.add("capacity", f"desired {desired} -> {desired + batch} while a batch is replaced (max {maximum} -> "
+                             f"{max(maximum, desired + batch)}); then min {group['MinSize']}, max {maximum}, desired {desired}")
+        order = replacement_batches(group, old, batch)
+        plan.add("replace", f"{len(old)} server(s) in {len(order)} batch(es), a replacement healthy before each old one "
+                            "leaves, in order:")
+        for number, retiring in enumerate(order, 1):
+            plan.add("", f"batch {number}: {servers(retiring)}")
+    else:
+        grown = 100 + max(1, math.ceil(100 * batch / max(1, desired)))
+        plan.add("refresh", f"start an instance refresh: min healthy 100%, max healthy {grown}%, warm-up "
+                            f"{int(group.get('HealthCheckGracePeriod') or 0)} s, servers already on the launch skipped")
+        plan.add("processes", f"unchanged by the refresh; at the end exactly as now ({', '.join(before) or 'none'} suspended)")
+        plan.add("capacity", f"AWS adds up to {grown - 100}% above desired {desired}; then min {group['MinSize']}, "
+                             f"max {maximum}, desired {desired}")
+        plan.add("replace", f"{len(old)} server(s), in the order AWS chooses: {servers(old)}")
+    plan.add("delete", f"terminate {len(old)} old server(s)" + (", the temporary image server" if existing is None and not a.ami else ""))
+    return plan
+
+
+@planner("create_launch_config_for_deployment")
+def plan_create_launch(c: Any, a: SimpleNamespace) -> Plan:
+    settings, group_name, group = checked_group(c, a.deployment, a.environment)
+    plan = Plan(f"create_launch_config_for_deployment {a.deployment}/{a.environment}")
+    plan.add("target", target(c, a.deployment, a.environment))
+    plan.add("group", group_line(group) + " (unchanged: the group is not pointed at the new launch)")
+    launch_lines(c, plan, settings, group, a)
+    plan.add("steps", "capture, prepare_launch")
+    return plan
+
+
+# --- create_environment ---------------------------------------------------------------------------------------
+@planner("create_environment")
+def plan_create_environment(c: Any, a: SimpleNamespace) -> Plan:
+    from .tasks.environments import backend_specs
+    from .tasks.servers import check_spec
+
+    settings = settings_for(c)
+    check_selection(settings, a.deployment, a.environment)
+    num_web = whole("create_environment", "num_web", a.num_web, 1)
+    specs = backend_specs(settings, a.deployment, a.environment)
+    for spec in specs:
+        check_spec(settings, spec)
+    creation_checks(c, a.deployment, a.environment, specs)
+    settings, group_name, group = checked_group(c, a.deployment, a.environment)
+    plan = Plan(f"create_environment {a.deployment}/{a.environment}")
+    plan.add("target", target(c, a.deployment, a.environment))
+    production_note(plan, settings, a.environment)
+    plan.add("create", "servers " + ", ".join(f"{s.role} ({s.zone})" for s in specs)
+                       + ", in parallel while the web image is baked")
+    plan.add("then", f"update_server_passwords, bootstrap the worker(s), then deploy_full with num_web={num_web}:")
+    plan.add("group", group_line(group))
+    full = SimpleNamespace(deployment=a.deployment, environment=a.environment, ami=None, changeset=None,
+                           launch_config_name=None)
+    launch_lines(c, plan, settings, group, full)
+    full_lines(c, plan, full, group, num_web)
+    return plan
+
+
+def creation_checks(c: Any, deployment: str, environment: str, specs: list) -> None:
+    """check_creation's checks without prompting: the operator's ssh key, every secret the servers need."""
+    from ...errors import ConfigError
+    from ...ubuntu.users import read_sysadmins
+    from .context import operator_name
+    from .servers import roles
+
+    settings = settings_for(c)
+    operator = operator_name(c)
+    admins = [admin.name for admin in read_sysadmins(settings.ssh_keys)]
+    if operator not in admins:
+        raise ConfigError(
+            f"ssh_keys: no key for {operator!r} in {settings.ssh_keys} (sysadmins: {', '.join(admins)}); "
+            f"new servers only let those users in: pass -u <your sysadmin user>"
+        )
+    needed = {name for spec in specs for name in roles.secrets_needed(spec.role, settings.instance_settings.fs_encrypt)}
+    secrets_plan(c, deployment, environment, sorted(needed | set(settings.password_names)))
+
+
+# --- prune ----------------------------------------------------------------------------------------------------
+@planner("prune")
+def plan_prune(c: Any, a: SimpleNamespace) -> Plan:
+    settings = settings_for(c)
+    check_selection(settings, a.deployment, a.environment)
+    keep = whole("prune", "keep", a.keep, 0)
+    aws = aws_for(c)
+    group_name = settings.deployment_setting("auto_scaling_groups", a.deployment, a.environment)
+    group = scaling.find_group(aws.autoscaling, group_name)
+    chosen = prune.select(aws, a.deployment, a.environment, keep, group)
+    plan = Plan(f"prune {a.deployment}/{a.environment}, keep={keep}")
+    plan.add("target", target(c, a.deployment, a.environment))
+    for kind, items in chosen.labels().items():
+        plan.add(f"delete {kind}", f"{len(items)}" + (f": {', '.join(items)}" if items else ""))
+    return plan
