@@ -22,6 +22,8 @@ from typing import Any
 
 from fabric import task as fabric_task
 
+from .arguments import TypedTask
+
 TASKS_PACKAGE = "fabulaws.library.wsgiautoscale.tasks"
 TASKS_DIR = Path(__file__).parent / "library" / "wsgiautoscale" / "tasks"
 SKIPPED_MODULES = ("__init__", "base", "environment")  # environment tasks are made per configured environment
@@ -64,7 +66,7 @@ def _stand_in(spec: dict) -> Any:
     body = namespace[spec["name"]]
     body.__doc__ = spec["doc"]
     body.__module__ = f"{TASKS_PACKAGE}.{spec['module']}"
-    made = fabric_task(**spec["options"])(body)
+    made = fabric_task(klass=TypedTask, **spec["options"])(body)  # converts its typed arguments as the real one does
     made.discovers_hosts = True
     return made
 

@@ -93,7 +93,7 @@ def update_local_settings(c):
     app_servers(c, APP_ROLES, django.update_local_settings, "update_local_settings")
 
 
-@task(help={
+@task(types={"run_update": "flag"}, help={
     "run_update": "yes: run supervisorctl update so the programs change now; no: only upload",
 })
 def upload_supervisor_conf(c, run_update="yes"):
@@ -173,7 +173,7 @@ def supervisor(c, command, group, process=None):
     app_servers(c, APP_ROLES, lambda app: services.supervisor(app, command, group, process), "supervisor", secrets=False)
 
 
-@task(help={
+@task(types={"stay_healthy": "flag"}, help={
     "stay_healthy": "yes: keep passing the load balancers' health check meanwhile; no: fail it too",
 })
 def begin_upgrade(c, stay_healthy="yes"):

@@ -48,7 +48,7 @@ def _register_and_wait(aws, instance_ids: list[str], balancers: list, timeout: f
         report(f"Instance {instance_id} now " + ", ".join(f"{state} in {name}" for name, state in per.items()))
 
 
-@task(help={
+@task(types={"timeout": "seconds", "poll": "seconds"}, help={
     "timeout": "seconds to wait for every server to be healthy in every load balancer",
     "poll": "seconds between AWS status checks while waiting",
 })
@@ -60,7 +60,7 @@ def add_all_to_elb(c, timeout=300, poll=2):
     _register_and_wait(aws, instance_ids, balancers, timeout, poll)
 
 
-@task(help={
+@task(types={"timeout": "seconds", "poll": "seconds"}, help={
     "timeout": "seconds to wait for every server to be healthy in every load balancer",
     "poll": "seconds between AWS status checks while waiting",
 })

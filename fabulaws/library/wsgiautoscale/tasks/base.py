@@ -7,6 +7,7 @@ from typing import Any, Callable
 
 from fabric import task as fabric_task
 
+from ....arguments import FLAG, TypedTask
 from ....dryrun import is_dry
 from ....errors import UsageError
 
@@ -14,11 +15,12 @@ from ....errors import UsageError
 def task(*args: Any, **kwargs: Any) -> Any:
     """Fabric's ``@task``, marked so the ``fabulaws`` executor never runs it once per ``-H`` host.
 
-    Our tasks find their own hosts from EC2 tags; ``-H`` narrows those instead.
+    Our tasks find their own hosts from EC2 tags; ``-H`` narrows those instead. ``types=`` maps argument
+    names to converters (fabulaws/arguments.py); arguments with a number default are converted too.
     """
 
     def decorate(body: Callable) -> Any:
-        made = fabric_task(**kwargs)(planned(body, kwargs.get("name") or body.__name__))
+        made = fabric_task(**{"klass": TypedTask, **kwargs})(planned(body, kwargs.get("name") or body.__name__))
         made.discovers_hosts = True
         return made
 
@@ -47,9 +49,7 @@ def planned(body: Callable, name: str) -> Callable:
 
 def flag(value: object) -> bool:
     """A yes/no task argument as given on the command line (``keep_failed=yes``); 1.x took any string as true."""
-    text = str(value).strip().lower()
-    if text in ("yes", "y", "true", "1", "on"):
-        return True
-    if text in ("no", "n", "false", "0", "off", "none", ""):
-        return False
-    raise UsageError(f"expected yes or no, got {value!r}")
+    try:
+        return FLAG(value)
+    except ValueError:
+        raise UsageError(f"expected yes or no, got {value!r}") from None

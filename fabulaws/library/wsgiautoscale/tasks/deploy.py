@@ -61,7 +61,7 @@ def _context(c, deployment, environment, operation, params, poll, timeout, steps
 
 
 
-@task(help={
+@task(types={"poll": "seconds", "timeout": "seconds"}, help={
     "deployment": "deployment to act on (a name in the config's deployments, e.g. myproject)",
     "environment": "environment to act on (a name in the config's environments, e.g. staging)",
     "ami": "AMI id to launch the web servers from, skipping the image bake",
@@ -75,7 +75,7 @@ def create_launch_config_for_deployment(c, deployment, environment, ami=None, ch
     execute(CREATE_LAUNCH, ctx)
 
 
-@task(help={
+@task(types={"num_web": "count", "rollback": "flag", "poll": "seconds", "timeout": "seconds"}, help={
     "deployment": "deployment to act on (a name in the config's deployments, e.g. myproject)",
     "environment": "environment to act on (a name in the config's environments, e.g. staging)",
     "launch_config_name": "existing launch configuration (or launch template version) to use instead of creating one",
@@ -101,7 +101,8 @@ def deploy_full(c, deployment, environment, launch_config_name=None, num_web=2, 
     execute(DEPLOY_FULL, ctx, rollback=flag(rollback))
 
 
-@task(help={
+@task(types={"batch": "count", "engine": ["serial", "instance-refresh"], "rollback": "flag", "poll": "seconds",
+             "timeout": "seconds"}, help={
     "deployment": "deployment to act on (a name in the config's deployments, e.g. myproject)",
     "environment": "environment to act on (a name in the config's environments, e.g. staging)",
     "launch_config_name": "existing launch configuration (or launch template version) to use instead of creating one",
@@ -133,7 +134,7 @@ def deploy_serial(c, deployment, environment, launch_config_name=None, answer=No
     execute(operation, ctx, rollback=flag(rollback))
 
 
-@task(help={
+@task(types={"action": ["auto", "finish", "rollback"], "poll": "seconds", "timeout": "seconds"}, help={
     "deployment": "deployment to act on (a name in the config's deployments, e.g. myproject)",
     "environment": "environment to act on (a name in the config's environments, e.g. staging)",
     "action": "auto (finish a deploy past its migrations, roll back one before), finish or rollback",
@@ -171,7 +172,7 @@ def recover(c, deployment, environment, action="auto", poll=2, timeout=1800):
     report(f"Recovered: {journal.data['operation']} {outcome}.")
 
 
-@task(help={
+@task(types={"keep": "whole"}, help={
     "deployment": "deployment to act on (a name in the config's deployments, e.g. myproject)",
     "environment": "environment to act on (a name in the config's environments, e.g. staging)",
     "keep": "how many of the newest unused images, launch configurations and template versions to keep",

@@ -31,7 +31,7 @@ def backend_specs(settings, deployment: str, environment: str) -> list[ServerSpe
             for role, index in BACKEND_ROLES if role in settings.valid_roles]
 
 
-@task(help={
+@task(types={"num_web": "count", "rollback": "flag", "poll": "seconds", "timeout": "seconds"}, help={
     "deployment": "deployment to act on (a name in the config's deployments, e.g. myproject)",
     "environment": "environment to act on (a name in the config's environments, e.g. staging)",
     "num_web": "number of web servers to launch",

@@ -80,7 +80,7 @@ def primary_for_replicas(c, deployment: str, environment: str, specs: list[Serve
     return PrimaryRendezvous(existing=primary.server.private_ip)
 
 
-@task(help={
+@task(types={"count": "count", "tries": "count", "keep_failed": "flag"}, help={
     "deployment": "deployment to act on (a name in the config's deployments, e.g. myproject)",
     "environment": "environment to act on (a name in the config's environments, e.g. staging)",
     "role": "role of the new servers (one of the config's valid_roles)",
