@@ -37,6 +37,11 @@ def enable() -> None:
     _active.set()
 
 
+def disable() -> None:
+    """Back to normal (tests that run a dry and a real call in one process)."""
+    _active.clear()
+
+
 def active() -> bool:
     return _active.is_set()
 
@@ -76,7 +81,7 @@ class Plan:
 
     def render(self) -> str:
         width = max([len(label) for label, _ in self.lines] or [0])
-        body = [f"  {label.rjust(width)}: {text}" if label else f"  {text}" for label, text in self.lines]
+        body = [f"  {label.rjust(width)}: {text}" if label else f"  {'':{width}}    {text}" for label, text in self.lines]
         return "\n".join([f"Plan: {self.title} ({NOTE})", *body])
 
     def show(self) -> None:

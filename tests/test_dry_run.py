@@ -3,11 +3,18 @@ request counts prove it), or refuses; read-only tasks just run."""
 
 from __future__ import annotations
 
+import re
+
+import boto3
 import pytest
 
 from conftest import _sandbox_call, run_cli
 from deploy_support import GROUP, NEW_IMAGE, make_project
-from fabulaws.aws import scaling
+from fabulaws import dryrun
+from fabulaws.aws import Aws, scaling
+from fabulaws.aws.launch import Launch
+
+SECRETS = {"database_password": "pg-S3cret", "broker_password": "mq-S3cret", "secret_key": "dj-S3cret"}
 
 READS = ("Describe", "Get", "List")
 
@@ -26,7 +33,8 @@ def calls_during(sandbox, run):
 
 
 def writes(made: dict[str, int]) -> list[str]:
-    return sorted(action for action in made if not action.split(":", 1)[-1].startswith(READS))
+    """Calls that are not reads: an action not starting Describe/Get/List (S3's GET and HEAD are reads)."""
+    return sorted(action for action in made if not action.split(":", 1)[-1].startswith(READS + ("GET ", "HEAD ")))
 
 
 def group_state(project) -> dict:
@@ -59,3 +67,136 @@ def test_suspend_under_dry_suspends_nothing_and_says_what_it_would_do(idle, sand
     assert writes(made) == []
     assert scaling.suspended_processes(idle.group()) == []
     assert "would suspend" in result.stdout.lower() and "Launch" in result.stdout and GROUP in result.stdout
+
+
+def test_resume_under_dry_resumes_nothing(idle, sandbox):
+    scaling.suspend_processes(idle.aws.autoscaling, GROUP, ["Launch", "AZRebalance"])
+    result, made = dry(idle, sandbox, "resume_autoscaling_processes:myproject,testing,Launch")
+    assert result.returncode == 0, result.stderr
+    assert writes(made) == []
+    assert scaling.suspended_processes(idle.group()) == ["Launch", "AZRebalance"]
+    assert re.search(r"would resume: Launch\n.*suspended after: AZRebalance", result.stdout, re.S), result.stdout
+
+
+@pytest.fixture
+def running(sandbox, tmp_path):
+    """examples/myproject seeded with two healthy web servers, a sysadmin key and the testing secrets."""
+    project = make_project(sandbox, tmp_path / "project", web=2)
+    users = project.directory / "deployment" / "users"
+    users.mkdir(parents=True)
+    (users / "deployer").write_text("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDryRunDryRunDryRunDryRunDryRunDryRunDryRun deployer\n")
+    (project.directory / "fabsecrets_testing.py").write_text("".join(f"{k} = {v!r}\n" for k, v in SECRETS.items()))
+    return project
+
+
+def old_servers(project) -> list[str]:
+    return sorted(i["InstanceId"] for i in project.group()["Instances"])
+
+
+def test_deploy_full_plans_with_read_calls_only(running, sandbox):
+    old = old_servers(running)
+    result, made = dry(running, sandbox, f"deploy_full:myproject,testing,ami={NEW_IMAGE}")
+    assert result.returncode == 0, result.stderr
+    assert writes(made) == [], made
+    out = result.stdout
+    assert "--dry: nothing was changed" in out
+    assert "version 2 of launch template" in out
+    assert "no return: declared in deploy_worker before the first migration" in out
+    assert "min 2 -> 4, desired 2 -> 4" in out
+    replace = next(line for line in out.splitlines() if "replace:" in line)
+    assert all(server in replace for server in old), out
+
+
+def test_deploy_serial_names_the_servers_to_replace_in_order(running, sandbox):
+    old = old_servers(running)
+    result, made = dry(running, sandbox, f"deploy_serial:myproject,testing,ami={NEW_IMAGE}")
+    assert result.returncode == 0, result.stderr
+    assert writes(made) == [], made
+    batches = re.findall(r"batch (\d): (i-\w+)", result.stdout)
+    assert [number for number, _ in batches] == ["1", "2"], result.stdout
+    assert sorted(server for _, server in batches) == old
+    assert "desired 2 -> 3" in result.stdout
+
+
+def test_deploy_serial_instance_refresh_plans_the_refresh(running, sandbox):
+    result, made = dry(running, sandbox, f"deploy_serial:myproject,testing,engine=instance-refresh,ami={NEW_IMAGE}")
+    assert result.returncode == 0, result.stderr
+    assert writes(made) == [], made
+    assert "start an instance refresh: min healthy 100%, max healthy 150%" in result.stdout
+    assert all(server in result.stdout for server in old_servers(running))
+
+
+def test_deploy_without_an_image_plans_the_bake(running, sandbox):
+    result, made = dry(running, sandbox, "create_launch_config_for_deployment:myproject,testing")
+    assert result.returncode == 0, result.stderr
+    assert writes(made) == [], made
+    assert "bake one from <head of main>" in result.stdout
+
+
+def test_create_environment_plans_servers_and_the_deploy(running, sandbox):
+    instances = sandbox.ec2.describe_instances()["Reservations"]
+    result, made = dry(running, sandbox, "-u", "deployer", "create_environment:myproject,testing")
+    assert result.returncode == 0, result.stderr
+    assert writes(made) == [], made
+    assert "db-primary (a), db-replica (b), cache (b), worker (a)" in result.stdout
+    assert sandbox.ec2.describe_instances()["Reservations"] == instances
+    assert not any(value in result.stdout + result.stderr for value in SECRETS.values())
+
+
+def test_update_server_passwords_plans_without_ssh_or_secret_values(running, sandbox):
+    result, made = dry(running, sandbox, "testing", "update_server_passwords")
+    assert result.returncode == 0, result.stderr
+    assert writes(made) == [], made
+    assert "database_password, broker_password, secret_key" in result.stdout
+    assert all(server in result.stdout for server in old_servers(running))
+    assert not any(value in result.stdout + result.stderr for value in SECRETS.values())
+
+
+def test_prune_lists_what_it_would_delete_and_deletes_nothing(idle, sandbox):
+    template = Launch.of(idle.group())
+    for _ in range(3):
+        idle.aws.ec2.create_launch_template_version(LaunchTemplateId=template.template_id, SourceVersion="1",
+                                                    LaunchTemplateData={"ImageId": NEW_IMAGE})
+    versions = idle.aws.ec2.describe_launch_template_versions(LaunchTemplateId=template.template_id)["LaunchTemplateVersions"]
+    result, made = dry(idle, sandbox, "prune:myproject,testing,keep=0")
+    assert result.returncode == 0, result.stderr
+    assert writes(made) == [], made
+    assert re.search(r"delete template versions: 2: \S+:3, \S+:2", result.stdout), result.stdout
+    after = idle.aws.ec2.describe_launch_template_versions(LaunchTemplateId=template.template_id)["LaunchTemplateVersions"]
+    assert len(after) == len(versions) == 4
+
+
+def test_a_task_that_cannot_plan_refuses_in_one_line(running, sandbox):
+    result, made = dry(running, sandbox, "testing", "upgrade_packages")
+    assert result.returncode == 2
+    assert result.stderr.strip() == "fabulaws: upgrade_packages cannot plan yet; run it without --dry"
+    assert result.stdout == "" and writes(made) == []
+
+
+def test_a_read_only_task_just_runs(idle, sandbox):
+    result, made = dry(idle, sandbox, "describe:myproject,testing")
+    assert result.returncode == 0, result.stderr
+    assert "No running servers found for myproject testing." in result.stdout and writes(made) == []
+
+
+def test_bad_input_is_still_one_line_under_dry(idle, sandbox):
+    result, made = dry(idle, sandbox, "deploy_full:myproject,nowhere")
+    assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert "nowhere" in result.stderr and writes(made) == []
+    result, made = dry(idle, sandbox, "deploy_serial:myproject,testing,engine=fast")
+    assert result.returncode == 2 and "engine=" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_the_safety_net_refuses_a_write_before_it_is_sent(idle, sandbox):
+    aws = Aws(region="us-east-1")
+    before = requests(sandbox).get("autoscaling:SuspendProcesses", 0)
+    dryrun.enable()
+    try:
+        assert aws.autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[GROUP])["AutoScalingGroups"]
+        with pytest.raises(dryrun.DryRunRefused, match="refused autoscaling:SuspendProcesses"):
+            scaling.suspend_processes(aws.autoscaling, GROUP, ["Launch"])
+    finally:
+        dryrun.disable()
+    assert requests(sandbox).get("autoscaling:SuspendProcesses", 0) == before
+    assert scaling.suspended_processes(idle.group()) == []
+    boto3  # the guard is ours: a plain boto3 client is not touched

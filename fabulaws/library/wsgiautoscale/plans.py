@@ -10,6 +10,7 @@ connection. Planners of the deploy operations live in plans_deploy.py.
 from __future__ import annotations
 
 import inspect
+import posixpath
 import sys
 from types import SimpleNamespace
 from typing import Any, Callable
@@ -124,7 +125,7 @@ def plan_update_server_passwords(c: Any, a: SimpleNamespace) -> Plan:
     plan = Plan(f"update_server_passwords {selection.deployment}/{selection.environment}")
     plan.add("target", target(c, selection.deployment, selection.environment))
     plan.add("secrets", ", ".join(found) + (f"; would ask for {', '.join(missing)}" if missing else ""))
-    plan.add("files", f"{settings.home}/<name>, owner {settings.deploy_user}, mode 0600 (unchanged files are left alone)")
+    plan.add("files", f"{posixpath.join(settings.home, '<name>')}, owner {settings.deploy_user}, mode 0600 (unchanged files are left alone)")
     plan.add("servers", f"{len(servers)}: " + (", ".join(
         f"{s.instance_id} ({'/'.join(stack.roles_of(s))}, {s.private_ip})" for s in servers) or "none"))
     return plan

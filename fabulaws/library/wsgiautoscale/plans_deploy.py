@@ -34,12 +34,21 @@ def checked_group(c: Any, deployment: str, environment: str) -> tuple[Any, str, 
     check_selection(settings, deployment, environment)
     group_name = settings.deployment_setting("auto_scaling_groups", deployment, environment)
     group = scaling.find_group(aws_for(c).autoscaling, group_name)
-    existing = Journal.load(deployment, environment)
+    existing = unfinished_run(aws_for(c), deployment, environment)
     if existing is not None:
         raise DeployError(
             f"an earlier {existing.describe()} did not finish; run `fabulaws recover:{deployment},{environment}` first"
         )
     return settings, group_name, group
+
+
+def unfinished_run(aws: Any, deployment: str, environment: str) -> Any:
+    """The journal of a run that did not finish (the real task refuses to start then), or None; reads only."""
+    try:
+        from ...aws.statestore import StateStore
+    except ImportError:  # TODO: remove once the journal in S3 is on main (the journal file before it)
+        return Journal.load(deployment, environment)
+    return Journal.load(StateStore.peek(aws, deployment, environment))
 
 
 def whole(task: str, name: str, value: Any, least: int) -> int:
@@ -77,9 +86,10 @@ def launch_lines(c: Any, plan: Plan, settings: Any, group: dict, a: SimpleNamesp
     return None
 
 
-def steps_line(operation: Any) -> str:
-    return ", ".join(step.name + (" (point of no return)" if getattr(step, "commits", False) else "")
-                     for step in operation.steps)
+def steps_lines(plan: Plan, operation: Any) -> None:
+    plan.add("steps", ", ".join(step.name for step in operation.steps))
+    plan.add("no return", "declared in deploy_worker before the first migration: a failure before it is rolled back, "
+                          "a run past it is finished")
 
 
 def group_line(group: dict) -> str:
@@ -105,7 +115,7 @@ def full_lines(c: Any, plan: Plan, a: SimpleNamespace, group: dict, num_web: int
     minimum = group["MinSize"] or num_web
     desired = group["DesiredCapacity"] or num_web
     grown = len(members) + desired
-    plan.add("steps", steps_line(DEPLOY_FULL))
+    steps_lines(plan, DEPLOY_FULL)
     plan.add("capacity", f"min {group['MinSize']} -> {grown}, desired {group['DesiredCapacity']} -> {grown}, "
                          f"max {group['MaxSize']} -> {max(group['MaxSize'], grown)}; then min {minimum}, desired {desired}, "
                          f"max {max(group['MaxSize'], desired)}")
@@ -182,7 +192,7 @@ def plan_deploy_serial(c: Any, a: SimpleNamespace) -> Plan:
     old = [i for i in members if existing is None or not runs(i, existing)]
     before = scaling.suspended_processes(group)
     desired, maximum = group["DesiredCapacity"], group["MaxSize"]
-    plan.add("steps", steps_line(operation))
+    steps_lines(plan, operation)
     plan.add("migrations", "deploy_worker runs them on the worker before any web server is replaced")
     if a.engine == "serial":
         plan.add("processes", "suspend AZRebalance, HealthCheck, ReplaceUnhealthy; resume Launch, Terminate, "
