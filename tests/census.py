@@ -1,0 +1,206 @@
+"""A census of the sandbox account: everything a deploy may create, change or leave behind, as comparable lines.
+
+Kill tests compare the census after ``recover`` with the one before the run (rolled back) or with an
+uninterrupted run's (completed). Every section is a multiset of readable lines; ``diff`` lists what one
+census has that the other lacks. Lines hold ids (``exact``) or, where two separate runs cannot share ids
+(new servers, new template versions, timestamps in names), a normalised form (``shape``).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import boto3
+from botocore.config import Config
+
+LOCK_TAG = "fabulaws:lock"
+KEY_FILE_GLOB = "fabulaws-key-*"
+KEPT = ("logs", "known_hosts")  # under .fabulaws/: kept across runs on purpose, not state of one run
+_IDS = re.compile(r"\b(i|ami|vol|snap|lt|sg|subnet|eni)-[0-9a-f]{8,17}\b")
+_STAMP = re.compile(r"\d{4}\.\d{2}\.\d{2}-\d{2}\.\d{2}\.\d{2}")
+_HEX = re.compile(r"\b[0-9a-f]{12,32}\b")
+GONE = ("shutting-down", "terminated")
+
+
+def shape(line: str) -> str:
+    """A line without what differs between two runs that did the same thing (ids, timestamps, journal ids)."""
+    return _HEX.sub("*", _STAMP.sub("<stamp>", _IDS.sub(lambda m: f"{m.group(1)}-*", line)))
+
+
+@dataclass
+class Census:
+    """Sections of lines (see the module docstring); ``diff`` compares two."""
+
+    sections: dict[str, list[str]] = field(default_factory=dict)
+
+    def add(self, section: str, line: str) -> None:
+        self.sections.setdefault(section, []).append(line)
+
+    def lines(self, section: str, exact: bool) -> Counter:
+        return Counter(line if exact else shape(line) for line in self.sections.get(section, []))
+
+    def diff(self, other: "Census", exact: bool = True) -> list[str]:
+        """``- line`` for what only self has, ``+ line`` for what only ``other`` has, by section; [] when equal."""
+        out = []
+        for section in sorted(set(self.sections) | set(other.sections)):
+            mine, theirs = self.lines(section, exact), other.lines(section, exact)
+            missing = sorted((mine - theirs).elements())
+            extra = sorted((theirs - mine).elements())
+            out += [f"{section}: - {line}" for line in missing] + [f"{section}: + {line}" for line in extra]
+        return out
+
+    def render(self) -> str:
+        return "\n".join(f"{s}: {line}" for s in sorted(self.sections) for line in sorted(self.sections[s]))
+
+    def to_json(self) -> str:
+        return json.dumps(self.sections, indent=1, sort_keys=True)
+
+
+class Account:
+    """boto3 clients for the census, on one endpoint (the sandbox), read-only."""
+
+    def __init__(self, endpoint: str, region: str = "us-east-1") -> None:
+        session = boto3.Session(aws_access_key_id="sandbox", aws_secret_access_key="sandbox", region_name=region)
+        config = Config(retries={"mode": "standard", "max_attempts": 5})
+        for service in ("ec2", "autoscaling", "elb", "elbv2", "s3", "sts"):
+            setattr(self, service, session.client(service, endpoint_url=endpoint, config=config))
+
+    def groups(self) -> list[dict]:
+        pages = self.autoscaling.get_paginator("describe_auto_scaling_groups").paginate()
+        return [g for page in pages for g in page["AutoScalingGroups"]]
+
+    def settle(self, timeout: float = 30.0) -> bool:
+        """Wait (bounded) until every group has exactly its desired servers, all InService, and no server is
+        pending or shutting down: a census taken while the group still converges would compare noise."""
+        deadline = time.monotonic() + timeout
+        while True:
+            groups = self.groups()
+            steady = all(
+                len(g["Instances"]) == g["DesiredCapacity"] and all(i["LifecycleState"] == "InService" for i in g["Instances"])
+                for g in groups
+            )
+            moving = self.ec2.describe_instances(
+                Filters=[{"Name": "instance-state-name", "Values": ["pending", "shutting-down", "stopping"]}]
+            )["Reservations"]
+            if steady and not moving:
+                return True
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.1)
+
+
+def _tags(resource: dict) -> dict:
+    return {t["Key"]: t["Value"] for t in resource.get("Tags", [])}
+
+
+def _launch_of(item: dict) -> str:
+    """A group's or group member's launch: ``template NAME vN`` or ``config NAME``."""
+    if item.get("LaunchTemplate"):
+        lt = item["LaunchTemplate"]
+        return f"template {lt.get('LaunchTemplateName')} v{lt.get('Version')}"
+    if item.get("MixedInstancesPolicy"):
+        lt = item["MixedInstancesPolicy"]["LaunchTemplate"]["LaunchTemplateSpecification"]
+        return f"template {lt.get('LaunchTemplateName')} v{lt.get('Version')}"
+    if item.get("LaunchConfigurationName"):
+        return f"config {item['LaunchConfigurationName']}"
+    return "launch ?"
+
+
+def take(account: Account, project: Path | None = None, key_dir: Path | None = None) -> Census:
+    """The census now: EC2, Auto Scaling, load balancers, S3 (lock and journal objects), local state files."""
+    census = Census()
+    _ec2(account, census)
+    _scaling(account, census)
+    _balancers(account, census)
+    _s3(account, census)
+    if project is not None:
+        state = project / ".fabulaws"
+        for path in sorted(state.rglob("*")) if state.exists() else []:
+            if path.is_file() and not any(part in KEPT for part in path.relative_to(state).parts):
+                census.add("local files", str(path.relative_to(project)))
+    if key_dir is not None:
+        for path in sorted(key_dir.glob(KEY_FILE_GLOB)):
+            census.add("key files", path.name)
+    return census
+
+
+def _ec2(account: Account, census: Census) -> None:
+    ec2 = account.ec2
+    members = {}
+    for page in account.autoscaling.get_paginator("describe_auto_scaling_instances").paginate():
+        for member in page["AutoScalingInstances"]:
+            members[member["InstanceId"]] = member
+    for page in ec2.get_paginator("describe_instances").paginate():
+        for reservation in page["Reservations"]:
+            for instance in reservation["Instances"]:
+                if instance["State"]["Name"] in GONE:
+                    continue
+                tags = _tags(instance)
+                member = members.get(instance["InstanceId"])
+                where = f"group {member['AutoScalingGroupName']} {_launch_of(member)}" if member else "no group"
+                labels = " ".join(f"{k}={tags[k]}" for k in sorted(tags) if not k.startswith("aws:") and k != "Name")
+                census.add("instances", f"{instance['InstanceId']} {instance['State']['Name']} {instance['ImageId']} "
+                                        f"key={instance.get('KeyName', '-')} {where} {labels}".rstrip())
+    for image in ec2.describe_images(Owners=["self"])["Images"]:
+        census.add("images", f"{image['ImageId']} {image.get('Name', '')} {image['State']}")
+    # NOTE: moto ignores OwnerIds and lists its 1,300 public snapshots (seconds); an owner-id filter is honoured.
+    me = account.sts.get_caller_identity()["Account"]
+    for snapshot in ec2.describe_snapshots(Filters=[{"Name": "owner-id", "Values": [me]}])["Snapshots"]:
+        census.add("snapshots", f"{snapshot['SnapshotId']} {snapshot['VolumeSize']} GiB {snapshot.get('Description', '')}")
+    for page in ec2.get_paginator("describe_volumes").paginate():
+        for volume in page["Volumes"]:
+            attached = ",".join(a["InstanceId"] for a in volume.get("Attachments", []) if a.get("State") != "detached")
+            census.add("volumes", f"{volume['VolumeId']} {volume['Size']} GiB {volume['State']} on={attached or '-'}")
+    for key in ec2.describe_key_pairs()["KeyPairs"]:
+        census.add("key pairs", key["KeyName"])
+    for page in ec2.get_paginator("describe_launch_templates").paginate():
+        for template in page["LaunchTemplates"]:
+            versions = ec2.describe_launch_template_versions(LaunchTemplateId=template["LaunchTemplateId"])
+            for version in versions["LaunchTemplateVersions"]:
+                data = version["LaunchTemplateData"]
+                changeset = [t["Value"] for spec in data.get("TagSpecifications", []) for t in spec.get("Tags", [])
+                             if t["Key"] == "fabulaws:changeset"]
+                census.add("template versions", f"{template['LaunchTemplateName']} v{version['VersionNumber']} "
+                                                f"{data.get('ImageId')} changeset={','.join(changeset) or '-'}"
+                                                f"{' default' if version.get('DefaultVersion') else ''}")
+
+
+def _scaling(account: Account, census: Census) -> None:
+    for page in account.autoscaling.get_paginator("describe_launch_configurations").paginate():
+        for config in page["LaunchConfigurations"]:
+            census.add("launch configurations", f"{config['LaunchConfigurationName']} {config['ImageId']}")
+    for group in account.groups():
+        name = group["AutoScalingGroupName"]
+        suspended = sorted(p["ProcessName"] for p in group.get("SuspendedProcesses", []))
+        census.add("groups", f"{name} min={group['MinSize']} max={group['MaxSize']} desired={group['DesiredCapacity']} "
+                             f"policies={','.join(group.get('TerminationPolicies', []))} "
+                             f"suspended={','.join(suspended) or '-'} {_launch_of(group)}")
+        for tag in group.get("Tags", []):
+            if tag["Key"] == LOCK_TAG:
+                census.add("locks", f"{name} tag {LOCK_TAG}={tag['Value']}")
+            else:
+                census.add("group tags", f"{name} {tag['Key']}={tag['Value']} propagate={tag.get('PropagateAtLaunch')}")
+
+
+def _balancers(account: Account, census: Census) -> None:
+    for balancer in account.elb.describe_load_balancers()["LoadBalancerDescriptions"]:
+        for instance in balancer.get("Instances", []):
+            census.add("balancer members", f"{balancer['LoadBalancerName']} {instance['InstanceId']}")
+    for target_group in account.elbv2.describe_target_groups()["TargetGroups"]:
+        health = account.elbv2.describe_target_health(TargetGroupArn=target_group["TargetGroupArn"])
+        for target in health["TargetHealthDescriptions"]:
+            census.add("balancer members", f"{target_group['TargetGroupName']} {target['Target']['Id']}")
+
+
+def _s3(account: Account, census: Census) -> None:
+    """Every object (the lock and the journal live here once the engine keeps them in S3); empty buckets are not
+    listed (a state bucket created on first use is infrastructure, not a leak)."""
+    for bucket in account.s3.list_buckets().get("Buckets", []):
+        for page in account.s3.get_paginator("list_objects_v2").paginate(Bucket=bucket["Name"]):
+            for item in page.get("Contents", []):
+                census.add("s3 objects", f"s3://{bucket['Name']}/{item['Key']}")

@@ -1,0 +1,220 @@
+"""Kill matrix: SIGKILL deploys at seeded random instants inside their steps, `recover`, then count the account.
+
+Each case seeds the sandbox afresh, takes a census, runs one operation through the command line (kill_driver.py)
+and kills it at its N-th event (an AWS call about to be sent or just answered, a state write, a server step),
+N drawn from the case's seed over the events of an uninterrupted run of the same operation. `recover` then runs
+through the command line too. The census afterwards must equal the one before (rolled back) or an
+uninterrupted run's (completed). Server steps are recording fakes (deploy_support.RecordingSteps).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+import subprocess
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import yaml
+
+import census
+from conftest import EXAMPLE, _sandbox_call, aws_test_env
+from fabulaws.aws import Aws, scaling
+from fabulaws.config import load_settings
+from fabulaws.sandbox.seed import seed
+
+DRIVER = Path(__file__).with_name("kill_driver.py")
+REPOSITORY = Path(__file__).parents[1]  # the driver runs this tree's fabulaws, as the test does
+GROUP = "myproject-testing-ag"
+SCALE = 600.0  # a 60 s boot takes 0.1 s
+POLL = "poll=0.05,timeout=120"
+# name -> (launch the project is seeded with, command line)
+OPERATIONS = {
+    "deploy_full": ("template", f"deploy_full:myproject,testing,{POLL}"),
+    "deploy_serial": ("template", f"deploy_serial:myproject,testing,engine=serial,{POLL}"),
+    "deploy_serial_refresh": ("template", f"deploy_serial:myproject,testing,engine=instance-refresh,{POLL}"),
+    "create_launch_config": ("configuration", f"create_launch_config_for_deployment:myproject,testing,{POLL}"),
+}
+SEEDS = range(56)  # 14 instants per operation
+RECOVER = f"recover:myproject,testing,{POLL}"
+SECOND_DIRECTORY = False  # recover from a copy of the project without .fabulaws/ (needs the journal in S3)
+
+
+def testing_only(text: str) -> str:
+    """The example config with only its testing environment: seeding one environment, not three, per case."""
+    def drop(node):
+        if isinstance(node, dict):
+            return {k: drop(v) for k, v in node.items() if k not in ("staging", "production")}
+        return node
+
+    data = drop(yaml.safe_load(text))
+    data.update(environments=["testing"], production_environments=[])
+    return yaml.safe_dump(data, sort_keys=False)
+
+
+CONFIG = testing_only((EXAMPLE / "fabulaws-config.yml").read_text())
+
+
+def operation_of(seed: int) -> str:
+    return list(OPERATIONS)[seed % len(OPERATIONS)]
+
+
+@dataclass
+class Run:
+    returncode: int
+    events: list[dict]
+    output: str
+
+
+class Bench:
+    """One sandbox (the session's), reset and seeded for every case; the project in its own directory."""
+
+    def __init__(self, endpoint: str, root: Path) -> None:
+        self.endpoint = endpoint
+        self.root = root
+        self.project = root / "myproject"
+        self.second = root / "second"
+        self.keys = root / "tmp"  # TMPDIR of every run: private key files land here, not among other tests'
+        self.account = census.Account(endpoint)
+        self.env = {**os.environ, **aws_test_env(endpoint), "AWS_DEFAULT_REGION": "us-east-1", "TMPDIR": str(self.keys),
+                    "PYTHONPATH": str(REPOSITORY)}
+        self.results: list[dict] = []
+        self.calibration: dict[str, dict] = {}
+
+    def fresh(self, launch: str) -> census.Census:
+        """Reset the sandbox, seed the project with two healthy web servers; the census now."""
+        _sandbox_call(self.endpoint, "/_sandbox/reset", {})
+        _sandbox_call(self.endpoint, "/_sandbox/timings", {"scale": SCALE, "instance_boot": 60, "image_create": 60,
+                                                            "volume_create": 10, "volume_attach": 5, "warmup": 15})
+        for directory in (self.project, self.second, self.keys):
+            shutil.rmtree(directory, ignore_errors=True)
+            directory.mkdir(parents=True)
+        for directory in (self.project, self.second):
+            (directory / "fabulaws-config.yml").write_text(CONFIG)
+        settings = load_settings(self.project / "fabulaws-config.yml")
+        previous = {k: os.environ.get(k) for k in self.env if k.startswith("AWS_")}
+        os.environ.update({k: v for k, v in self.env.items() if k.startswith("AWS_")})
+        try:
+            aws = Aws.from_settings(settings)
+            seed(aws, settings, launch=launch)
+            scaling.update_group(aws.autoscaling, GROUP, HealthCheckGracePeriod=60, MinSize=2, DesiredCapacity=2)
+            aws.autoscaling.suspend_processes(AutoScalingGroupName=GROUP, ScalingProcesses=["ScheduledActions"])
+        finally:
+            for key, value in previous.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
+        self.settle()
+        return self.census()
+
+    def settle(self) -> None:
+        assert self.account.settle(30), "the sandbox's groups did not settle within 30 s"
+
+    def census(self) -> census.Census:
+        return census.take(self.account, self.project, self.keys)
+
+    def start(self) -> None:
+        """The driver's fork server (kill_driver.py --serve): imports once, forks each command."""
+        self.server = subprocess.Popen([sys.executable, str(DRIVER), "--serve"], stdin=subprocess.PIPE,
+                                       stdout=subprocess.PIPE, env=self.env, text=True, cwd=self.root)
+        ready = self.server.stdout.readline()
+        assert ready.startswith('{"ready"'), f"the kill driver did not start: {ready!r}"
+
+    def stop(self) -> None:
+        self.server.stdin.close()
+        self.server.wait(timeout=30)
+
+    def run(self, command: str, kill_at: int, directory: Path | None = None) -> Run:
+        stamp = time.monotonic_ns()
+        events, output = self.root / f"events-{stamp}.jsonl", self.root / f"output-{stamp}.txt"
+        request = {"cwd": str(directory or self.project), "env": self.env, "kill_at": kill_at, "events": str(events),
+                   "steps": str(self.root / "steps.jsonl"), "output": str(output), "command": [command]}
+        self.server.stdin.write(json.dumps(request) + "\n")
+        self.server.stdin.flush()
+        answer = self.server.stdout.readline()  # the driver's child has deadlines of its own (timeout=120)
+        assert answer, "the kill driver's server died"
+        lines = [json.loads(line) for line in events.read_text().splitlines()] if events.exists() else []
+        text = output.read_text() if output.exists() else ""
+        events.unlink(missing_ok=True)
+        output.unlink(missing_ok=True)
+        return Run(json.loads(answer)["returncode"], lines, text)
+
+    def calibrate(self, operation: str) -> dict:
+        """An uninterrupted run: how many events it has, and the census it ends with."""
+        if operation not in self.calibration:
+            launch, command = OPERATIONS[operation]
+            self.fresh(launch)
+            run = self.run(command, 0)
+            assert run.returncode == 0, run.output
+            self.settle()
+            self.calibration[operation] = {"events": len(run.events), "census": self.census(), "trace": run.events}
+        return self.calibration[operation]
+
+
+@pytest.fixture(scope="module")
+def bench(sandbox_process, tmp_path_factory, request):
+    bench = Bench(sandbox_process, tmp_path_factory.mktemp("kill-matrix"))
+    bench.start()
+    yield bench
+    bench.stop()
+    results = bench.results
+    outcomes = Counter(r["outcome"] for r in results)
+    passed = sum(1 for r in results if r["passed"])
+    line = (f"kill matrix: {len(results)} instants, {passed} passed ({passed * 100 // max(1, len(results))}%); "
+            + ", ".join(f"{k} {v}" for k, v in sorted(outcomes.items())))
+    (bench.root / "results.json").write_text(json.dumps(results, indent=1))
+    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter.write_line(line)
+        reporter.write_line(f"kill matrix: details in {bench.root / 'results.json'}")
+
+
+def instant(seed: int, events: int) -> int:
+    """The seed's event: uniform over an uninterrupted run's events (its last one excluded: nothing after it)."""
+    return 1 + int(random.Random(seed).random() * max(1, events - 1))
+
+
+@pytest.mark.parametrize("seed", SEEDS, ids=[f"{operation_of(s)}-seed{s}" for s in SEEDS])
+def test_kill_then_recover(bench, seed):
+    operation = operation_of(seed)
+    reference = bench.calibrate(operation)
+    launch, command = OPERATIONS[operation]
+    kill_at = instant(seed, reference["events"])
+    clock = [time.monotonic()]
+    before = bench.fresh(launch)
+    clock.append(time.monotonic())
+    killed = bench.run(command, kill_at)
+    clock.append(time.monotonic())
+    where = next((e for e in killed.events if e.get("killed")), None)
+    result = {"seed": seed, "operation": operation, "kill_at": kill_at, "where": where, "passed": False, "outcome": "?"}
+    bench.results.append(result)
+    assert killed.returncode in (-9, 0), killed.output
+    recovered = bench.run(RECOVER, 0, bench.second if SECOND_DIRECTORY else None)
+    assert recovered.returncode == 0, f"recover failed after a kill at {where}:\n{recovered.output}"
+    clock.append(time.monotonic())
+    bench.settle()
+    after = bench.census()
+    clock.append(time.monotonic())
+    result["seconds"] = {k: round(b - a, 2) for k, a, b in zip(("seed", "kill", "recover", "census"), clock, clock[1:])}
+    rolled_back = before.diff(after, exact=True)
+    completed = reference["census"].diff(after, exact=False)
+    if not rolled_back:
+        result["outcome"] = "rolled back"
+    elif not completed:
+        result["outcome"] = "completed"
+    else:
+        result["outcome"] = "differs"
+        result["diff"] = {"from before": rolled_back, "from completed": completed}
+    assert result["outcome"] != "differs", (
+        f"killed at event {kill_at} ({where}); after recover the census differs from before:\n  "
+        + "\n  ".join(rolled_back) + "\nand from a completed run:\n  " + "\n  ".join(completed)
+        + f"\nrecover said:\n{recovered.output}"
+    )
+    result["passed"] = True
