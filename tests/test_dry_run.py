@@ -200,3 +200,20 @@ def test_the_safety_net_refuses_a_write_before_it_is_sent(idle, sandbox):
     assert requests(sandbox).get("autoscaling:SuspendProcesses", 0) == before
     assert scaling.suspended_processes(idle.group()) == []
     boto3  # the guard is ours: a plain boto3 client is not touched
+
+
+def test_new_plans_the_servers_and_launches_none(running, sandbox):
+    instances = sandbox.ec2.describe_instances()["Reservations"]
+    result, made = dry(running, sandbox, "-u", "deployer", "new:myproject,testing,worker,a,count=2")
+    assert result.returncode == 0, result.stderr
+    assert writes(made) == [], made
+    assert "2 worker server(s) in zone a" in result.stdout
+    assert sandbox.ec2.describe_instances()["Reservations"] == instances
+
+
+def test_add_all_to_elb_plans_the_registrations(running, sandbox):
+    result, made = dry(running, sandbox, "testing", "add_all_to_elb")
+    assert result.returncode == 0, result.stderr
+    assert writes(made) == [], made
+    register = [line for line in result.stdout.splitlines() if "register:" in line]
+    assert register and all(server in register[0] for server in old_servers(running)), result.stdout

@@ -131,4 +131,4 @@ def plan_update_server_passwords(c: Any, a: SimpleNamespace) -> Plan:
     return plan
 
 
-from . import plans_deploy  # noqa: E402,F401 - registers the deploy planners
+from . import plans_deploy, plans_servers  # noqa: E402,F401 - they register their planners

@@ -1,5 +1,5 @@
 """Plans of the deploy operations (``--dry``): deploy_full, deploy_serial (both engines),
-create_launch_config_for_deployment, create_environment and prune, from read calls only.
+create_launch_config_for_deployment and prune, from read calls only.
 
 Each planner checks what the real task checks before its first change (the selection, the group, a named
 launch or image, an unfinished run), then reads the group and says what the steps would do to it. The
@@ -24,7 +24,7 @@ from .deploy.full import DEPLOY_FULL, HELD
 from .deploy.journal import Journal
 from .deploy.launches import changeset_of, image_changeset, named_launch
 from .deploy.serial import retire_order
-from .plans import planner, secrets_plan, target
+from .plans import planner, target
 from .stack import check_selection
 
 
@@ -225,53 +225,6 @@ def plan_create_launch(c: Any, a: SimpleNamespace) -> Plan:
     launch_lines(c, plan, settings, group, a)
     plan.add("steps", "capture, prepare_launch")
     return plan
-
-
-# --- create_environment ---------------------------------------------------------------------------------------
-@planner("create_environment")
-def plan_create_environment(c: Any, a: SimpleNamespace) -> Plan:
-    from .tasks.environments import backend_specs
-    from .tasks.servers import check_spec
-
-    settings = settings_for(c)
-    check_selection(settings, a.deployment, a.environment)
-    num_web = whole("create_environment", "num_web", a.num_web, 1)
-    specs = backend_specs(settings, a.deployment, a.environment)
-    for spec in specs:
-        check_spec(settings, spec)
-    creation_checks(c, a.deployment, a.environment, specs)
-    settings, group_name, group = checked_group(c, a.deployment, a.environment)
-    plan = Plan(f"create_environment {a.deployment}/{a.environment}")
-    plan.add("target", target(c, a.deployment, a.environment))
-    production_note(plan, settings, a.environment)
-    plan.add("create", "servers " + ", ".join(f"{s.role} ({s.zone})" for s in specs)
-                       + ", in parallel while the web image is baked")
-    plan.add("then", f"update_server_passwords, bootstrap the worker(s), then deploy_full with num_web={num_web}:")
-    plan.add("group", group_line(group))
-    full = SimpleNamespace(deployment=a.deployment, environment=a.environment, ami=None, changeset=None,
-                           launch_config_name=None)
-    launch_lines(c, plan, settings, group, full)
-    full_lines(c, plan, full, group, num_web)
-    return plan
-
-
-def creation_checks(c: Any, deployment: str, environment: str, specs: list) -> None:
-    """check_creation's checks without prompting: the operator's ssh key, every secret the servers need."""
-    from ...errors import ConfigError
-    from ...ubuntu.users import read_sysadmins
-    from .context import operator_name
-    from .servers import roles
-
-    settings = settings_for(c)
-    operator = operator_name(c)
-    admins = [admin.name for admin in read_sysadmins(settings.ssh_keys)]
-    if operator not in admins:
-        raise ConfigError(
-            f"ssh_keys: no key for {operator!r} in {settings.ssh_keys} (sysadmins: {', '.join(admins)}); "
-            f"new servers only let those users in: pass -u <your sysadmin user>"
-        )
-    needed = {name for spec in specs for name in roles.secrets_needed(spec.role, settings.instance_settings.fs_encrypt)}
-    secrets_plan(c, deployment, environment, sorted(needed | set(settings.password_names)))
 
 
 # --- prune ----------------------------------------------------------------------------------------------------
