@@ -25,7 +25,7 @@ from fabric import Executor as FabricExecutor
 from fabric.main import Fab
 from invoke import Argument, Call, Collection, Exit, ParseError
 
-from . import __version__
+from . import __version__, signals
 from .errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, DeployError, UsageError
 
 NAMESPACE = "fabulaws"  # invoke config key holding what the command line selected (context.NAMESPACE)
@@ -102,9 +102,13 @@ def reported():
     try:
         yield
     except DeployError as exc:
-        raise Exit(f"fabulaws: {exc}", code=exc.exit_code) from None
+        # After SIGINT/SIGTERM/SIGHUP the engine's own error ("... rolled back") ends the run: still 130.
+        stopped = signals.received()
+        raise Exit(f"fabulaws: {exc}{f' ({stopped})' if stopped else ''}",
+                   code=EXIT_INTERRUPTED if stopped else exc.exit_code) from None
     except KeyboardInterrupt:
-        raise Exit("fabulaws: interrupted", code=EXIT_INTERRUPTED) from None
+        stopped = signals.received()
+        raise Exit(f"fabulaws: interrupted{f' by {stopped}' if stopped else ''}", code=EXIT_INTERRUPTED) from None
     except BrokenPipeError:
         quiet_stdout()
         raise Exit(code=EXIT_BROKEN_PIPE) from None
@@ -330,6 +334,7 @@ def main(argv: list[str] | None = None) -> None:
     if arguments[:1] and arguments[0] in SUBCOMMANDS:
         run_subcommand(arguments[0], arguments[1:])
         return
+    signals.install()
     log_to_stderr()
     try:
         make_program().run(argv)
@@ -337,6 +342,10 @@ def main(argv: list[str] | None = None) -> None:
     except BrokenPipeError:
         quiet_stdout()
         sys.exit(EXIT_BROKEN_PIPE)
+    except SystemExit as exc:
+        if signals.received() and exc.code == EXIT_FAILED:  # invoke's own Ctrl-C status, outside reported()
+            sys.exit(EXIT_INTERRUPTED)
+        raise
 
 
 if __name__ == "__main__":

@@ -65,6 +65,7 @@ def upgrade_running_program() -> Any:
     if program.executor_class is sys.modules["fabric"].Executor:
         program.executor_class = cli.Executor
     cli.log_to_stderr()
+    cli.signals.install()  # SIGTERM and SIGHUP as Ctrl-C: the run rolls back; an interrupted run exits 130
     install_fabfile_excepthook()
     return program
 
