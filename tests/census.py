@@ -204,3 +204,57 @@ def _s3(account: Account, census: Census) -> None:
         for page in account.s3.get_paginator("list_objects_v2").paginate(Bucket=bucket["Name"]):
             for item in page.get("Contents", []):
                 census.add("s3 objects", f"s3://{bucket['Name']}/{item['Key']}")
+
+
+def deployed_diff(before: Census, after: Census) -> list[str]:
+    """What ``after`` has beyond the changes of one completed deploy of ``before``'s groups; [] when none.
+
+    A completed deploy may add one launch (template version or launch configuration) and a baked image with its
+    snapshots, point each group at a launch and replace its servers by as many others on that launch; everything
+    else (capacity, processes, other servers, volumes by shape, key pairs, locks, state) is as before.
+    """
+    out = []
+    same_exact = ("key pairs", "locks", "s3 objects", "local files", "key files", "group tags")
+    for section in same_exact:
+        out += [line for line in before.diff(after, exact=True) if line.startswith(f"{section}: ")]
+    out += [line for line in before.diff(after, exact=False) if line.startswith(("volumes: ", "balancer members: "))]
+    launch = re.compile(r" (template \S+ v\S+|config \S+)$")
+
+    def groups(census: Census) -> Counter:
+        return Counter(launch.sub("", line) for line in census.sections.get("groups", []))
+
+    out += [f"groups: - {g}" for g in (groups(before) - groups(after)).elements()]
+    out += [f"groups: + {g}" for g in (groups(after) - groups(before)).elements()]
+    group_launch = {line.split()[0]: launch.search(line).group(1) for line in after.sections.get("groups", [])
+                    if launch.search(line)}
+    member = re.compile(r" group (\S+) (template \S+ v\S+|config \S+)")
+
+    def members(census: Census) -> tuple[Counter, Counter]:
+        loose, counts = Counter(), Counter()
+        for line in census.sections.get("instances", []):
+            found = member.search(line)
+            if found:
+                counts[found.group(1)] += 1
+                if census is after and found.group(2) != group_launch.get(found.group(1)):
+                    out.append(f"instances: not on its group's launch: {line}")
+            else:
+                loose[line] += 1
+        return loose, counts
+
+    (loose_before, counts_before), (loose_after, counts_after) = members(before), members(after)
+    out += [f"instances: - {line}" for line in (loose_before - loose_after).elements()]
+    out += [f"instances: + {line}" for line in (loose_after - loose_before).elements()]
+    if counts_before != counts_after:
+        out.append(f"instances: group members {dict(counts_before)} before, {dict(counts_after)} after")
+    added = 0
+    for section, most in (("template versions", None), ("launch configurations", None), ("images", 1), ("snapshots", None)):
+        mine, theirs = before.lines(section, True), after.lines(section, True)
+        out += [f"{section}: - {line}" for line in (mine - theirs).elements()]
+        new = sum((theirs - mine).values())
+        if section in ("template versions", "launch configurations"):
+            added += new
+        elif most is not None and new > most:
+            out.append(f"{section}: {new} added, at most {most} expected: {sorted((theirs - mine).elements())}")
+    if added > 1:
+        out.append(f"launches: {added} added, one expected")
+    return out

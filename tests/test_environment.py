@@ -393,3 +393,111 @@ def test_update_environment_adds_a_sysadmin_everywhere(environment, tmp_path):
     for role in ("web", "worker", "db-primary"):
         shell = Shell(as_new_admin, running(environment, role)[0]["PrivateIpAddress"], user="newadmin")
         assert shell.ok("sudo -n true; echo ok").strip() == "ok"
+
+
+# --- issue 11: a hard kill at the two instants recorded fakes cannot stand for, then `recover` ---------------
+SLOW_MIGRATION = """\
+import time
+
+from django.db import migrations
+
+
+def pause(apps, schema_editor):
+    time.sleep(20)  # long enough to be seen running (and killed) from the operator's side
+
+
+class Migration(migrations.Migration):
+    dependencies = [("myproject", "0001_initial")]
+    operations = [migrations.RunPython(pause, migrations.RunPython.noop)]
+"""
+
+
+def killed_deploy(environment, root, kill_when, what: str) -> str:
+    """``deploy_full`` in its own process group, SIGKILLed (the whole group) once ``kill_when(output)`` holds."""
+    import os
+    import signal
+    import sys
+
+    from hosts_support import OPERATOR
+
+    env = {**os.environ, **environment["env"], "TMPDIR": str(root)}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "fabulaws", "-u", OPERATOR, "-i", str(environment["key"]), "deploy_full:myproject,testing"],
+        cwd=environment["dir"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        start_new_session=True,
+    )
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(process.stdout), daemon=True)
+    reader.start()
+    try:
+        wait_until(lambda: kill_when("".join(lines)) or process.poll() is not None, DEPLOY_TIMEOUT, what, interval=0.1)
+        assert process.poll() is None, f"deploy_full ended ({process.returncode}) before {what}:\n{''.join(lines)}"
+        os.killpg(process.pid, signal.SIGKILL)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=60)
+    reader.join(timeout=10)
+    return "".join(lines)
+
+
+def recover_elsewhere(environment, tmp_path):
+    """``recover`` as a second operator would: from another copy of the project (no .fabulaws/) once the journal
+    is shared; from the same directory until then."""
+    import shutil
+
+    directory = environment["dir"]
+    if SECOND_DIRECTORY:
+        directory = tmp_path / "second" / "myproject"
+        shutil.copytree(environment["dir"], directory, ignore=shutil.ignore_patterns(".fabulaws"))
+    result = fabulaws({**environment, "dir": directory}, "recover:myproject,testing", timeout=DEPLOY_TIMEOUT)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout + result.stderr
+
+
+SECOND_DIRECTORY = False
+
+
+def account_census(environment, key_dir):
+    import census
+
+    account = census.Account(environment["endpoint"])
+    settled = account.settle(120)
+    return census.take(account, environment["dir"], key_dir), settled
+
+
+def test_a_kill_while_the_bake_server_boots_is_rolled_back_with_nothing_left(environment, tmp_path):
+    before, _ = account_census(environment, tmp_path)
+    ec2 = aws_client(environment, "ec2")
+    known = {i["InstanceId"] for r in ec2.describe_instances()["Reservations"] for i in r["Instances"]}
+
+    def booting(output: str) -> bool:
+        if "image server: launching" not in output:
+            return False
+        return any(i["InstanceId"] not in known and i["State"]["Name"] in ("pending", "running")
+                   for r in ec2.describe_instances()["Reservations"] for i in r["Instances"])
+
+    output = killed_deploy(environment, tmp_path, booting, "the bake server booting")
+    said = recover_elsewhere(environment, tmp_path)
+    after, settled = account_census(environment, tmp_path)
+    assert settled
+    assert before.diff(after) == [], f"deploy_full killed as its bake server booted:\n{output}\nrecover:\n{said}"
+
+
+def test_a_kill_during_migrate_is_finished_by_recover(environment, tmp_path):
+    (environment["repository"] / "myproject" / "migrations" / "0002_slow.py").write_text(SLOW_MIGRATION)
+    new_version(environment, 4)
+    before, _ = account_census(environment, tmp_path)
+
+    def migrating(output: str) -> bool:
+        listing = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
+        return "deploy_worker" in output and "migrate --noinput" in listing
+
+    output = killed_deploy(environment, tmp_path, migrating, "migrate running on the worker")
+    said = recover_elsewhere(environment, tmp_path)
+    after, settled = account_census(environment, tmp_path)
+    assert settled
+    import census
+
+    assert census.deployed_diff(before, after) == [], f"deploy_full killed in migrate:\n{output}\nrecover:\n{said}"
+    assert get(environment, "/") == (200, "Hello from myproject, version 4\n")

@@ -41,7 +41,7 @@ OPERATIONS = {
     "deploy_serial_refresh": ("template", f"deploy_serial:myproject,testing,engine=instance-refresh,{POLL}"),
     "create_launch_config": ("configuration", f"create_launch_config_for_deployment:myproject,testing,{POLL}"),
 }
-SEEDS = range(56)  # 14 instants per operation
+SEEDS = sorted(range(56), key=lambda seed: seed % 4)  # 14 instants per operation, one operation after the other
 RECOVER = f"recover:myproject,testing,{POLL}"
 SECOND_DIRECTORY = False  # recover from a copy of the project without .fabulaws/ (needs the journal in S3)
 
@@ -85,6 +85,7 @@ class Bench:
         self.env = {**os.environ, **aws_test_env(endpoint), "AWS_DEFAULT_REGION": "us-east-1", "TMPDIR": str(self.keys),
                     "PYTHONPATH": str(REPOSITORY)}
         self.results: list[dict] = []
+        self.reusable: str | None = None  # the launch kind of a state equal to a fresh seed's (a clean rollback)
         self.calibration: dict[str, dict] = {}
 
     def fresh(self, launch: str) -> census.Census:
@@ -111,6 +112,17 @@ class Bench:
                     os.environ.pop(key, None)
                 else:
                     os.environ[key] = value
+        self.settle()
+        return self.census()
+
+    def ready(self, launch: str) -> census.Census:
+        """A fresh seed, or the state the last case rolled back to (equal to its fresh seed, by census)."""
+        if self.reusable != launch:
+            return self.fresh(launch)
+        self.reusable = None
+        for directory in (self.project / ".fabulaws", self.second / ".fabulaws", self.keys):
+            shutil.rmtree(directory, ignore_errors=True)
+        self.keys.mkdir()
         self.settle()
         return self.census()
 
@@ -150,6 +162,7 @@ class Bench:
         """An uninterrupted run: how many events it has, and the census it ends with."""
         if operation not in self.calibration:
             launch, command = OPERATIONS[operation]
+            self.reusable = None
             self.fresh(launch)
             run = self.run(command, 0)
             assert run.returncode == 0, run.output
@@ -188,7 +201,7 @@ def test_kill_then_recover(bench, seed):
     launch, command = OPERATIONS[operation]
     kill_at = instant(seed, reference["events"])
     clock = [time.monotonic()]
-    before = bench.fresh(launch)
+    before = bench.ready(launch)
     clock.append(time.monotonic())
     killed = bench.run(command, kill_at)
     clock.append(time.monotonic())
@@ -218,3 +231,4 @@ def test_kill_then_recover(bench, seed):
         + f"\nrecover said:\n{recovered.output}"
     )
     result["passed"] = True
+    bench.reusable = launch if result["outcome"] == "rolled back" else None
