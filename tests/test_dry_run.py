@@ -4,11 +4,11 @@ request counts prove it), or refuses; read-only tasks just run."""
 from __future__ import annotations
 
 import re
+import shutil
 
-import boto3
 import pytest
 
-from conftest import _sandbox_call, run_cli
+from conftest import EXAMPLE, _sandbox_call, run_cli
 from deploy_support import GROUP, NEW_IMAGE, make_project
 from fabulaws import dryrun
 from fabulaws.aws import Aws, scaling
@@ -199,7 +199,6 @@ def test_the_safety_net_refuses_a_write_before_it_is_sent(idle, sandbox):
         dryrun.disable()
     assert requests(sandbox).get("autoscaling:SuspendProcesses", 0) == before
     assert scaling.suspended_processes(idle.group()) == []
-    boto3  # the guard is ours: a plain boto3 client is not touched
 
 
 def test_new_plans_the_servers_and_launches_none(running, sandbox):
@@ -217,3 +216,15 @@ def test_add_all_to_elb_plans_the_registrations(running, sandbox):
     assert writes(made) == [], made
     register = [line for line in result.stdout.splitlines() if "register:" in line]
     assert register and all(server in register[0] for server in old_servers(running)), result.stdout
+
+
+def test_fab_with_a_fabulaws_fabfile_plans_too(idle, sandbox):
+    shutil.copy(EXAMPLE / "fabfile.py", idle.directory / "fabfile.py")
+    before = requests(sandbox)
+    result = run_cli(["--dry", "suspend-autoscaling-processes", "myproject", "testing", "-p", "Launch"], idle.directory,
+                     env=sandbox.env, program="fab")
+    after = requests(sandbox)
+    assert result.returncode == 0, result.stderr
+    assert writes({a: n for a, n in after.items() if n != before.get(a)}) == []
+    assert "would suspend: Launch" in result.stdout
+    assert scaling.suspended_processes(idle.group()) == []
