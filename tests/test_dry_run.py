@@ -228,3 +228,17 @@ def test_fab_with_a_fabulaws_fabfile_plans_too(idle, sandbox):
     assert writes({a: n for a, n in after.items() if n != before.get(a)}) == []
     assert "would suspend: Launch" in result.stdout
     assert scaling.suspended_processes(idle.group()) == []
+
+
+@pytest.mark.parametrize("batch, expected", [
+    (1, [["i-2"], ["i-1"], ["i-4"], ["i-3"]]),  # each replacement lands where the group has the fewest servers
+    (2, [["i-1", "i-2"], ["i-3", "i-4"]]),
+    (9, [["i-1", "i-2", "i-3", "i-4"]]),
+])
+def test_replacement_order_follows_the_engines_rule(batch, expected):
+    from fabulaws.library.wsgiautoscale.plans_deploy import replacement_batches
+
+    old = [{"InstanceId": f"i-{n}", "AvailabilityZone": zone, "LifecycleState": "InService"}
+           for n, zone in ((1, "a"), (2, "b"), (3, "a"), (4, "b"))]
+    group = {"AvailabilityZones": ["a", "b"], "Instances": old}
+    assert [[i["InstanceId"] for i in chosen] for chosen in replacement_batches(group, old, batch)] == expected

@@ -59,6 +59,8 @@ def dry_run(c: Any, name: str, body: Callable, args: tuple, kwargs: dict) -> Any
     if reads_only(c, name):
         return body(c, *args, **kwargs)
     task_name = name.replace("-", "_")
+    from . import plans_deploy, plans_servers  # noqa: F401 - importing them registers their planners
+
     plan_of = PLANNERS.get(task_name)
     if plan_of is None:
         raise cannot_plan(task_name)
@@ -130,5 +132,3 @@ def plan_update_server_passwords(c: Any, a: SimpleNamespace) -> Plan:
         f"{s.instance_id} ({'/'.join(stack.roles_of(s))}, {s.private_ip})" for s in servers) or "none"))
     return plan
 
-
-from . import plans_deploy, plans_servers  # noqa: E402,F401 - they register their planners
