@@ -4,7 +4,7 @@
 a task with a planner here checks its arguments and the environment as the real run would, then prints what
 it would do, with read calls only; any other task refuses with one line (exit 2). Under all of it,
 fabulaws.dryrun's safety net makes the AWS clients refuse every non-read call. Planners open no SSH
-connection. Planners of the deploy operations live in plans_deploy.py.
+connection. The deploy operations' planners live in plans_deploy.py, server creation's in plans_servers.py.
 """
 
 from __future__ import annotations
