@@ -1,4 +1,14 @@
-"""Shared pieces of the deploy engine tests: a seeded project on the sandbox and server steps that record."""
+"""Shared pieces of the deploy engine tests: a seeded project on the sandbox and server steps that record.
+
+How to drive an operation (what tests/deploy_driver.py and the kill matrices use):
+
+- start one: ``execute(operation, project.context(operation, steps, **params))`` (``operation`` from
+  ``tasks.deploy.OPERATIONS``: deploy_full, deploy_serial, deploy_serial_refresh, create_launch_config);
+  the lock and journal live in the state bucket, so the working directory does not matter;
+- recover one (from any directory or process): ``recover_environment(project.context(...), OPERATIONS, action)``
+  (``action``: auto, finish or rollback; the stored journal replaces the context's), or ``recover_here`` below;
+- a killed run's lease must expire first: set ``FABULAWS_LEASE_SECONDS`` (e.g. 2) in the killed process.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +22,9 @@ from fabulaws.aws import Aws
 from fabulaws.aws import scaling
 from fabulaws.config import load_settings
 from fabulaws.library.wsgiautoscale.deploy.context import DeployContext
+from fabulaws.aws.statestore import StateStore
 from fabulaws.library.wsgiautoscale.deploy.journal import Journal
+from fabulaws.library.wsgiautoscale.deploy.operation import recover_environment
 from fabulaws.library.wsgiautoscale.deploy.waits import Polling
 from fabulaws.sandbox.seed import seed
 
@@ -40,18 +52,28 @@ class RecordingSteps:
     def calls(self) -> list[dict]:
         return [json.loads(line) for line in self.log.read_text().splitlines()] if self.log.exists() else []
 
+    declares_no_return = True  # deploy_worker calls ctx.point_of_no_return() right before "migrate"
+    bake_real_image = False  # True: the image is created from the bake server (and recorded first)
+
     def bake_image(self, ctx):
-        """Like the real one: a temporary server and key pair, tracked in the journal, then an image."""
+        """Like the real one: a temporary server and key pair, each recorded in the journal before it is
+        created (key name, client token), then an image (recorded by its name first) when ``bake_real_image``."""
         key = f"bake-{ctx.journal.id}"
-        ctx.aws.ec2.create_key_pair(KeyName=key)
         ctx.journal.track("key-pair", key)
+        ctx.aws.ec2.create_key_pair(KeyName=key)
+        token = f"bake-{ctx.journal.id}"
+        ctx.journal.track("instance-token", token)
         server = ctx.aws.ec2.run_instances(
-            ImageId="ami-785db401", MinCount=1, MaxCount=1, KeyName=key,
+            ImageId="ami-785db401", MinCount=1, MaxCount=1, KeyName=key, ClientToken=token,
             TagSpecifications=[{"ResourceType": "instance", "Tags": [{"Key": "fabulaws:temporary", "Value": ctx.journal.id}]}],
         )["Instances"][0]["InstanceId"]
-        ctx.journal.track("instance", server)
         self._record("bake_image", server=server)
-        return NEW_IMAGE, "abc123"
+        if not self.bake_real_image:
+            return NEW_IMAGE, "abc123"
+        name = f"myproject_testing_web_{ctx.journal.id}_abc123"
+        ctx.journal.track("image", name, temporary=False)
+        image = ctx.aws.ec2.create_image(InstanceId=server, Name=name)["ImageId"]
+        return image, "abc123"
 
     def servers_ready(self, ctx, instance_ids):
         self._record("servers_ready", instances=sorted(instance_ids))
@@ -63,7 +85,14 @@ class RecordingSteps:
         self._record("end_upgrade", servers=sorted(s.instance_id for s in servers))
 
     def deploy_worker(self, ctx, changeset):
+        """Like the real one: the workers' changesets recorded, new code, the point of no return, migrate."""
+        ctx.record_workers({"i-worker0": "0ld0ld"})
         self._record("deploy_worker", changeset=changeset)
+        ctx.point_of_no_return()
+        self._record("migrate", changeset=changeset)
+
+    def restore_workers(self, ctx, workers):
+        self._record("restore_workers", workers=workers)
 
 
 @dataclass
@@ -79,6 +108,23 @@ class Project:
         journal = Journal.start(operation.name, "myproject", "testing", GROUP, params)
         report = lines.append if lines is not None else (lambda message: None)
         return DeployContext(self.aws, self.settings, "myproject", "testing", GROUP, steps, journal, Polling(0.1, 0.4), 120.0, report)
+
+    def store(self) -> StateStore:
+        return StateStore.peek(self.aws, "myproject", "testing")
+
+    def stored_journal(self) -> Journal | None:
+        """The journal in the state bucket (where every run keeps it), or None."""
+        return Journal.load(self.store())
+
+
+def recover_here(directory: Path, steps, action: str = "auto", lines: list | None = None) -> str:
+    """``recover`` as a second machine would: its own settings and clients from ``directory``, only the state
+    bucket shared. Returns recover_environment's message."""
+    from fabulaws.library.wsgiautoscale.tasks.deploy import OPERATIONS
+
+    settings = load_settings(directory / "fabulaws-config.yml")
+    project = Project(directory, Aws.from_settings(settings), settings)
+    return recover_environment(project.context(OPERATIONS["deploy_full"], steps, lines), OPERATIONS, action)
 
 
 def make_project(sandbox, directory: Path, launch: str = "template", web: int = 2) -> Project:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
 
 import threading
@@ -10,15 +11,15 @@ import time
 import pytest
 
 from conftest import run_cli, wait_until
-from deploy_support import GROUP, NEW_IMAGE, RecordingSteps, StepFailed, make_project
+from deploy_support import GROUP, NEW_IMAGE, RecordingSteps, StepFailed, make_project, recover_here
 from fabulaws.aws import scaling
 from fabulaws.aws.launch import Launch
-from fabulaws.errors import DeployError
+from fabulaws.errors import DeployError, RolledBack, UsageError
 from fabulaws.library.wsgiautoscale.deploy.full import DEPLOY_FULL
-from fabulaws.library.wsgiautoscale.deploy.journal import LOCK_TAG, Journal
-from fabulaws.library.wsgiautoscale.deploy.operation import execute, recover
+from fabulaws.library.wsgiautoscale.deploy.journal import LOCK_TAG
+from fabulaws.library.wsgiautoscale.deploy.lease import Lease
+from fabulaws.library.wsgiautoscale.deploy.operation import execute, hold, let_go
 from fabulaws.library.wsgiautoscale.deploy.serial import DEPLOY_SERIAL, DEPLOY_SERIAL_REFRESH
-from fabulaws.library.wsgiautoscale.tasks.deploy import OPERATIONS
 
 
 @pytest.fixture
@@ -31,6 +32,11 @@ def project(sandbox, tmp_path, monkeypatch):
 @pytest.fixture
 def steps(tmp_path):
     return RecordingSteps(tmp_path / "steps.jsonl")
+
+
+def error_lines(result) -> list[str]:
+    """stderr without the line naming the account and region (printed before a change)."""
+    return [line for line in result.stderr.strip().splitlines() if not line.startswith("fabulaws: account ")]
 
 
 def in_service(group: dict, launch: Launch | None = None) -> list[str]:
@@ -96,9 +102,9 @@ def test_deploy_full_swaps_every_server_and_restores_the_group(project, steps):
     assert len(new) == 2 and not old & set(new) and len(group["Instances"]) == 2
     assert state(group) == before  # min/max/desired, policies, and ScheduledActions still suspended
     assert LOCK_TAG not in scaling.group_tags(group)
-    assert not list((project.directory / ".fabulaws" / "journal").glob("*.json"))
+    assert project.stored_journal() is None and project.store().read(project.store().lock_key) is None
     calls = [c["step"] for c in steps.calls()]
-    assert calls == ["servers_ready", "begin_upgrade", "deploy_worker", "end_upgrade"]
+    assert calls == ["servers_ready", "begin_upgrade", "deploy_worker", "migrate", "end_upgrade"]
     assert steps.calls()[0]["instances"] == sorted(new)
     assert set(steps.calls()[1]["servers"]) == old | set(new)  # maintenance on old and new servers
     assert steps.calls()[2]["changeset"] == "unknown"
@@ -139,7 +145,7 @@ def test_deploy_serial_never_drops_below_capacity(sandbox, tmp_path, monkeypatch
     assert state(group) == before
     zones = Counter(i["AvailabilityZone"] for i in group["Instances"])
     assert max(zones.values()) - min(zones.values()) <= 1 and len(zones) == 2, f"zones left balanced: {zones}"
-    assert [c["step"] for c in steps.calls()] == ["deploy_worker"]
+    assert [c["step"] for c in steps.calls()] == ["deploy_worker", "migrate"]
 
 
 def test_deploy_serial_with_instance_refresh(project, steps):
@@ -152,21 +158,26 @@ def test_deploy_serial_with_instance_refresh(project, steps):
     assert refreshes[0]["Status"] == "Successful"
 
 
-def test_a_second_deploy_is_refused_with_who_and_when(project, steps):
+def test_a_second_deploy_is_refused_with_who_and_when(project, steps, tmp_path):
+    """From another working directory (the lock and journal are in the state bucket, not here)."""
     first = project.context(DEPLOY_FULL, steps, ami=NEW_IMAGE)
-    from fabulaws.library.wsgiautoscale.deploy.journal import lock_group
-
-    lock_group(project.aws.autoscaling, first.journal)
-    result = run_cli([f"deploy_serial:myproject,testing,ami={NEW_IMAGE}"], project.directory)
+    hold(first)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "fabulaws-config.yml").write_text((project.directory / "fabulaws-config.yml").read_text())
+    result = run_cli([f"deploy_serial:myproject,testing,ami={NEW_IMAGE}"], elsewhere)
     assert result.returncode == 1
     message = result.stderr.strip()
-    assert message.startswith("fabulaws: an earlier deploy_full started by ")  # the journal is here
-    first.journal.path.rename(first.journal.path.with_suffix(".elsewhere"))  # as if it ran on another machine
-    result = run_cli([f"deploy_serial:myproject,testing,ami={NEW_IMAGE}"], project.directory)
+    assert message.startswith("fabulaws: an earlier deploy_full started by ")  # its journal
+    assert "recover:myproject,testing" in message and len(error_lines(result)) == 1
+    first.journal.remove()  # only the lease now (a run between taking the lock and writing its journal)
+    result = run_cli([f"deploy_serial:myproject,testing,ami={NEW_IMAGE}"], elsewhere)
     assert result.returncode == 1
-    assert f"{GROUP} is locked by deploy_full started by " in result.stderr
-    assert first.journal.data["started"] in result.stderr
+    assert "myproject/testing is locked by deploy_full of " in result.stderr
+    holder = first.lease.holder
+    assert f"on {holder.machine} (pid {holder.pid}) since " in result.stderr and "lease live until" in result.stderr
     assert Launch.of(project.group()).version == "$Default"  # as seeded
+    let_go(first)
 
 
 def test_an_error_rolls_everything_back(project, tmp_path):
@@ -176,10 +187,14 @@ def test_an_error_rolls_everything_back(project, tmp_path):
     with pytest.raises(DeployError) as caught:
         execute(DEPLOY_FULL, project.context(DEPLOY_FULL, steps, ami=NEW_IMAGE))
     assert "deploy_full failed at step deploy_worker: deploy_worker failed (injected); the group was restored" in str(caught.value)
-    assert isinstance(caught.value.__cause__, StepFailed)
+    assert isinstance(caught.value, RolledBack) and isinstance(caught.value.__cause__, StepFailed)
     group = project.group()
     assert state(group) == before and Launch.of(group).version == "$Default"
-    assert [c["step"] for c in steps.calls()] == ["servers_ready", "begin_upgrade", "deploy_worker", "end_upgrade"]
+    calls = steps.calls()
+    assert [c["step"] for c in calls] == ["servers_ready", "begin_upgrade", "deploy_worker", "restore_workers", "end_upgrade"]
+    assert calls[3]["workers"] == {"i-worker0": "0ld0ld"}  # before the point of no return: workers restored too
+    versions = project.aws.ec2.describe_launch_template_versions(LaunchTemplateId=Launch.of(group).template_id)
+    assert [v["VersionNumber"] for v in versions["LaunchTemplateVersions"]] == [1]  # the new version was deleted
     wait_until(lambda: set(in_service(project.group())) == old and len(project.group()["Instances"]) == 2, 20, "only the old servers left")
     assert LOCK_TAG not in scaling.group_tags(group)
 
@@ -189,14 +204,72 @@ def test_rollback_no_leaves_it_for_recover(project, tmp_path):
     with pytest.raises(DeployError) as caught:
         execute(DEPLOY_FULL, project.context(DEPLOY_FULL, steps, ami=NEW_IMAGE), rollback=False)
     assert "nothing was rolled back (rollback=no)" in str(caught.value)
-    assert LOCK_TAG in scaling.group_tags(project.group())
+    assert project.stored_journal() is not None  # for recover; the lease is released (nobody runs it now)
+    assert project.store().read(project.store().lock_key) is None
     assert project.group()["MinSize"] == 4  # still scaled out
-    journal = Journal.load("myproject", "testing")
-    ctx = project.context(DEPLOY_FULL, RecordingSteps(tmp_path / "ok.jsonl"))
-    ctx.journal.remove()
-    ctx.journal = journal
-    assert recover(ctx, OPERATIONS) == "rolled back"
-    assert state(project.group())[:3] == (2, 4, 2) and LOCK_TAG not in scaling.group_tags(project.group())
+    assert recover_here(project.directory, RecordingSteps(tmp_path / "ok.jsonl")) == "Recovered: deploy_full rolled back."
+    assert state(project.group())[:3] == (2, 4, 2) and project.stored_journal() is None
+
+
+def test_after_the_point_of_no_return_a_failure_finishes_never_rolls_back(project, tmp_path):
+    """A failure after the migrations ran: no rollback (old web code must not meet the new schema); exit 1, not 3;
+    the journal stays and recover (auto) finishes the run: the same decision in-process and in recover."""
+    steps = RecordingSteps(tmp_path / "failing.jsonl", fail_at="migrate")
+    lines: list[str] = []
+    with pytest.raises(DeployError) as caught:
+        execute(DEPLOY_FULL, project.context(DEPLOY_FULL, steps, lines, ami=NEW_IMAGE))
+    assert not isinstance(caught.value, RolledBack) and caught.value.exit_code == 1
+    assert "after the point of no return" in str(caught.value) and "recover:myproject,testing` finishes it" in str(caught.value)
+    assert any(line.startswith("point of no return:") for line in lines)
+    assert "restore_workers" not in [c["step"] for c in steps.calls()]
+    journal = project.stored_journal()
+    assert journal.no_return and journal.current == "deploy_worker"
+    assert Launch.of(project.group()).version == "2"  # not put back
+    ok = RecordingSteps(tmp_path / "ok.jsonl")
+    assert recover_here(project.directory, ok) == "Recovered: deploy_full finished."
+    assert [c["step"] for c in ok.calls()] == ["deploy_worker", "migrate", "end_upgrade"]
+    group = project.group()
+    assert Launch.of(group).version == "2" and len(in_service(group, Launch.of(group))) == 2
+    assert project.stored_journal() is None
+
+
+def test_the_old_lock_tag_is_reported_and_recover_removes_it(project):
+    scaling.set_tags(project.aws.autoscaling, GROUP, {LOCK_TAG: '{"id": "abc", "op": "deploy_full"}'}, propagate=False)
+    result = run_cli([f"deploy_serial:myproject,testing,ami={NEW_IMAGE}"], project.directory)
+    assert result.returncode == 1 and len(error_lines(result)) == 1
+    assert f"still carries the {LOCK_TAG} tag" in result.stderr and "recover:myproject,testing` removes it" in result.stderr
+    assert Launch.of(project.group()).version == "$Default"
+    result = run_cli(["recover:myproject,testing"], project.directory)
+    assert result.returncode == 0, result.stderr
+    assert f"Removed the {LOCK_TAG} tag" in result.stdout
+    assert LOCK_TAG not in scaling.group_tags(project.group())
+
+
+def test_the_overall_deadline_bounds_the_run_and_poll_must_be_positive(project, steps, tmp_path):
+    """deploy_serial's replacement loop ends at the overall deadline (past the point of no return: it stops for
+    recover to finish); a deploy_full that runs out of time before it rolls back."""
+    ctx = project.context(DEPLOY_SERIAL, steps, ami=NEW_IMAGE)
+    ctx.overall = 2.0  # the replacement waits for servers longer than that
+    started = time.monotonic()
+    with pytest.raises(DeployError) as caught:
+        execute(DEPLOY_SERIAL, ctx)
+    assert time.monotonic() - started < 60
+    assert "failed at step replace after the point of no return" in str(caught.value)
+    assert project.stored_journal().no_return
+    assert recover_here(project.directory, RecordingSteps(tmp_path / "r.jsonl")) == "Recovered: deploy_serial finished."
+    ctx = project.context(DEPLOY_FULL, steps, ami=NEW_IMAGE)
+    ctx.overall = 2.0
+    with pytest.raises(RolledBack):
+        execute(DEPLOY_FULL, ctx)
+    launch = Launch.of(project.group())
+    assert launch.version == "2" and project.stored_journal() is None  # as deploy_serial left it
+    versions = project.aws.ec2.describe_launch_template_versions(LaunchTemplateId=launch.template_id)
+    assert sorted(v["VersionNumber"] for v in versions["LaunchTemplateVersions"]) == [1, 2]  # version 3 deleted
+    from fabulaws.library.wsgiautoscale.deploy.waits import Polling
+
+    for delay in (0.0, -1.0):
+        with pytest.raises(UsageError, match="expected a positive number of seconds"):
+            dataclasses.replace(project.context(DEPLOY_SERIAL, steps), polling=Polling(delay))
 
 
 def test_unknown_group_launch_configuration_or_version_is_one_clear_error_before_any_change(project):
@@ -239,13 +312,11 @@ def test_throttling_on_a_fifth_of_the_calls_still_completes(project, steps, sand
 
 def test_suspend_and_resume_work_during_and_after_a_deploy(project, steps):
     ctx = project.context(DEPLOY_FULL, steps, ami=NEW_IMAGE)
-    from fabulaws.library.wsgiautoscale.deploy.journal import lock_group, unlock_group
-
-    lock_group(project.aws.autoscaling, ctx.journal)
+    hold(ctx)
     result = run_cli(["suspend_autoscaling_processes:myproject,testing,AlarmNotification"], project.directory)
     assert result.returncode == 0, result.stderr
-    unlock_group(project.aws.autoscaling, GROUP, ctx.journal.id)
     ctx.journal.remove()
+    let_go(ctx)
     assert scaling.suspended_processes(project.group()) == ["AlarmNotification"]
     assert run_cli(["resume_autoscaling_processes:myproject,testing"], project.directory).returncode == 0
     assert scaling.suspended_processes(project.group()) == []
@@ -272,18 +343,40 @@ def test_prune_keeps_what_is_used_and_the_newest(project):
     assert "Deleted 2 images" in result.stdout and "Deleted 2 template versions" in result.stdout
 
 
-def test_recover_from_the_command_line(project, steps):
+def test_recover_from_the_command_line_refuses_a_live_lease_and_takes_over_an_expired_one(project, steps, monkeypatch):
+    store = project.store()
     result = run_cli(["recover:myproject,testing"], project.directory)
-    assert (result.returncode, result.stdout.strip()) == (
-        0, "Nothing to recover: no journal in .fabulaws/journal and myproject-testing-ag is not locked."
-    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().endswith(f"Nothing to recover: no journal in {store.where(store.journal_key)} and no lock.")
     ctx = project.context(DEPLOY_FULL, steps, ami=NEW_IMAGE)
-    from fabulaws.library.wsgiautoscale.deploy.journal import lock_group
-
-    lock_group(project.aws.autoscaling, ctx.journal)
-    ctx.journal.remove()  # the run happened on another machine
+    hold(ctx)  # a live run (its lease renewed by this process)
     result = run_cli(["recover:myproject,testing"], project.directory)
-    assert result.returncode == 1 and "its journal is not here" in result.stderr
-    result = run_cli(["recover:myproject,testing,action=rollback"], project.directory)
-    assert result.returncode == 0 and "Removed the lock of deploy_full" in result.stdout
-    assert LOCK_TAG not in scaling.group_tags(project.group())
+    assert result.returncode == 1 and len(error_lines(result)) == 1
+    assert "is locked by deploy_full of " in result.stderr and "since " in result.stderr
+    assert "it is still running" in result.stderr
+    assert project.stored_journal() is not None
+    ctx.lease._stop.set()  # the run dies: its lease is no longer renewed ...
+    monkeypatch.setenv("FABULAWS_LEASE_SECONDS", "1")
+    ctx.lease.seconds = 1.0
+    ctx.lease.renew()  # ... after a last renewal for one second
+    time.sleep(1.5)
+    result = run_cli(["recover:myproject,testing"], project.directory)
+    assert result.returncode == 0, result.stderr
+    assert "Recovered: deploy_full rolled back." in result.stdout
+    assert project.stored_journal() is None and store.read(store.lock_key) is None
+    ctx.lease.renew()
+    assert ctx.lease.lost.is_set()  # the dead run, if it came back, would see its lease is gone
+
+
+def test_a_stale_lease_without_a_journal_is_cleared_by_recover(project, monkeypatch):
+    monkeypatch.setenv("FABULAWS_LEASE_SECONDS", "1")
+    from fabulaws.aws.statestore import StateStore
+
+    lease = Lease.acquire(StateStore.for_environment(project.aws, "myproject", "testing"), "r1", "deploy_full")
+    time.sleep(1.5)
+    result = run_cli(["recover:myproject,testing"], project.directory)
+    assert result.returncode == 0, result.stderr
+    assert "Removed the lock of deploy_full of " in result.stdout
+    assert project.store().read(project.store().lock_key) is None
+    lease.renew()
+    assert lease.lost.is_set()

@@ -19,7 +19,6 @@ from fabulaws.config import load_settings
 from fabulaws.errors import DeployError
 from fabulaws.library.wsgiautoscale.app.steps import ApplicationSteps
 from fabulaws.library.wsgiautoscale.deploy.full import DEPLOY_FULL
-from fabulaws.library.wsgiautoscale.deploy.journal import Journal
 from fabulaws.library.wsgiautoscale.deploy.operation import execute, recover
 from fabulaws.library.wsgiautoscale.tasks.deploy import CREATE_LAUNCH, OPERATIONS
 from fabulaws.report import Reporter, warn
@@ -95,10 +94,9 @@ def test_recover_ends_with_a_summary(project, tmp_path):
     with pytest.raises(DeployError):
         execute(DEPLOY_FULL, project.context(DEPLOY_FULL, RecordingSteps(tmp_path / "f.jsonl", fail_at="deploy_worker"),
                                              ami=NEW_IMAGE), rollback=False)
-    journal = Journal.load("myproject", "testing")
+    journal = project.stored_journal()  # in the state bucket
     lines: list[str] = []
     ctx = project.context(DEPLOY_FULL, RecordingSteps(tmp_path / "ok.jsonl"), lines)
-    ctx.journal.remove()
     ctx.journal = journal
     assert recover(ctx, OPERATIONS) == "rolled back"
     block = summary_of(lines, "deploy_full")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Callable
+
 from ....remote.streaming import connection_of
 from ..context import project_hook
 from . import AppServer
@@ -63,14 +65,31 @@ def deploy_web(app: AppServer, changeset: str | None = None) -> str:
     return changeset
 
 
-def deploy_worker(app: AppServer, changeset: str | None = None, run_migrations: bool = True) -> str:
-    """Stop Celery, update everything, migrate and collect static files (on one worker only), start Celery."""
+def deploy_worker(app: AppServer, changeset: str | None = None, run_migrations: bool = True,
+                  before_migrate: Callable[[], None] | None = None) -> str:
+    """Stop Celery, update everything, migrate and collect static files (on one worker only), start Celery.
+
+    ``before_migrate`` runs right before the migrations (the deploy engine declares its point of no return there).
+    """
     supervisor(app, "stop", "celery")
     supervisor(app, "stop", "pgbouncer")
     changeset = deploy_code(app, changeset)
     supervisor(app, "start", "pgbouncer")
     if run_migrations:
+        if before_migrate is not None:
+            before_migrate()
         migrate(app)
         collectstatic(app)
+    supervisor(app, "start", "celery")
+    return changeset
+
+
+def restore_worker(app: AppServer, changeset: str) -> str:
+    """Undo of a deploy_worker stopped before its migrations: ``changeset`` again with its requirements, local
+    settings and supervisor configuration; pgbouncer and Celery running again."""
+    supervisor(app, "stop", "celery")
+    supervisor(app, "stop", "pgbouncer")
+    changeset = deploy_code(app, changeset)
+    supervisor(app, "start", "pgbouncer")
     supervisor(app, "start", "celery")
     return changeset

@@ -19,12 +19,16 @@ from ..servers.each import open_connection
 from ..servers.provision import NewServer, ServerSpec
 from ..stack import Stack
 from . import AppServer, newrelic, on_app_servers
-from .deploy import bootstrap, deploy_web, deploy_worker
+from ..deploy.resources import RUN_TAG
+from .code import current_changeset
+from .deploy import bootstrap, deploy_web, deploy_worker, restore_worker
 from .services import begin_upgrade, end_upgrade
 
 
 class ApplicationSteps:
     """Image baking, the upgrade page and the worker deployment of deploy_full and deploy_serial."""
+
+    declares_no_return = True  # deploy_worker declares the point of no return right before the migrations
 
     def __init__(self, c: Any, before_app: Callable[[], None] | None = None) -> None:
         """``before_app`` runs once before the first application step (create_environment: wait for the
@@ -52,7 +56,8 @@ class ApplicationSteps:
     # --- ServerSteps ---------------------------------------------------------------------------------
     def bake_image(self, ctx: Any) -> tuple[str, str]:
         """A temporary web server (role ``web-IMAGE``, invisible to discovery) at the branch head, imaged,
-        then terminated, also on failure; the journal tracks it so ``recover`` terminates it after a kill."""
+        then terminated, also on failure. Recorded in the journal before they exist: the run tag its instance and
+        volumes carry, its key pairs' name prefix, the image's name; so ``recover`` deletes them after a kill."""
         settings = ctx.settings
         secrets = self.secrets(ctx)
         secrets.load(sorted(set(settings.password_names) | set(roles.secrets_needed("web", settings.instance_settings.fs_encrypt))))
@@ -63,11 +68,16 @@ class ApplicationSteps:
             tracked.append((kind, identifier))
             ctx.journal.track(kind, identifier)
 
+        key_prefix = f"{settings.instance_settings.key_prefix}{ctx.journal.id}-"
+        track("run-tag", ctx.journal.id)
+        track("key-prefix", key_prefix)
+
         path = log_path(LOG_DIR, spec, 0)
         log, handler = server_logger(path.stem, path)
         ctx.report(f"baking the web image on a temporary server; its log: {path}")
         server = NewServer(spec, settings, ctx.aws, secrets.get, operator_name(self.c), self.c.config, KnownHosts(), log,
-                           report=lambda status: ctx.report(f"image server: {status}"), assign=False, track=track)
+                           report=lambda status: ctx.report(f"image server: {status}"), assign=False, track=track,
+                           run_tags={RUN_TAG: ctx.journal.id}, key_prefix=key_prefix)
         try:
             instance = server.create()
             self.before_app()
@@ -79,7 +89,9 @@ class ApplicationSteps:
                 changeset = deploy_web(app)
             stamp = time.strftime("%Y%m%d%H%M%S", time.gmtime())
             ctx.report(f"creating the image of {instance.instance_id} at {changeset[:12]}")
-            image = instance.create_image(f"{ctx.deployment}_{ctx.environment}_web_{stamp}_{changeset}")
+            name = f"{ctx.deployment}_{ctx.environment}_web_{stamp}_{changeset}"
+            ctx.journal.track("image", name, temporary=False)  # the run's product: only a rollback deletes it
+            image = instance.create_image(name)
             ctx.aws.ec2.create_tags(Resources=[image], Tags=[{"Key": "fabulaws:changeset", "Value": changeset}])
             return image, changeset
         finally:
@@ -135,10 +147,39 @@ class ApplicationSteps:
         if not workers:
             ctx.warn(f"no worker server in {ctx.deployment} {ctx.environment}: migrations and collectstatic did NOT "
                      f"run for {changeset}; create a worker, then run `fabulaws {ctx.environment} deploy_worker`")
-        self._on_servers(ctx, workers[:1], lambda app: deploy_worker(app, changeset), "deploy_worker", stack)
+        self.record_changesets(ctx, workers, stack)
+        self._on_servers(ctx, workers[:1], lambda app: deploy_worker(app, changeset, before_migrate=ctx.point_of_no_return),
+                         "deploy_worker", stack)
         self._on_servers(ctx, workers[1:], lambda app: deploy_worker(app, changeset, run_migrations=False),
                          "deploy_worker", stack)
         flag_optional(ctx, changeset, self.secrets(ctx))
+
+
+    def record_changesets(self, ctx: Any, workers: list, stack: Stack) -> None:
+        """Each worker's changeset before this run changes it, in the journal (a rollback restores them)."""
+        if not workers:
+            return
+        by_host = {address: s.instance_id for s in workers for address in (s.hostname, s.private_ip) if address}
+        found: dict[str, str] = {}
+
+        def read(app: Any) -> str:
+            try:
+                changeset = current_changeset(app)
+            except Exception:  # noqa: BLE001 - no code yet (a new worker): nothing to restore there
+                return "no code yet"
+            found[by_host.get(app.host, app.host)] = changeset
+            return changeset
+
+        self._on_servers(ctx, workers, read, "current_changeset", stack)
+        ctx.record_workers(found)
+
+    def restore_workers(self, ctx: Any, workers: dict[str, str]) -> None:
+        """Each worker back at its changeset from before the run (before the point of no return only)."""
+        stack = ctx.stack()
+        servers = [s for s in stack.by_role("worker") if s.instance_id in workers]
+        by_host = {address: s.instance_id for s in servers for address in (s.hostname, s.private_ip) if address}
+        self._on_servers(ctx, servers, lambda app: restore_worker(app, workers[by_host[app.host]]), "restore_worker",
+                         stack)
 
 
 def flag_optional(ctx: Any, changeset: str, secrets: Secrets) -> None:

@@ -33,7 +33,7 @@ def wait_in_service(ctx: DeployContext, launch: Launch, count: int, exclude: lis
             look=lambda: [i for i in members(ctx.group(), launch) if i["InstanceId"] not in exclude],
             done=lambda found: len([i for i in found if i["LifecycleState"] == "InService"]) >= count,
             progress=lambda found: ", ".join(f"{i['InstanceId']} {i['LifecycleState']}" for i in found) or "none launched yet",
-            deadline=ctx.deadline,
+            deadline=ctx.wait_deadline(),
         ),
         ctx.polling,
         ctx.report,
@@ -50,7 +50,7 @@ def wait_healthy(ctx: DeployContext, instance_ids: list[str]) -> None:
         return health(ctx, instance_ids), [i for i in instance_ids if i not in active]
 
     what = f"{len(instance_ids)} instance(s) healthy in {len(ctx.balancers())} load balancer(s)"
-    wait_for(healthy_everywhere(what, look, "left the group (terminated or replaced)", ctx.deadline), ctx.polling,
+    wait_for(healthy_everywhere(what, look, "left the group (terminated or replaced)", ctx.wait_deadline()), ctx.polling,
              ctx.report)
 
 
@@ -82,7 +82,7 @@ def wait_gone(ctx: DeployContext, instance_ids: list[str]) -> None:
             look=look,
             done=lambda seen: not seen[0] and not any(s in lb.HEALTHY for per in seen[1].values() for s in per.values()),
             progress=lambda seen: f"still in the group: {', '.join(seen[0]) or 'none'}",
-            deadline=ctx.deadline,
+            deadline=ctx.wait_deadline(),
         ),
         ctx.polling,
         ctx.report,

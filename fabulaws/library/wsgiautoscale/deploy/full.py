@@ -11,14 +11,15 @@ from __future__ import annotations
 
 from ....aws import scaling
 from ....aws.launch import Launch
+from ....errors import DeployError
 from . import fleet, launches
 from .context import DeployContext
-from .operation import Operation, Step, capture
-from .state import original, set_processes
+from .operation import CAPTURE, Operation, Step
+from .state import finished, original, restore
 
 
 def _launch(ctx: DeployContext) -> Launch:
-    return Launch.from_dict(ctx.journal.plan("launch"))
+    return ctx.journal.launch
 
 
 def suspend_launch(ctx: DeployContext) -> None:
@@ -42,17 +43,16 @@ def use_launch(ctx: DeployContext) -> None:
 
 def scale_out(ctx: DeployContext) -> None:
     """Room for a full new set of servers beside the old ones (sizes of 0 use num_web, as in 1.x)."""
-    if ctx.journal.plan("target") is None:
+    journal = ctx.journal
+    if journal.target is None:
         group = ctx.group()
-        num_web = int(ctx.journal.data["params"].get("num_web", 2))
-        minimum = group["MinSize"] or num_web
-        desired = group["DesiredCapacity"] or num_web
-        servers = len(fleet.members(group))
-        ctx.journal.remember("minimum", minimum)
-        ctx.journal.remember("desired", desired)
-        ctx.journal.remember("old", fleet.ids(fleet.members(group)))
-        ctx.journal.remember("target", servers + desired)
-    target = ctx.journal.plan("target")
+        num_web = int(journal.params.get("num_web", 2))
+        journal.minimum = group["MinSize"] or num_web
+        journal.desired = group["DesiredCapacity"] or num_web
+        journal.old = fleet.ids(fleet.members(group))
+        journal.target = len(journal.old) + journal.desired
+        journal.save()
+    target = journal.target
     maximum = max(original(ctx).max_size, target)
     scaling.update_group(ctx.aws.autoscaling, ctx.group_name, MinSize=target, DesiredCapacity=target, MaxSize=maximum)
     ctx.report(f"Temporarily updated the autoscaling group's minimum/desired instance capacity to {target}")
@@ -66,7 +66,7 @@ def hold_balancers(ctx: DeployContext) -> None:
 
     Health checks are held too: a server kept out of its load balancers (or registered late, still
     OutOfService) after the grace period would otherwise be replaced mid-deploy (1.x's hazard when
-    deploy_worker outlasted the grace period). restore_settings brings them back once the new servers are healthy.
+    deploy_worker outlasted the grace period). settle brings them back once the new servers are healthy.
     """
     scaling.suspend_processes(ctx.aws.autoscaling, ctx.group_name, HELD)
     scaling.resume_processes(ctx.aws.autoscaling, ctx.group_name, ["Launch"])
@@ -74,81 +74,110 @@ def hold_balancers(ctx: DeployContext) -> None:
 
 
 def wait_new(ctx: DeployContext) -> None:
-    new = fleet.wait_in_service(ctx, _launch(ctx), ctx.journal.plan("desired"), exclude=ctx.journal.plan("old"))
-    ctx.journal.remember("new", fleet.ids([i for i in new if i["LifecycleState"] == "InService"]))
+    new = fleet.wait_in_service(ctx, _launch(ctx), ctx.journal.desired, exclude=ctx.journal.old)
+    ctx.journal.new = fleet.ids([i for i in new if i["LifecycleState"] == "InService"])
+    ctx.journal.save()
 
 
 def servers_ready(ctx: DeployContext) -> None:
-    ctx.steps.servers_ready(ctx, ctx.journal.plan("new"))
+    ctx.steps.servers_ready(ctx, ctx.journal.new)
 
 
 def begin_upgrade(ctx: DeployContext) -> None:
-    ctx.journal.remember("maintenance", True)
+    ctx.journal.maintenance = True
+    ctx.journal.save()
     ctx.steps.begin_upgrade(ctx, ctx.stack().by_role("web"))
 
 
+def end_maintenance(ctx: DeployContext) -> None:
+    """Undo of begin_upgrade: the maintenance page off (a server that does not answer is a warning)."""
+    if ctx.journal.maintenance:
+        ctx.report("ending maintenance mode")
+        try:
+            ctx.steps.end_upgrade(ctx, ctx.stack().by_role("web"))
+        except DeployError as exc:  # restoring the group matters more; the operator is told what to finish
+            ctx.warn(f"{exc}; run `fabulaws {ctx.environment} end_upgrade` once those servers answer")
+        ctx.journal.maintenance = False
+        ctx.journal.save()
+
+
 def deploy_worker(ctx: DeployContext) -> None:
-    ctx.steps.deploy_worker(ctx, ctx.journal.plan("changeset"))
+    """The workers at the new changeset; migrations on the first one, after the point of no return.
+
+    Server steps that do not declare the point themselves (``declares_no_return``) get it declared before
+    they start: whatever they do to the database is then never rolled back onto old code.
+    """
+    if not getattr(ctx.steps, "declares_no_return", False):
+        ctx.point_of_no_return()
+    ctx.steps.deploy_worker(ctx, ctx.journal.changeset)
+
+
+def restore_workers(ctx: DeployContext) -> None:
+    """Undo of deploy_worker before the point of no return: each worker back at its changeset (requirements,
+    local settings, celery running again)."""
+    restore_code = getattr(ctx.steps, "restore_workers", None)
+    if ctx.journal.no_return or not ctx.journal.workers or restore_code is None:
+        return
+    ctx.report(f"restoring {len(ctx.journal.workers)} worker(s) to their previous changeset")
+    restore_code(ctx, dict(ctx.journal.workers))
 
 
 def register_new(ctx: DeployContext) -> None:
-    fleet.register_everywhere(ctx, ctx.journal.plan("new"))
+    fleet.register_everywhere(ctx, ctx.journal.new)
 
 
 def wait_new_healthy(ctx: DeployContext) -> None:
-    fleet.wait_healthy(ctx, ctx.journal.plan("new"))
+    fleet.wait_healthy(ctx, ctx.journal.new)
 
 
 def retire_old(ctx: DeployContext) -> None:
     """Lower the minimum, then terminate each old server, decrementing the desired capacity."""
     group = ctx.group()
-    old = [i for i in fleet.ids(fleet.members(group)) if i in ctx.journal.plan("old")]
-    scaling.update_group(ctx.aws.autoscaling, ctx.group_name, MinSize=min(ctx.journal.plan("minimum"), group["DesiredCapacity"]))
+    old = [i for i in fleet.ids(fleet.members(group)) if i in ctx.journal.old]
+    scaling.update_group(ctx.aws.autoscaling, ctx.group_name, MinSize=min(ctx.journal.minimum, group["DesiredCapacity"]))
     fleet.terminate(ctx, old, decrement=True)
 
 
 def wait_old_gone(ctx: DeployContext) -> None:
-    fleet.wait_gone(ctx, ctx.journal.plan("old"))
+    fleet.wait_gone(ctx, ctx.journal.old)
 
 
-def restore_settings(ctx: DeployContext) -> None:
+def settle(ctx: DeployContext) -> None:
     """min/desired as before the run (or num_web), max and policies as before, the same processes suspended."""
-    before = original(ctx)
-    scaling.update_group(
-        ctx.aws.autoscaling,
-        ctx.group_name,
-        MinSize=ctx.journal.plan("minimum"),
-        DesiredCapacity=ctx.journal.plan("desired"),
-        MaxSize=max(before.max_size, ctx.journal.plan("desired")),
-        TerminationPolicies=before.termination_policies,
-    )
-    set_processes(ctx, before.suspended)
-    ctx.report("Reset minimum, desired and maximum capacity, termination policies and suspended processes.")
+    desired = ctx.journal.desired
+    restore(ctx, finished(ctx, min_size=ctx.journal.minimum, desired=desired,
+                          max_size=max(original(ctx).max_size, desired)))
 
 
 def end_upgrade(ctx: DeployContext) -> None:
     ctx.steps.end_upgrade(ctx, ctx.stack().by_role("web"))
-    ctx.journal.remember("maintenance", False)
+    ctx.journal.maintenance = False
+    ctx.journal.save()
+
+
+PREPARE_LAUNCH = Step("prepare_launch", launches.prepare)
+USE_LAUNCH = Step("use_launch", use_launch)
+DEPLOY_WORKER = Step("deploy_worker", deploy_worker, undo=restore_workers)
 
 
 DEPLOY_FULL = Operation(
     "deploy_full",
     (
-        Step("capture", capture),
-        Step("prepare_launch", launches.prepare),
+        CAPTURE,
+        PREPARE_LAUNCH,
         Step("suspend_launch", suspend_launch),
-        Step("use_launch", use_launch),
+        USE_LAUNCH,
         Step("scale_out", scale_out),
         Step("hold_balancers", hold_balancers),
         Step("wait_new", wait_new),
         Step("servers_ready", servers_ready),
-        Step("begin_upgrade", begin_upgrade),
-        Step("deploy_worker", deploy_worker, commits=True),
+        Step("begin_upgrade", begin_upgrade, undo=end_maintenance),
+        DEPLOY_WORKER,
         Step("register_new", register_new),
         Step("wait_new_healthy", wait_new_healthy),
         Step("retire_old", retire_old),
         Step("wait_old_gone", wait_old_gone),
-        Step("restore_settings", restore_settings),
+        Step("restore_settings", settle),
         Step("end_upgrade", end_upgrade),
     ),
 )

@@ -60,22 +60,29 @@ def changeset_of(aws: Aws, launch: Launch) -> str:
 
 
 def new_launch(ctx: DeployContext, image_id: str, changeset: str) -> Launch:
-    """The next launch configuration (1.x's name scheme) or the next version of the group's template."""
+    """The next launch configuration (1.x's name scheme) or the next version of the group's template.
+
+    Recorded in the journal before it is created (the configuration's name; the template version's
+    description, which carries the run's id), so a rollback deletes it even after a kill mid-call.
+    """
     group = ctx.group()
     current = Launch.of(group)
     stamp = time.strftime("%Y.%m.%d-%H.%M.%S", time.gmtime())
     name = f"{ctx.deployment}_{ctx.environment}_lc_{stamp}_{changeset}"
     if current.uses_template:
+        marker = f"run {ctx.journal.id}"
+        ctx.journal.track("launch-template-version", marker, temporary=False, template_id=current.template_id)
         launch = create_template_version(
             ctx.aws.ec2,
             current,
             image_id,
-            description=f"{name} (image {image_id})",
+            description=f"{name} (image {image_id}, {marker})",
             tags={"fabulaws:changeset": changeset, "fabulaws:deployed": stamp},
         )
         ctx.report(f"Created version {launch.version} of launch template {launch.template_name} to deploy {image_id}.")
         return launch
     source = find_launch_configuration(ctx.aws.autoscaling, current.configuration) if current.configuration else None
+    ctx.journal.track("launch-configuration", name, temporary=False)
     launch = create_launch_configuration(
         ctx.aws.autoscaling,
         name,
@@ -99,9 +106,9 @@ def security_group_ids(aws: Aws, settings: Any, environment: str) -> list[str]:
 
 def prepare(ctx: DeployContext) -> None:
     """Step: decide the launch to roll out (remembered in the journal, so a resumed run reuses it)."""
-    if ctx.journal.plan("launch"):
+    if ctx.journal.launch is not None:
         return
-    params = ctx.journal.data["params"]
+    params = ctx.journal.params
     if params.get("launch"):
         launch = Launch.from_dict(params["launch"])
     else:
@@ -110,5 +117,6 @@ def prepare(ctx: DeployContext) -> None:
         if not image:
             image, changeset = ctx.steps.bake_image(ctx)
         launch = new_launch(ctx, image, changeset)
-    ctx.journal.remember("launch", launch.to_dict())
-    ctx.journal.remember("changeset", changeset_of(ctx.aws, launch))
+    ctx.journal.launch = launch
+    ctx.journal.changeset = changeset_of(ctx.aws, launch)
+    ctx.journal.save()

@@ -16,16 +16,16 @@ from collections import Counter
 
 from ....aws import scaling
 from ....aws.launch import Launch, runs
-from . import fleet, launches
+from . import fleet
 from .context import DeployContext
-from .full import deploy_worker, use_launch
-from .operation import Operation, Step, capture
-from .state import original, set_processes
+from .full import DEPLOY_WORKER, PREPARE_LAUNCH, USE_LAUNCH
+from .operation import CAPTURE, Operation, Step
+from .state import finished, original, restore
 from .waits import Wait, wait_for
 
 
 def _launch(ctx: DeployContext) -> Launch:
-    return Launch.from_dict(ctx.journal.plan("launch"))
+    return ctx.journal.launch
 
 
 def hold_zones(ctx: DeployContext) -> None:
@@ -36,11 +36,16 @@ def hold_zones(ctx: DeployContext) -> None:
 
 
 def replace(ctx: DeployContext) -> None:
-    """Until no old server is left: grow by a batch, wait for healthy replacements, retire that many old servers."""
+    """Until no old server is left: grow by a batch, wait for healthy replacements, retire that many old servers.
+
+    Bounded by the operation's overall deadline (checked before each batch and cutting every wait)."""
     launch = _launch(ctx)
     desired = original(ctx).desired
-    batch_size = max(1, int(ctx.journal.data["params"].get("batch", 1)))
+    batch_size = max(1, int(ctx.journal.params.get("batch", 1)))
     while True:
+        ctx.remaining()
+        if ctx.lease is not None:
+            ctx.lease.check()  # between batches: nothing is half done
         group = ctx.group()
         old = [i for i in fleet.members(group) if not runs(i, launch)]
         if not old:
@@ -73,18 +78,9 @@ def retire_order(old: list[dict], new: list[dict]) -> list[dict]:
                                       i["InstanceId"]))
 
 
-def restore_settings(ctx: DeployContext) -> None:
-    before = original(ctx)
-    scaling.update_group(
-        ctx.aws.autoscaling,
-        ctx.group_name,
-        MinSize=before.min_size,
-        MaxSize=before.max_size,
-        DesiredCapacity=before.desired,
-        TerminationPolicies=before.termination_policies,
-    )
-    set_processes(ctx, before.suspended)
-    ctx.report("Restored minimum, maximum and desired capacity, termination policies and suspended processes.")
+def settle(ctx: DeployContext) -> None:
+    """The group's settings as before the run, on the new launch."""
+    restore(ctx, finished(ctx))
 
 
 # --- engine=instance-refresh -------------------------------------------------------------------------
@@ -92,7 +88,7 @@ def start_refresh(ctx: DeployContext) -> None:
     """An Instance Refresh that launches before terminating (MaxHealthyPercentage above 100)."""
     group = ctx.group()
     desired = max(1, group["DesiredCapacity"])
-    batch = max(1, int(ctx.journal.data["params"].get("batch", 1)))
+    batch = max(1, int(ctx.journal.params.get("batch", 1)))
     refresh_id = ctx.aws.autoscaling.start_instance_refresh(
         AutoScalingGroupName=ctx.group_name,
         Preferences={
@@ -102,12 +98,13 @@ def start_refresh(ctx: DeployContext) -> None:
             "SkipMatching": True,
         },
     )["InstanceRefreshId"]
-    ctx.journal.remember("refresh", refresh_id)
+    ctx.journal.refresh = refresh_id
+    ctx.journal.save()
     ctx.report(f"Started instance refresh {refresh_id}.")
 
 
 def follow_refresh(ctx: DeployContext) -> None:
-    refresh_id = ctx.journal.plan("refresh")
+    refresh_id = ctx.journal.refresh
 
     def look() -> dict:
         found = ctx.aws.autoscaling.describe_instance_refreshes(AutoScalingGroupName=ctx.group_name, InstanceRefreshIds=[refresh_id])
@@ -120,7 +117,7 @@ def follow_refresh(ctx: DeployContext) -> None:
             done=lambda r: r["Status"] == "Successful",
             failed=lambda r: f"ended {r['Status']}: {r.get('StatusReason', '')}" if r["Status"] in ("Failed", "Cancelled", "RollbackSuccessful") else None,
             progress=lambda r: f"{r['Status']}, {r.get('PercentageComplete', 0)}% complete, {r.get('InstancesToUpdate', '?')} to update",
-            deadline=ctx.deadline,
+            deadline=ctx.wait_deadline(),
         ),
         ctx.polling,
         ctx.report,
@@ -128,7 +125,8 @@ def follow_refresh(ctx: DeployContext) -> None:
 
 
 def cancel_refresh(ctx: DeployContext) -> None:
-    refresh_id = ctx.journal.plan("refresh")
+    """Undo of the refresh steps: stop replacing servers (the group's restore then puts the old launch back)."""
+    refresh_id = ctx.journal.refresh
     if refresh_id:
         try:
             ctx.aws.autoscaling.cancel_instance_refresh(AutoScalingGroupName=ctx.group_name)
@@ -139,25 +137,25 @@ def cancel_refresh(ctx: DeployContext) -> None:
 DEPLOY_SERIAL = Operation(
     "deploy_serial",
     (
-        Step("capture", capture),
-        Step("prepare_launch", launches.prepare),
-        Step("deploy_worker", deploy_worker, commits=True),
-        Step("use_launch", use_launch),
+        CAPTURE,
+        PREPARE_LAUNCH,
+        DEPLOY_WORKER,
+        USE_LAUNCH,
         Step("hold_zones", hold_zones),
         Step("replace", replace),
-        Step("restore_settings", restore_settings),
+        Step("restore_settings", settle),
     ),
 )
 
 DEPLOY_SERIAL_REFRESH = Operation(
     "deploy_serial_refresh",
     (
-        Step("capture", capture),
-        Step("prepare_launch", launches.prepare),
-        Step("deploy_worker", deploy_worker, commits=True),
-        Step("use_launch", use_launch),
-        Step("start_refresh", start_refresh),
-        Step("follow_refresh", follow_refresh),
-        Step("restore_settings", restore_settings),
+        CAPTURE,
+        PREPARE_LAUNCH,
+        DEPLOY_WORKER,
+        USE_LAUNCH,
+        Step("start_refresh", start_refresh, undo=cancel_refresh),
+        Step("follow_refresh", follow_refresh, undo=cancel_refresh),
+        Step("restore_settings", settle),
     ),
 )

@@ -1,45 +1,29 @@
-"""What an operation may change on a group, captured before the first change and restored on the way back."""
+"""Putting a group's settings where they belong: the one function both finishing and rolling back use."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import replace
 
 from ....aws import scaling
 from ....aws.launch import Launch, runs
 from .context import DeployContext
 from .fleet import ids, members, terminate
+from .journal import GroupState
 
-
-@dataclass(frozen=True)
-class GroupState:
-    min_size: int
-    max_size: int
-    desired: int
-    termination_policies: list[str]
-    suspended: list[str]
-    launch: dict
-
-    @classmethod
-    def capture(cls, group: dict) -> "GroupState":
-        return cls(
-            group["MinSize"],
-            group["MaxSize"],
-            group["DesiredCapacity"],
-            list(group.get("TerminationPolicies", ["Default"])),
-            scaling.suspended_processes(group),
-            Launch.of(group).to_dict(),
-        )
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> "GroupState":
-        return cls(**data)
+__all__ = ["GroupState", "original", "restore", "set_processes"]
 
 
 def original(ctx: DeployContext) -> GroupState:
-    return GroupState.from_dict(ctx.journal.data["original"])
+    """The group as the run found it (captured by its first step)."""
+    if ctx.journal.original is None:
+        raise RuntimeError("the journal has no captured group state")  # a step ran before capture: a bug
+    return ctx.journal.original
+
+
+def finished(ctx: DeployContext, **changes: int) -> GroupState:
+    """The settings a completed run leaves: the original ones on the new launch, with ``changes``."""
+    before = original(ctx)
+    return replace(before, launch=ctx.journal.launch or before.launch, **changes)
 
 
 def set_processes(ctx: DeployContext, wanted_suspended: list[str]) -> None:
@@ -53,21 +37,21 @@ def set_processes(ctx: DeployContext, wanted_suspended: list[str]) -> None:
         scaling.suspend_processes(ctx.aws.autoscaling, ctx.group_name, suspend)
 
 
-def restore(ctx: DeployContext, state: GroupState, new_launch: Launch | None) -> None:
-    """Put the group back: its launch, its capacity (surplus instances of ``new_launch`` go first),
-    its termination policies and exactly the processes that were suspended."""
-    launch = Launch.from_dict(state.launch)
+def restore(ctx: DeployContext, state: GroupState, surplus_of: Launch | None = None) -> None:
+    """Make the group match ``state``: its launch, its capacity (surplus servers of ``surplus_of`` go first),
+    its termination policies and exactly the processes that were suspended. Idempotent."""
+    launch = state.launch
     group = ctx.group()
     if Launch.of(group) != launch and (launch.configuration or launch.template_id):
         ctx.report(f"restoring {launch}")
         scaling.update_group(ctx.aws.autoscaling, ctx.group_name, **launch.group_arguments())
     scaling.update_group(ctx.aws.autoscaling, ctx.group_name, MinSize=min(state.min_size, group["DesiredCapacity"]))
-    current = members(ctx.group())
-    surplus = len(current) - state.desired
+    now = ctx.group()
+    current = members(now)
+    surplus = min(len(current), now["DesiredCapacity"]) - state.desired  # beyond desired: the group's own to end
     if surplus > 0:
-        newest_first = sorted(current, key=lambda i: not (new_launch and runs(i, new_launch)))
-        terminate(ctx, ids(newest_first)[:surplus], decrement=True)
-    ctx.report(f"restoring min {state.min_size}, max {state.max_size}, desired {state.desired}")
+        first = sorted(current, key=lambda i: not (surplus_of and runs(i, surplus_of)))
+        terminate(ctx, ids(first)[:surplus], decrement=True)
     scaling.update_group(
         ctx.aws.autoscaling,
         ctx.group_name,
@@ -77,4 +61,5 @@ def restore(ctx: DeployContext, state: GroupState, new_launch: Launch | None) ->
         TerminationPolicies=state.termination_policies,
     )
     set_processes(ctx, state.suspended)
-
+    ctx.report(f"Set minimum {state.min_size}, maximum {state.max_size} and desired {state.desired} capacity, "
+               f"termination policies and suspended processes.")

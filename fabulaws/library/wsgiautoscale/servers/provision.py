@@ -68,6 +68,8 @@ class NewServer:
     post_setup: list[PostSetup] = field(default_factory=list)
     assign: bool = True  # False: the server keeps its pending role (an image is baked from it, then it goes)
     track: Callable[[str, str], None] = lambda kind, identifier: None  # e.g. a deploy journal's track
+    run_tags: dict[str, str] = field(default_factory=dict)  # on the instance and volumes: found by them after a kill
+    key_prefix: str | None = None  # the launch key pair's name prefix (default: instance_settings.key_prefix)
     instance: EC2Instance | None = None
     volume_id: str | None = None
     cxn: Any = None
@@ -114,14 +116,16 @@ class NewServer:
             zone=zone,
             subnet=subnets.get(self.spec.zone),
             security_groups=list(self.setting("security_groups") or []),
-            tags=self.spec.tags(pending=True),
-            key_prefix=self.instance_settings.key_prefix,
+            tags={**self.spec.tags(pending=True), **self.run_tags},
+            key_prefix=self.instance_settings.key_prefix if self.key_prefix is None else self.key_prefix,
             known_hosts=self.known_hosts,
             ssh_attribute=self.settings.ssh_attribute,
         )
         self.instance.setup()  # on failure it terminates the instance and deletes the key pair itself
         self.track("key-pair", self.instance.key_name)
         self.track("instance", self.instance.instance_id)
+        if self.instance.key_file:
+            self.track("key-file", self.instance.key_file)
         self.log.info("instance %s at %s (%s)", self.instance.instance_id, self.instance.hostname, zone)
         self.cxn = self.instance.connection()
 
@@ -130,7 +134,7 @@ class NewServer:
         apt.update(self.cxn)
 
     def data_volume(self) -> None:
-        tags = {**self.spec.tags(pending=True), "device": DATA_DEVICE}
+        tags = {**self.spec.tags(pending=True), **self.run_tags, "device": DATA_DEVICE}
         tags["Name"] = f"{tags['Name']}_{DATA_DEVICE.rsplit('/', 1)[-1]}"
         zone = self.instance.describe()["Placement"]["AvailabilityZone"]
         self.volume_id = volumes.create_and_attach(

@@ -12,16 +12,17 @@ from ..context import aws_for, settings_for
 from ..deploy import launches
 from ..deploy.context import DeployContext
 from ..deploy.full import DEPLOY_FULL
+from ....aws.statestore import StateStore
 from ..deploy.journal import Journal
-from ..deploy.operation import Operation, Step, capture, execute
-from ..deploy.operation import recover as recover_operation
+from ..deploy.operation import CAPTURE, Operation, Step, execute
+from ..deploy.operation import recover_environment
 from ..deploy.prune import prune as prune_unused
 from ..deploy.serial import DEPLOY_SERIAL, DEPLOY_SERIAL_REFRESH
 from ..deploy.waits import Polling
 from ..stack import check_selection
 from .base import flag, task
 
-CREATE_LAUNCH = Operation("create_launch_config", (Step("capture", capture), Step("prepare_launch", launches.prepare)))
+CREATE_LAUNCH = Operation("create_launch_config", (CAPTURE, Step("prepare_launch", launches.prepare)))
 OPERATIONS = {op.name: op for op in (DEPLOY_FULL, DEPLOY_SERIAL, DEPLOY_SERIAL_REFRESH, CREATE_LAUNCH)}
 ENGINES = {"serial": DEPLOY_SERIAL, "instance-refresh": DEPLOY_SERIAL_REFRESH}
 
@@ -47,7 +48,7 @@ def _context(c, deployment, environment, operation, params, poll, timeout, steps
         params["launch"] = launches.named_launch(aws, group, params.pop("launch_config_name")).to_dict()
     if params.get("ami"):
         launches.image_changeset(aws, params["ami"])  # the image must exist
-    existing = Journal.load(deployment, environment)
+    existing = Journal.load(StateStore.peek(aws, deployment, environment))  # checked again under the lock
     if existing is not None:
         raise DeployError(
             f"an earlier {existing.describe()} did not finish; run `fabulaws recover:{deployment},{environment}` first"
@@ -150,26 +151,10 @@ def recover(c, deployment, environment, action="auto", poll=2, timeout=1800):
     announce_change(c, deployment, environment)
     aws = aws_for(c)
     group_name = settings.deployment_setting("auto_scaling_groups", deployment, environment)
-    journal = Journal.load(deployment, environment)
-    if journal is None:
-        from ..deploy.journal import lock_of, unlock_group
-
-        lock = lock_of(scaling.find_group(aws.autoscaling, group_name))
-        if lock is None:
-            report(f"Nothing to recover: no journal in .fabulaws/journal and {group_name} is not locked.")
-            return
-        if action != "rollback":
-            raise AwsResourceError(
-                f"{group_name} is locked by {lock.get('op')} of {lock.get('who')} at {lock.get('at')}, but its journal "
-                f"is not here; run recover where it ran, or recover:{deployment},{environment},action=rollback to just unlock"
-            )
-        unlock_group(aws.autoscaling, group_name)
-        report(f"Removed the lock of {lock.get('op')} from {group_name}.")
-        return
-    ctx = DeployContext(aws, settings, deployment, environment, group_name, server_steps(c, settings), journal,
+    placeholder = Journal.start("recover", deployment, environment, group_name, {})  # the stored one replaces it
+    ctx = DeployContext(aws, settings, deployment, environment, group_name, server_steps(c, settings), placeholder,
                         Polling(delay=float(poll)), float(timeout), reporter())
-    outcome = recover_operation(ctx, OPERATIONS, action)
-    report(f"Recovered: {journal.data['operation']} {outcome}.")
+    report(recover_environment(ctx, OPERATIONS, action))  # from the journal in the state bucket
 
 
 @task(types={"keep": "whole"}, help={
