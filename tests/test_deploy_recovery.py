@@ -102,3 +102,26 @@ def make_second_directory(project, tmp_path: Path) -> Path:
     second.mkdir(exist_ok=True)
     (second / "fabulaws-config.yml").write_text((project.directory / "fabulaws-config.yml").read_text())
     return second
+
+
+@pytest.mark.parametrize(("operation", "step", "outcome"), [
+    (DEPLOY_SERIAL.name, "deploy_worker", "finished"),  # past the point of no return: finished
+    (DEPLOY_FULL.name, "scale_out", "rolled back"),  # before it: rolled back
+])
+def test_recover_on_the_command_line_in_a_second_directory(sandbox, tmp_path, operation, step, outcome):
+    """The operator's own command (`fabulaws recover:...`, real server steps) in a directory that never saw
+    the run: the journal and the lock come from the state bucket."""
+    from conftest import run_cli
+
+    project = make_project(sandbox, tmp_path / "first")
+    before = project.group()
+    kill_after(project, tmp_path, operation, step)
+    time.sleep(float(LEASE) + 0.5)
+    second = make_second_directory(project, tmp_path)
+    result = run_cli(["recover:myproject,testing,poll=0.2"], second, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"Recovered: {operation} {outcome}." in result.stdout
+    group = project.group()
+    assert (Launch.of(group).version == "2") == (outcome == "finished")
+    assert settings_of(group) == settings_of(before)
+    assert project.stored_journal() is None and project.store().read(project.store().lock_key) is None
