@@ -380,3 +380,22 @@ def test_a_stale_lease_without_a_journal_is_cleared_by_recover(project, monkeypa
     assert project.store().read(project.store().lock_key) is None
     lease.renew()
     assert lease.lost.is_set()
+
+
+def test_a_rollback_deletes_the_launch_configuration_it_created_and_only_that(sandbox, tmp_path, monkeypatch):
+    project = make_project(sandbox, tmp_path / "lc", launch="configuration")
+    monkeypatch.chdir(project.directory)
+
+    def configurations() -> list[str]:
+        found = project.aws.autoscaling.describe_launch_configurations()["LaunchConfigurations"]
+        return sorted(c["LaunchConfigurationName"] for c in found)
+
+    before = configurations()
+    steps = RecordingSteps(tmp_path / "failing.jsonl", fail_at="deploy_worker")
+    with pytest.raises(RolledBack):
+        execute(DEPLOY_FULL, project.context(DEPLOY_FULL, steps, ami=NEW_IMAGE, changeset="c0ffee"))
+    assert configurations() == before and Launch.of(project.group()).configuration in before
+    execute(DEPLOY_FULL, project.context(DEPLOY_FULL, RecordingSteps(tmp_path / "ok.jsonl"), ami=NEW_IMAGE,
+                                         changeset="c0ffee"))
+    after = configurations()
+    assert len(after) == len(before) + 1 and Launch.of(project.group()).configuration not in before  # kept
