@@ -3,7 +3,9 @@
 Kill tests compare the census after ``recover`` with the one before the run (rolled back) or with an
 uninterrupted run's (completed). Every section is a multiset of readable lines; ``diff`` lists what one
 census has that the other lacks. Lines hold ids (``exact``) or, where two separate runs cannot share ids
-(new servers, new template versions, timestamps in names), a normalised form (``shape``).
+(new servers, new template versions, timestamps in names), a normalised form (``shape``). A template version
+is written ``vN#k``: its number and its rank among the template's versions; shapes keep only the rank, since
+AWS never reuses a deleted version's number.
 """
 
 from __future__ import annotations
@@ -23,12 +25,14 @@ KEY_FILE_GLOB = "fabulaws-key-*"
 KEPT = ("logs", "known_hosts")  # under .fabulaws/: kept across runs on purpose, not state of one run
 _IDS = re.compile(r"\b(i|ami|vol|snap|lt|sg|subnet|eni)-[0-9a-f]{8,17}\b")
 _STAMP = re.compile(r"\d{4}\.\d{2}\.\d{2}-\d{2}\.\d{2}\.\d{2}")
-_HEX = re.compile(r"\b[0-9a-f]{12,32}\b")
+_VERSION = re.compile(r" v\d+#")  # a template version's number; its ordinal (#k) stays
+_HEX = re.compile(r"(?<![0-9a-z])[0-9a-f]{12,40}(?![0-9a-z])")  # journal ids, changesets (also between underscores)
 GONE = ("shutting-down", "terminated")
 
 
 def shape(line: str) -> str:
     """A line without what differs between two runs that did the same thing (ids, timestamps, journal ids)."""
+    line = _VERSION.sub(" v*#", line)
     return _HEX.sub("*", _STAMP.sub("<stamp>", _IDS.sub(lambda m: f"{m.group(1)}-*", line)))
 
 
@@ -98,14 +102,19 @@ def _tags(resource: dict) -> dict:
     return {t["Key"]: t["Value"] for t in resource.get("Tags", [])}
 
 
-def _launch_of(item: dict) -> str:
-    """A group's or group member's launch: ``template NAME vN`` or ``config NAME``."""
-    if item.get("LaunchTemplate"):
-        lt = item["LaunchTemplate"]
-        return f"template {lt.get('LaunchTemplateName')} v{lt.get('Version')}"
-    if item.get("MixedInstancesPolicy"):
-        lt = item["MixedInstancesPolicy"]["LaunchTemplate"]["LaunchTemplateSpecification"]
-        return f"template {lt.get('LaunchTemplateName')} v{lt.get('Version')}"
+def _version(name: str, number: object, versions: dict[str, list[int]]) -> str:
+    """``vN#k`` (k: N's rank among the template's versions), or ``v$Default`` as the group names it."""
+    numbers = versions.get(name, [])
+    return f"v{number}#{numbers.index(int(number)) + 1}" if str(number).isdigit() and int(number) in numbers else f"v{number}"
+
+
+def _launch_of(item: dict, versions: dict[str, list[int]]) -> str:
+    """A group's or group member's launch: ``template NAME vN#k`` or ``config NAME``."""
+    spec = item.get("LaunchTemplate") or (item.get("MixedInstancesPolicy") or {}).get("LaunchTemplate", {}).get(
+        "LaunchTemplateSpecification")
+    if spec:
+        name = spec.get("LaunchTemplateName")
+        return f"template {name} {_version(name, spec.get('Version'), versions)}"
     if item.get("LaunchConfigurationName"):
         return f"config {item['LaunchConfigurationName']}"
     return "launch ?"
@@ -114,8 +123,8 @@ def _launch_of(item: dict) -> str:
 def take(account: Account, project: Path | None = None, key_dir: Path | None = None) -> Census:
     """The census now: EC2, Auto Scaling, load balancers, S3 (lock and journal objects), local state files."""
     census = Census()
-    _ec2(account, census)
-    _scaling(account, census)
+    versions = _ec2(account, census)
+    _scaling(account, census, versions)
     _balancers(account, census)
     _s3(account, census)
     if project is not None:
@@ -129,8 +138,15 @@ def take(account: Account, project: Path | None = None, key_dir: Path | None = N
     return census
 
 
-def _ec2(account: Account, census: Census) -> None:
+def _ec2(account: Account, census: Census) -> dict[str, list[int]]:
+    """Instances, images, snapshots, volumes, key pairs, template versions; returns each template's version numbers."""
     ec2 = account.ec2
+    templates = {}
+    for page in ec2.get_paginator("describe_launch_templates").paginate():
+        for template in page["LaunchTemplates"]:
+            found = ec2.describe_launch_template_versions(LaunchTemplateId=template["LaunchTemplateId"])
+            templates[template["LaunchTemplateName"]] = sorted(found["LaunchTemplateVersions"], key=lambda v: v["VersionNumber"])
+    versions = {name: [v["VersionNumber"] for v in found] for name, found in templates.items()}
     members = {}
     for page in account.autoscaling.get_paginator("describe_auto_scaling_instances").paginate():
         for member in page["AutoScalingInstances"]:
@@ -142,7 +158,7 @@ def _ec2(account: Account, census: Census) -> None:
                     continue
                 tags = _tags(instance)
                 member = members.get(instance["InstanceId"])
-                where = f"group {member['AutoScalingGroupName']} {_launch_of(member)}" if member else "no group"
+                where = f"group {member['AutoScalingGroupName']} {_launch_of(member, versions)}" if member else "no group"
                 labels = " ".join(f"{k}={tags[k]}" for k in sorted(tags) if not k.startswith("aws:") and k != "Name")
                 census.add("instances", f"{instance['InstanceId']} {instance['State']['Name']} {instance['ImageId']} "
                                         f"key={instance.get('KeyName', '-')} {where} {labels}".rstrip())
@@ -158,19 +174,18 @@ def _ec2(account: Account, census: Census) -> None:
             census.add("volumes", f"{volume['VolumeId']} {volume['Size']} GiB {volume['State']} on={attached or '-'}")
     for key in ec2.describe_key_pairs()["KeyPairs"]:
         census.add("key pairs", key["KeyName"])
-    for page in ec2.get_paginator("describe_launch_templates").paginate():
-        for template in page["LaunchTemplates"]:
-            versions = ec2.describe_launch_template_versions(LaunchTemplateId=template["LaunchTemplateId"])
-            for version in versions["LaunchTemplateVersions"]:
-                data = version["LaunchTemplateData"]
-                changeset = [t["Value"] for spec in data.get("TagSpecifications", []) for t in spec.get("Tags", [])
-                             if t["Key"] == "fabulaws:changeset"]
-                census.add("template versions", f"{template['LaunchTemplateName']} v{version['VersionNumber']} "
-                                                f"{data.get('ImageId')} changeset={','.join(changeset) or '-'}"
-                                                f"{' default' if version.get('DefaultVersion') else ''}")
+    for name, found in templates.items():
+        for version in found:
+            data = version["LaunchTemplateData"]
+            changeset = [t["Value"] for spec in data.get("TagSpecifications", []) for t in spec.get("Tags", [])
+                         if t["Key"] == "fabulaws:changeset"]
+            census.add("template versions", f"{name} {_version(name, version['VersionNumber'], versions)} "
+                                            f"{data.get('ImageId')} changeset={','.join(changeset) or '-'}"
+                                            f"{' default' if version.get('DefaultVersion') else ''}")
+    return versions
 
 
-def _scaling(account: Account, census: Census) -> None:
+def _scaling(account: Account, census: Census, versions: dict[str, list[int]]) -> None:
     for page in account.autoscaling.get_paginator("describe_launch_configurations").paginate():
         for config in page["LaunchConfigurations"]:
             census.add("launch configurations", f"{config['LaunchConfigurationName']} {config['ImageId']}")
@@ -179,7 +194,7 @@ def _scaling(account: Account, census: Census) -> None:
         suspended = sorted(p["ProcessName"] for p in group.get("SuspendedProcesses", []))
         census.add("groups", f"{name} min={group['MinSize']} max={group['MaxSize']} desired={group['DesiredCapacity']} "
                              f"policies={','.join(group.get('TerminationPolicies', []))} "
-                             f"suspended={','.join(suspended) or '-'} {_launch_of(group)}")
+                             f"suspended={','.join(suspended) or '-'} {_launch_of(group, versions)}")
         for tag in group.get("Tags", []):
             if tag["Key"] == LOCK_TAG:
                 census.add("locks", f"{name} tag {LOCK_TAG}={tag['Value']}")
@@ -194,6 +209,8 @@ def _balancers(account: Account, census: Census) -> None:
     for target_group in account.elbv2.describe_target_groups()["TargetGroups"]:
         health = account.elbv2.describe_target_health(TargetGroupArn=target_group["TargetGroupArn"])
         for target in health["TargetHealthDescriptions"]:
+            if target.get("TargetHealth", {}).get("State") == "draining":
+                continue  # on its way out (deregistration delay): not a member any more
             census.add("balancer members", f"{target_group['TargetGroupName']} {target['Target']['Id']}")
 
 
@@ -218,7 +235,7 @@ def deployed_diff(before: Census, after: Census) -> list[str]:
     for section in same_exact:
         out += [line for line in before.diff(after, exact=True) if line.startswith(f"{section}: ")]
     out += [line for line in before.diff(after, exact=False) if line.startswith(("volumes: ", "balancer members: "))]
-    launch = re.compile(r" (template \S+ v\S+|config \S+)$")
+    launch = re.compile(r" (template \S+ v\S+|config \S+)$")  # compared by rank: see the module docstring
 
     def groups(census: Census) -> Counter:
         return Counter(launch.sub("", line) for line in census.sections.get("groups", []))

@@ -15,7 +15,7 @@ every run of the same operation:
 * ``server``: a server step (fake) ran.
 
 Every event is one JSON line in EVENTS (``n``, ``kind``, ``name``, ``step``), flushed before the next, and the
-last line says ``killed`` when the process is about to die. ``--kill-at 0`` never kills (a calibration run).
+last line says ``killed`` (the time) when the process is about to die. ``--kill-at 0`` never kills (a calibration run).
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -60,7 +61,7 @@ class Events:
         self.count += 1
         record = {"n": self.count, "kind": kind, "name": name, "step": self.step}
         if self.count == self.kill_at:
-            record["killed"] = True
+            record["killed"] = time.time()  # when: a lease renewed before it expires no later than this plus its length
         self.handle.write(json.dumps(record) + "\n")
         if self.count == self.kill_at:
             self.handle.flush()
@@ -109,6 +110,8 @@ def install(events: Events, steps_log: Path) -> None:
     report.Reporter.__call__ = info
 
     class KillableSteps(RecordingSteps):
+        bake_real_image = True  # an image (and its snapshot) to count, where the fakes can make one
+
         def _record(self, step, **data):
             super()._record(step, **data)
             events.event("server", step)
