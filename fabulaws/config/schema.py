@@ -173,6 +173,19 @@ class ExtraLogFile(Model):
     date_format: str | None = Field(default=None, description=doc("strftime format of the lines' dates. Default: none."))
 
 
+class RemoteTimeouts(Model):
+    """How long a remote command may take (seconds), by kind, and how often SSH sends a keepalive."""
+
+    command: float = Field(default=1800, gt=0, description=doc("Any remote command not listed below."))
+    packages: float = Field(
+        default=3600, gt=0, description=doc("Package installs: pip install, apt-get, npm install, python -m venv.")
+    )
+    migrate: float = Field(default=7200, gt=0, description=doc("manage.py migrate."))
+    keepalive: float = Field(
+        default=15, ge=0, description=doc("Seconds between SSH keepalive messages (0: none).")
+    )
+
+
 ROLE_MAP = "Role map (environment -> role -> value, or role -> value)"
 DEPLOYMENT_MAP = "Deployment map (deployment -> environment -> value, or environment -> value)"
 
@@ -256,6 +269,13 @@ class Settings(Model):
         description=doc("Where flag_deployment posts New Relic deployment markers (with newrelic_api_key among password_names)."),
     )
     instance_settings: InstanceSettings = Field(description=doc("Settings for every server's EC2 instance. Required."))
+    remote_timeouts: RemoteTimeouts = Field(
+        default=RemoteTimeouts(),
+        description=doc(
+            "Deadlines of remote commands by kind, so a vanished server or a hung command fails the step "
+            "(naming the server and the command) instead of blocking the run; and the SSH keepalive."
+        ),
+    )
 
     # --- servers and the application --------------------------------------------------
     deploy_user: str = Field(description=doc("Owner of the code, configuration and virtualenv. Required."))

@@ -13,20 +13,30 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, TextIO
 
-from ....errors import DeployError
+from ....errors import ConfigError, DeployError
 from ....remote.connect import connect
 from ....remote.hostkeys import KnownHosts
 from ....remote.streaming import StreamedConnection
 from ....report import Reporter, open_log, reporter
-from ..context import operator_name
+from ..context import operator_name, settings_for
 from ..stack import Server
 
 Action = Callable[[Any, Server], str]
 
 
 def open_connection(c: Any, server: Server, known: KnownHosts | None = None) -> Any:
-    """A Connection to ``server`` as the operator (``-u``), with the project's known host keys."""
-    return connect(server.hostname or server.private_ip, operator_name(c), config=c.config, known=known or KnownHosts())
+    """A Connection to ``server`` as the operator (``-u``), with the project's known host keys, command deadlines
+    and keepalive (``remote_timeouts``)."""
+    return connect(server.hostname or server.private_ip, operator_name(c), config=c.config, known=known or KnownHosts(),
+                   timeouts=remote_timeouts(c))
+
+
+def remote_timeouts(c: Any) -> Any:
+    """The project's ``remote_timeouts``; the defaults for a fabfile's own use without a configuration file."""
+    try:
+        return settings_for(c).remote_timeouts
+    except ConfigError:
+        return None
 
 
 def label_of(server: Server) -> str:

@@ -159,7 +159,8 @@ class NewServer:
         users.create_sysadmins(self.cxn, admins, self.instance_settings.admin_groups)
         users.create_deploy_user(self.cxn, self.settings.deploy_user, self.settings.home, admins)
         image_user = self.instance.user
-        operator = connect(self.instance.hostname, self.operator, config=self.fabric_config, known=self.known_hosts)
+        operator = connect(self.instance.hostname, self.operator, config=self.fabric_config, known=self.known_hosts,
+                           timeouts=self.settings.remote_timeouts)
         check = operator.run("sudo -n true", hide=True, warn=True)
         if not check.ok:
             raise DeployError(f"{self.operator} cannot use sudo on {self.instance.hostname}: {check.stderr.strip()}")
