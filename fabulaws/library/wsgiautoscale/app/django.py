@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import posixpath
-import time
 from urllib.parse import quote
 
 from ....errors import ConfigError, DeployError
 from ....remote.commands import join
 from ....remote.files import put, render
-from . import AppServer
+from . import AppServer, cdn
 from .code import current_changeset
 from .services import pgbouncer_databases, upload_pgbouncer_conf
 
@@ -66,8 +65,4 @@ def migrate(app: AppServer) -> None:
 
 def collectstatic(app: AppServer) -> None:
     managepy(app, "collectstatic --noinput")
-    distribution = (app.settings.cloudfront_distribution_ids.get(app.deployment) or {}).get(app.environment)
-    if distribution:
-        app.report(f"Creating invalidation request for CloudFront Distribution {distribution}")
-        app.aws.client("cloudfront").create_invalidation(DistributionId=distribution, InvalidationBatch={
-            "Paths": {"Quantity": 1, "Items": ["/*"]}, "CallerReference": f"fabulaws-{time.time_ns()}"})
+    cdn.invalidate_if_configured(app)  # a failure there is a warning (app/cdn.py)

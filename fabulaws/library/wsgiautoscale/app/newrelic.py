@@ -3,6 +3,9 @@ flag_deployment).
 
 Both are opt-in through ``password_names``: ``newrelic_license_key`` for the agent, ``newrelic_api_key`` for
 markers. Markers are posted from the operator's machine with the key in a header, never on a command line.
+A marker is a notice to an outside service: it waits at most MARKER_TIMEOUT seconds, and every way it can fail
+(no such host, refused, timed out, a broken answer, a bad URL, a missing key) is one DeployError, which a deploy
+turns into a warning (app/steps.py ``flag_optional``), never a rollback.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from . import AppServer, template
 LICENSE_KEY = "newrelic_license_key"
 API_KEY = "newrelic_api_key"
 APP_TYPES = ("web", "celery")
+MARKER_TIMEOUT = 10  # seconds per marker: New Relic answers in well under a second when it is up
 
 
 def agent_configured(settings) -> bool:
@@ -74,14 +78,16 @@ def flag_deployment(settings, deployment: str, environment: str, changeset: str,
         form = urllib.parse.urlencode({
             "deployment[app_name]": name, "deployment[revision]": changeset, "deployment[user]": getpass.getuser(),
         }).encode()
-        request = urllib.request.Request(settings.newrelic_deployments_url, data=form, method="POST",
-                                         headers={"x-api-key": api_key})
         try:
-            with urllib.request.urlopen(request, timeout=30) as response:
+            request = urllib.request.Request(settings.newrelic_deployments_url, data=form, method="POST",
+                                             headers={"x-api-key": api_key})
+            with urllib.request.urlopen(request, timeout=MARKER_TIMEOUT) as response:
                 response.read()
-        except (urllib.error.URLError, OSError) as exc:
+        except Exception as exc:  # noqa: BLE001 - any failure of an optional notice is reported, never raised raw
+            plain = isinstance(exc, urllib.error.URLError) and not isinstance(exc, urllib.error.HTTPError)
+            reason = exc.reason if plain else exc  # "gaierror: ... Name or service not known", "HTTPError: 403 ..."
             raise DeployError(f"flag_deployment: {settings.newrelic_deployments_url} refused the marker for {name}: "
-                              f"{exc}") from None
+                              f"{type(reason).__name__}: {reason}") from None
         say(report, f"Flagged deployment of {changeset[:12]} for {name}")
         flagged.append(name)
     return flagged
@@ -91,5 +97,11 @@ def flag_if_configured(settings, deployment: str, environment: str, changeset: s
     """flag_deployment when ``newrelic_api_key`` is among password_names; whether it was."""
     if not markers_configured(settings):
         return False
-    flag_deployment(settings, deployment, environment, changeset, secrets.get(API_KEY), report)
+    try:
+        api_key = secrets.get(API_KEY)
+    except DeployError:
+        raise  # MissingSecret: already one line naming the secret and where it was looked for
+    except Exception as exc:  # noqa: BLE001 - e.g. SSM unreachable: still only a missing marker
+        raise DeployError(f"flag_deployment: cannot read {API_KEY}: {type(exc).__name__}: {exc}") from None
+    flag_deployment(settings, deployment, environment, changeset, api_key, report)
     return True

@@ -1,0 +1,50 @@
+"""CloudFront invalidation after collectstatic (``cloudfront_distribution_ids``): a notice to an outside service.
+
+It runs after the static files it describes are in place, waits at most a few seconds per attempt, and any
+failure (unknown distribution, no permission, CloudFront unreachable) is a warning: stale cached files for a
+while are no reason to fail, let alone roll back, a deploy whose migrations may already have run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from typing import Any, Callable
+
+from botocore.config import Config
+
+from ....dryrun import guard
+from ....report import say, warn
+
+# Short: connect 5 s, read 15 s, two attempts; a shared client would wait 60 s per attempt, three times.
+NOTICE_CONFIG = Config(user_agent_extra="fabulaws/2", connect_timeout=5, read_timeout=15,
+                       retries={"mode": "standard", "max_attempts": 2})
+
+
+def notice_client(aws: Any, service: str) -> Any:
+    """A client of ``service`` with NOTICE_CONFIG's short timeouts (still refusing writes under ``--dry``)."""
+    with getattr(aws, "_lock", None) or contextlib.nullcontext():  # boto3 sessions are not thread-safe
+        return guard(aws.session.client(service, config=NOTICE_CONFIG))
+
+
+def distribution_of(settings: Any, deployment: str, environment: str) -> str | None:
+    return (settings.cloudfront_distribution_ids.get(deployment) or {}).get(environment) or None
+
+
+def invalidate(aws: Any, distribution: str, report: Callable[[str], None] | None = None) -> bool:
+    """Invalidate everything (``/*``) in ``distribution``; True if CloudFront took it, False (warned) if not."""
+    say(report, f"Creating invalidation request for CloudFront Distribution {distribution}")
+    try:
+        notice_client(aws, "cloudfront").create_invalidation(DistributionId=distribution, InvalidationBatch={
+            "Paths": {"Quantity": 1, "Items": ["/*"]}, "CallerReference": f"fabulaws-{time.time_ns()}"})
+    except Exception as exc:  # noqa: BLE001 - an optional notice: whatever went wrong is a warning
+        warn(report, f"CloudFront invalidation of {distribution} failed ({type(exc).__name__}: {exc}); the deploy "
+                     "goes on: cached static files stay until they expire or you invalidate them")
+        return False
+    return True
+
+
+def invalidate_if_configured(app: Any) -> bool:
+    """invalidate() for the environment's distribution, if ``cloudfront_distribution_ids`` names one."""
+    distribution = distribution_of(app.settings, app.deployment, app.environment)
+    return invalidate(app.aws, distribution, app.report) if distribution else False
