@@ -399,3 +399,12 @@ def test_a_rollback_deletes_the_launch_configuration_it_created_and_only_that(sa
                                          changeset="c0ffee"))
     after = configurations()
     assert len(after) == len(before) + 1 and Launch.of(project.group()).configuration not in before  # kept
+
+
+def test_deadline_on_the_command_line(project):
+    result = run_cli([f"deploy_full:myproject,testing,ami={NEW_IMAGE},deadline=3,poll=0.2"], project.directory, timeout=60)
+    assert result.returncode == 3, result.stdout + result.stderr  # rolled back: it ran out of time before migrating
+    assert "overall deadline of 3 s" in result.stderr or "not done after" in result.stderr, result.stderr
+    assert Launch.of(project.group()).version == "$Default" and project.stored_journal() is None
+    result = run_cli([f"deploy_full:myproject,testing,ami={NEW_IMAGE},deadline=0"], project.directory)
+    assert result.returncode == 2 and "deadline=0" in result.stderr

@@ -275,7 +275,7 @@ def test_task_help_documents_every_option(project):
     assert result.returncode == 0, result.stderr
     options = result.stdout.split("Options:")[1].strip().splitlines()
     flags = [line for line in options if line.strip().startswith("-")]
-    assert len(flags) == 10
+    assert len(flags) == 11
     assert all(len(line.split("  ", 1)) == 2 and line.split("  ", 1)[1].strip() for line in flags), options
 
 

@@ -131,7 +131,7 @@ class ApplicationSteps:
             return set(waiting)
 
         wait_for(Wait(f"SSH on the {len(waiting)} new server(s)", unreachable, lambda left: not left,
-                      lambda left: ", ".join(sorted(left)), deadline=ctx.deadline), ctx.polling, ctx.report)
+                      lambda left: ", ".join(sorted(left)), deadline=ctx.wait_deadline()), ctx.polling, ctx.report)
 
     def begin_upgrade(self, ctx: Any, servers: list[Any]) -> None:
         self._on_servers(ctx, servers, begin_upgrade, "begin_upgrade")

@@ -15,7 +15,7 @@ from .journal import Journal
 from .lease import Lease
 from .waits import Polling
 
-OVERALL_DEADLINE = 3 * 3600.0  # seconds a whole operation may take (each wait has its own, ``deadline``)
+OVERALL_DEADLINE = 10800  # seconds a whole operation may take (3 hours; each wait has its own, ``deadline``)
 
 
 class OperationTimedOut(DeployError, TimeoutError):

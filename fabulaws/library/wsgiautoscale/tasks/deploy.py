@@ -10,7 +10,7 @@ from ..announce import announce_change
 from ..app.steps import ApplicationSteps
 from ..context import aws_for, settings_for
 from ..deploy import launches
-from ..deploy.context import DeployContext
+from ..deploy.context import OVERALL_DEADLINE, DeployContext
 from ..deploy.full import DEPLOY_FULL
 from ....aws.statestore import StateStore
 from ..deploy.journal import Journal
@@ -37,7 +37,8 @@ def report(message: str) -> None:
     reporter().info(message)
 
 
-def _context(c, deployment, environment, operation, params, poll, timeout, steps=None) -> DeployContext:
+def _context(c, deployment, environment, operation, params, poll, timeout, steps=None,
+             deadline=OVERALL_DEADLINE) -> DeployContext:
     """Validate everything the operation names, before anything changes; then start its journal."""
     settings = settings_for(c)
     check_selection(settings, deployment, environment)
@@ -57,7 +58,7 @@ def _context(c, deployment, environment, operation, params, poll, timeout, steps
     journal = Journal.start(operation.name, deployment, environment, group_name, params)
     return DeployContext(
         aws, settings, deployment, environment, group_name, steps or server_steps(c, settings), journal,
-        Polling(delay=float(poll)), float(timeout), reporter(),
+        Polling(delay=float(poll)), float(timeout), reporter(), overall=float(deadline),
     )
 
 
@@ -76,7 +77,8 @@ def create_launch_config_for_deployment(c, deployment, environment, ami=None, ch
     execute(CREATE_LAUNCH, ctx)
 
 
-@task(types={"num_web": "count", "rollback": "flag", "poll": "seconds", "timeout": "seconds"}, help={
+@task(types={"num_web": "count", "rollback": "flag", "poll": "seconds", "timeout": "seconds", "deadline": "seconds"},
+      help={
     "deployment": "deployment to act on (a name in the config's deployments, e.g. myproject)",
     "environment": "environment to act on (a name in the config's environments, e.g. staging)",
     "launch_config_name": "existing launch configuration (or launch template version) to use instead of creating one",
@@ -87,9 +89,10 @@ def create_launch_config_for_deployment(c, deployment, environment, ami=None, ch
     "rollback": "yes: on failure before migrations, put back everything changed; no: leave it as it is for inspection",
     "poll": "seconds between AWS status checks while waiting",
     "timeout": "seconds each wait (image, servers, health) may take before the deploy fails",
+    "deadline": "seconds the whole deploy may take (default 10800: 3 hours)",
 })
 def deploy_full(c, deployment, environment, launch_config_name=None, num_web=2, answer=None, ami=None, changeset=None,
-                rollback="yes", poll=2, timeout=1800):
+                rollback="yes", poll=2, timeout=1800, deadline=10800):
     """Deploy with downtime: new web servers beside the old, maintenance page, migrate, swap them all."""
     settings = settings_for(c)
     check_selection(settings, deployment, environment)
@@ -98,12 +101,12 @@ def deploy_full(c, deployment, environment, launch_config_name=None, num_web=2, 
         if not confirm(question, answer):
             raise UsageError("Not running deploy_full on production")
     params = {"launch_config_name": launch_config_name, "num_web": int(num_web), "ami": ami, "changeset": changeset}
-    ctx = _context(c, deployment, environment, DEPLOY_FULL, params, poll, timeout)
+    ctx = _context(c, deployment, environment, DEPLOY_FULL, params, poll, timeout, deadline=deadline)
     execute(DEPLOY_FULL, ctx, rollback=flag(rollback))
 
 
 @task(types={"batch": "count", "engine": ["serial", "instance-refresh"], "rollback": "flag", "poll": "seconds",
-             "timeout": "seconds"}, help={
+             "timeout": "seconds", "deadline": "seconds"}, help={
     "deployment": "deployment to act on (a name in the config's deployments, e.g. myproject)",
     "environment": "environment to act on (a name in the config's environments, e.g. staging)",
     "launch_config_name": "existing launch configuration (or launch template version) to use instead of creating one",
@@ -115,9 +118,10 @@ def deploy_full(c, deployment, environment, launch_config_name=None, num_web=2, 
     "rollback": "yes: on failure before migrations, put back everything changed; no: leave it as it is for inspection",
     "poll": "seconds between AWS status checks while waiting",
     "timeout": "seconds each wait (image, servers, health) may take before the deploy fails",
+    "deadline": "seconds the whole deploy may take (default 10800: 3 hours)",
 })
 def deploy_serial(c, deployment, environment, launch_config_name=None, answer=None, batch=1, engine="serial", ami=None,
-                  changeset=None, rollback="yes", poll=2, timeout=1800):
+                  changeset=None, rollback="yes", poll=2, timeout=1800, deadline=10800):
     """Deploy without downtime: replace web servers a batch at a time, never below capacity."""
     settings = settings_for(c)
     check_selection(settings, deployment, environment)
@@ -131,7 +135,7 @@ def deploy_serial(c, deployment, environment, launch_config_name=None, answer=No
         raise UsageError(f"{environment.capitalize()} environment not activated.")
     operation = ENGINES[engine]
     params = {"launch_config_name": launch_config_name, "batch": int(batch), "ami": ami, "changeset": changeset}
-    ctx = _context(c, deployment, environment, operation, params, poll, timeout)
+    ctx = _context(c, deployment, environment, operation, params, poll, timeout, deadline=deadline)
     execute(operation, ctx, rollback=flag(rollback))
 
 
