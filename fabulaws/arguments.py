@@ -163,8 +163,11 @@ class TypedTask(FabricTask):
     """A Fabric task whose typed arguments (``types=``, or a number default) reach invoke as text and are
     converted before the body runs: a bad value is one line (UsageError, exit 2), never invoke's traceback."""
 
-    def __init__(self, body: Callable, *args: Any, types: Mapping[str, Any] | None = None, **kwargs: Any) -> None:
+    def __init__(self, body: Callable, *args: Any, types: Mapping[str, Any] | None = None,
+                 check: Callable[[Any, dict], None] | None = None, **kwargs: Any) -> None:
+        """+ check: called with the context and the converted arguments by name before the body runs."""
         self.converters = converters_for(body, types or {})
+        self.check = check
         super().__init__(body, *args, **kwargs)
 
     def arg_opts(self, name: str, default: Any, taken_names: set) -> dict:
@@ -178,4 +181,6 @@ class TypedTask(FabricTask):
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         args, kwargs = convert_arguments(self.name, self.body, self.converters, args, kwargs)
+        if self.check is not None and args:
+            self.check(args[0], inspect.signature(self.body).bind(*args, **kwargs).arguments)
         return super().__call__(*args, **kwargs)

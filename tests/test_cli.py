@@ -65,7 +65,12 @@ def test_one_environment_task_per_configured_environment(example_project):
     config.write_text(config.read_text().replace("environments: [testing, staging, production]", "environments: [testing, staging, production, qa-2]"))
     result = run_cli(["--list"], example_project)
     assert "qa-2" in listed_tasks(result.stdout)
-    assert run_cli(["qa-2:myproject"], example_project).returncode == 0
+    # selecting it checks its entries in the environment-keyed maps first: qa-2 has none yet
+    selected = run_cli(["qa-2:myproject"], example_project)
+    assert selected.returncode == 2
+    assert selected.stderr.endswith(": branches.myproject: no entry for environment 'qa-2' (expected "
+                                    "branches.myproject.qa-2) (and 3 more problems for qa-2)\n")
+    assert run_cli(["testing:myproject"], example_project).returncode == 0  # the others' gaps do not matter
 
 
 def test_task_help_accepts_underscores(example_project):

@@ -155,7 +155,13 @@ def test_the_corpus_is_large_and_every_case_distinct():
 def test_bad_config_gets_its_exact_one_line_error(tmp_path, case):
     path = write_config(tmp_path, build_case(case))
     with pytest.raises(ConfigError) as caught:
-        load_settings(path)
+        settings = load_settings(path)
+        if "environment" in case:  # loads: the problem is that environment's, found when it is selected
+            other = next(env for env in settings.environments if env != case["environment"])
+            location, rest = case["expect"].split(": ", 1)
+            assert settings.check_environment(other) == [
+                f"{location}: warning: {rest} (only a problem when working on {case['environment']})"]
+            settings.check_environment(case["environment"])
     message = str(caught.value)
     assert message == case["expect"]
     assert "\n" not in message

@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from .environments import Problems, check_environment_entries
 from .maps import TWO_LEVEL_MAPS, check_two_level_map
 from .messages import did_you_mean
 from .yamlsource import YamlSource
@@ -30,13 +31,15 @@ def check_settings(settings: Any, source: YamlSource) -> None:
     if settings.subnets is not None:
         settings.subnets = _check_subnets(zones, settings.subnets)
     settings._zone_region = zones.named
+    problems = Problems(source)
     for key in TWO_LEVEL_MAPS:
-        check_two_level_map(settings, source, key)
+        check_two_level_map(settings, source, key, problems)
     for key in ("server_ports", "site_domains_map", "use_basic_auth"):
         for env in getattr(settings, key):
             if env not in settings.environments:
                 raise _unknown(source, (key, env), env, "environments", settings.environments)
-    _check_site_domains(source, settings.site_domains_map)
+    check_environment_entries(settings, source, problems)
+    settings._problems = problems.found
     for index, name in enumerate(settings.password_names):
         if not name.isidentifier() or keyword.iskeyword(name):
             raise source.error(
@@ -116,15 +119,6 @@ def _check_subnets(zones: ZoneNames, subnets: dict[str, str]) -> dict[str, str]:
             raise zones.source.error(("subnets", zone), "expected a subnet id (subnet-...) or a subnet's Name tag")
         letters[letter] = subnet
     return letters
-
-
-def _check_site_domains(source: YamlSource, site_domains_map: dict[str, list[str]]) -> None:
-    for env, domains in site_domains_map.items():
-        if not domains:
-            raise source.error(("site_domains_map", env), "expected at least one site domain for this environment")
-        for index, domain in enumerate(domains):
-            if not domain.strip():
-                raise source.error(("site_domains_map", env, index), "expected a non-empty domain name")
 
 
 def _check_static_html(source: YamlSource, static_html: dict[str, Path] | None) -> None:

@@ -47,13 +47,24 @@ DEPLOYMENT_MAPS = {
 TWO_LEVEL_MAPS = {**ROLE_MAPS, **DEPLOYMENT_MAPS}
 
 
-def check_two_level_map(settings: Any, source: YamlSource, key: str) -> None:
-    """Check every name and value of map ``key``; replace values by their validated form."""
+def check_two_level_map(settings: Any, source: YamlSource, key: str, problems: Any = None) -> None:
+    """Check every name and value of map ``key``; replace values by their validated form.
+
+    An unknown name is an error. A bad value written under an environment is recorded in ``problems``
+    (config/environments.py: an error only when that environment is selected); any other bad value is an error.
+    """
     shape = TWO_LEVEL_MAPS[key]
     outer_names, inner_names = getattr(settings, shape.outer), getattr(settings, shape.inner)
     outer_label, inner_label = shape.labels()
     adapter = TypeAdapter(shape.value_type)
     mapping = getattr(settings, key)
+
+    def validated(path: tuple, value: Any) -> Any:
+        environment, deployment = owner_of(settings, key, path)
+        if environment is None or problems is None:
+            return _validated(source, adapter, shape, path, value)
+        return problems.validated(environment, deployment, path, adapter, shape.value_type, value)[1]
+
     for name, value in mapping.items():
         path = (key, name)
         if name in outer_names and isinstance(value, dict):
@@ -64,9 +75,9 @@ def check_two_level_map(settings: Any, source: YamlSource, key: str) -> None:
                         f"unknown {inner_label}; expected one of {shape.inner} "
                         f"[{', '.join(inner_names)}]{did_you_mean(inner, inner_names)}",
                     )
-                value[inner] = _validated(source, adapter, shape, path + (inner,), inner_value)
+                value[inner] = validated(path + (inner,), inner_value)
         elif name in outer_names or name in inner_names:
-            mapping[name] = _validated(source, adapter, shape, path, value)
+            mapping[name] = validated(path, value)
         else:
             raise source.error(
                 path,
@@ -74,6 +85,17 @@ def check_two_level_map(settings: Any, source: YamlSource, key: str) -> None:
                 f"[{', '.join(outer_names)}] or {shape.inner} [{', '.join(inner_names)}]"
                 f"{did_you_mean(name, [*outer_names, *inner_names])}",
             )
+
+
+def owner_of(settings: Any, key: str, path: tuple) -> tuple[str | None, str | None]:
+    """(environment, deployment) the value at ``path`` (``(key, name)`` or ``(key, outer, inner)``) of map ``key``
+    belongs to; environment None when it applies to several environments."""
+    environments = settings.environments
+    if key in ROLE_MAPS:
+        return (path[1], None) if len(path) == 3 or path[1] in environments else (None, None)
+    if len(path) == 3:
+        return path[2], path[1]
+    return (path[1], None) if path[1] in environments else (None, path[1])
 
 
 def _validated(source: YamlSource, adapter: TypeAdapter, shape: MapShape, path: tuple, value: Any) -> Any:

@@ -301,8 +301,14 @@ class Settings(Model):
     vcs_cmd: str = Field(default="git", description=doc("git or hg (matched by suffix)."))
     latest_changeset_cmd: str = Field(default="git rev-parse HEAD", description=doc("Prints the deployed changeset."))
     branches: dict[str, Any] = Field(description=doc(f"{DEPLOYMENT_MAP} of the branch each environment deploys. Required."))
-    server_ports: dict[str, Port] = Field(description=doc("Gunicorn port per environment. Required."))
-    site_domains_map: dict[str, list[str]] = Field(
+    # Environment-keyed values are checked per environment (config/environments.py), not here: a bad value
+    # under an environment nobody works on is a warning, so these are typed for editors only (json_schema_extra).
+    server_ports: dict[str, Any] = Field(
+        json_schema_extra={"additionalProperties": {"type": "integer", "minimum": 1, "maximum": 65535}},
+        description=doc("Gunicorn port per environment. Required."),
+    )
+    site_domains_map: dict[str, Any] = Field(
+        json_schema_extra={"additionalProperties": {"type": "array", "items": {"type": "string"}}},
         description=doc('Site domains per environment (at least one each); ".example.com" matches one label. Required.')
     )
     password_names: list[str] = Field(
@@ -353,8 +359,8 @@ class Settings(Model):
     static_hosting: Literal["local", "remote"] = Field(
         default="remote", description=doc("local: deploy_web also runs collectstatic and compress.")
     )
-    use_basic_auth: dict[str, bool] = Field(
-        default={},
+    use_basic_auth: dict[str, Any] = Field(
+        default={}, json_schema_extra={"additionalProperties": {"type": "boolean"}},
         description=doc("Basic authentication per environment (secrets basic_auth_username/password). Default: none."),
     )
     extra_log_files: dict[str, ExtraLogFile] = Field(
@@ -376,6 +382,7 @@ class Settings(Model):
     _origin: YamlSource | None = PrivateAttr(default=None)
     _warnings: list[str] = PrivateAttr(default_factory=list)
     _zone_region: str | None = PrivateAttr(default=None)
+    _problems: list = PrivateAttr(default_factory=list)  # config.environments.Problem, in file order
 
     @field_validator("gelf_log_host", "syslog_server", "awslogs_access_key_id", mode="before")
     @classmethod
@@ -408,6 +415,20 @@ class Settings(Model):
         """The DescribeInstances field used as the SSH host (``ec2_attr_for_ssh``)."""
         return SSH_ATTRIBUTES[self.ec2_attr_for_ssh]
 
+    @property
+    def environment_problems(self) -> list:
+        """Gaps and bad values found at load, each belonging to one environment (config/environments.py)."""
+        return list(self._problems)
+
+    def check_environment(self, environment: str, deployment: str | None = None) -> list[str]:
+        """Raise ConfigError for the first gap or bad value of ``environment`` (of ``deployment``); return the
+        problems of the other environments as warning lines (the caller prints them)."""
+        mine = [p for p in self._problems if p.concerns(environment, deployment)]
+        if mine:
+            more = f" (and {len(mine) - 1} more problem{'s' if len(mine) > 2 else ''} for {environment})" if len(mine) > 1 else ""
+            raise ConfigError(f"{mine[0].error}{more}")
+        return [p.warning() for p in self._problems if p.environment != environment]
+
     def is_production(self, environment: str) -> bool:
         return environment in self.production_environments
 
@@ -415,19 +436,28 @@ class Settings(Model):
         """A ConfigError pointing at ``path`` in this file (with its line when known)."""
         return self.origin.error(path, message)
 
+    def _refuse_problem(self, key: str, environment: str, deployment: str | None = None) -> None:
+        """A lookup for an environment whose entry in ``key`` was found bad at load raises that problem."""
+        for problem in self._problems:
+            if problem.key == key and problem.concerns(environment, deployment):
+                raise problem.error
+
     def role_setting(self, key: str, environment: str, role: str) -> Any:
         """``instance_types`` & co. for (environment, role), by the 1.x lookup rule."""
+        self._refuse_problem(key, environment)
         return find(self.origin, getattr(self, key), key, environment, role)
 
     def deployment_setting(self, key: str, deployment: str, environment: str, default: Any = ...) -> Any:
         """``branches`` & co. for (deployment, environment); ``default`` if the map has neither key."""
         mapping = getattr(self, key)
+        self._refuse_problem(key, environment, deployment)
         if default is not ... and deployment not in mapping and environment not in mapping:
             return default
         return find(self.origin, mapping, key, deployment, environment)
 
     def environment_setting(self, key: str, environment: str, default: Any = ...) -> Any:
         """``server_ports`` & co.: a map keyed by environment name."""
+        self._refuse_problem(key, environment)
         mapping = getattr(self, key)
         if environment in mapping:
             return mapping[environment]

@@ -21,6 +21,7 @@ from ....ubuntu import apt, system, users, volumes
 from ....ubuntu.packages import Node
 from ..paths import Paths
 from . import roles
+from .address import check_ssh_address
 
 DATA_DEVICE = "/dev/sdf"
 PostSetup = Callable[["NewServer", Any], None]
@@ -107,6 +108,7 @@ class NewServer:
         return self.instance
 
     def launch(self) -> None:
+        check_ssh_address(self.aws.ec2, self.settings, self.aws.region, [self.spec.zone])  # reachable once launched?
         subnets = self.settings.subnets or {}
         zone = self.aws.region + self.spec.zone
         self.instance = EC2Instance(

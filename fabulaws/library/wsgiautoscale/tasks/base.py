@@ -20,13 +20,25 @@ def task(*args: Any, **kwargs: Any) -> Any:
     """
 
     def decorate(body: Callable) -> Any:
-        made = fabric_task(**{"klass": TypedTask, **kwargs})(planned(body, kwargs.get("name") or body.__name__))
+        options = {"klass": TypedTask, "check": environment_checked, **kwargs}
+        made = fabric_task(**options)(planned(body, kwargs.get("name") or body.__name__))
         made.discovers_hosts = True
         return made
 
     if len(args) == 1 and callable(args[0]) and not kwargs:
         return decorate(args[0])
     return decorate
+
+
+def environment_checked(c: Any, arguments: dict) -> None:
+    """A task naming an environment stops before any AWS call if fabulaws-config.yml has a gap or a bad value for
+    it (the other environments' problems are warnings): see fabulaws/config/environments.py."""
+    environment = arguments.get("environment")
+    if isinstance(environment, str):
+        from ....config.environments import check_selected
+        from ..context import settings_for
+
+        check_selected(settings_for(c), arguments.get("deployment"), environment)
 
 
 def planned(body: Callable, name: str) -> Callable:

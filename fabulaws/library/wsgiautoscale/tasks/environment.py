@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ....config.environments import check_selected
 from ....errors import UsageError
 from ....prompts import confirm
 from ..context import select
@@ -15,6 +16,7 @@ def environment_task(settings: Any, environment: str) -> Any:
     default_deployment = settings.default_deployment
 
     def select_environment(c, deployment_tag=default_deployment, answer=None):
+        check_selected(settings, deployment_tag, environment)  # its gaps in the config: an error before anything
         if settings.is_production(environment):
             question = f"Are you sure you want to activate the {environment} environment?"
             if not confirm(question, answer):

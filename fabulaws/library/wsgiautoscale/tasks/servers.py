@@ -13,6 +13,7 @@ from ..context import aws_for, discover, operator_name, settings_for
 from ..servers import roles
 from ..servers.creation import LOG_DIR, Creation, PrimaryRendezvous, raise_for_failures
 from ..servers.provision import NewServer, ServerSpec
+from ..servers.address import check_ssh_address
 from ..stack import PRIMARY_ROLES, REPLICA_ROLES, check_selection
 from .base import flag, task
 
@@ -34,6 +35,8 @@ def check_creation(c, deployment: str, environment: str, specs: list[ServerSpec]
     check_selection(settings, deployment, environment)
     for spec in specs:
         check_spec(settings, spec)
+    aws = aws_for(c)
+    check_ssh_address(aws.ec2, settings, aws.region, [spec.zone for spec in specs])  # before anything is launched
     operator = operator_name(c)
     admins = [admin.name for admin in read_sysadmins(settings.ssh_keys)]
     if operator not in admins:
