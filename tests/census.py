@@ -170,6 +170,8 @@ def _ec2(account: Account, census: Census) -> dict[str, list[int]]:
         census.add("snapshots", f"{snapshot['SnapshotId']} {snapshot['VolumeSize']} GiB {snapshot.get('Description', '')}")
     for page in ec2.get_paginator("describe_volumes").paginate():
         for volume in page["Volumes"]:
+            if volume["State"] in ("deleting", "deleted"):
+                continue  # on its way out with its terminated instance
             attached = ",".join(a["InstanceId"] for a in volume.get("Attachments", []) if a.get("State") != "detached")
             census.add("volumes", f"{volume['VolumeId']} {volume['Size']} GiB {volume['State']} on={attached or '-'}")
     for key in ec2.describe_key_pairs()["KeyPairs"]:

