@@ -80,8 +80,8 @@ class StateStore:
     # --- the bucket -----------------------------------------------------------------------------
     def ensure_bucket(self, report: Any = None) -> None:
         """Create the bucket if missing: versioned, AES256 by default, all public access blocked. Idempotent."""
-        try:
-            self.s3.head_bucket(Bucket=self.bucket)
+        try:  # NOTE: not HeadBucket: an error without a body (e.g. throttling) cannot be told apart, nor retried
+            self.s3.get_bucket_versioning(Bucket=self.bucket)
             return
         except ClientError as exc:
             if _code(exc) not in ("404", "NoSuchBucket", "NotFound"):

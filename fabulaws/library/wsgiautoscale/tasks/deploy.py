@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from ....aws import scaling
-from ....errors import AwsResourceError, DeployError, UsageError
+from ....aws.statestore import StateStore
+from ....errors import DeployError, UsageError
 from ....prompts import confirm
 from ....report import reporter
 from ..announce import announce_change
@@ -12,7 +13,6 @@ from ..context import aws_for, settings_for
 from ..deploy import launches
 from ..deploy.context import OVERALL_DEADLINE, DeployContext
 from ..deploy.full import DEPLOY_FULL
-from ....aws.statestore import StateStore
 from ..deploy.journal import Journal
 from ..deploy.operation import CAPTURE, Operation, Step, execute
 from ..deploy.operation import recover_environment
