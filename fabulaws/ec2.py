@@ -13,6 +13,7 @@ import os
 import tempfile
 import time
 import uuid
+from pathlib import Path
 from typing import Any
 
 import paramiko
@@ -27,6 +28,12 @@ from .remote.connect import connect
 from .remote.hostkeys import KnownHosts
 
 log = logging.getLogger("fabulaws.ec2")
+
+
+def key_file_path(key_name: str) -> Path:
+    """Where the private key of the temporary key pair ``key_name`` is kept: named after the pair, so whoever
+    recorded the pair's name (or its prefix) before creating it finds the file too, after a kill."""
+    return Path(tempfile.gettempdir()) / f"fabulaws-key-{key_name}.pem"
 
 
 class InstanceError(DeployError, RuntimeError):
@@ -116,8 +123,9 @@ class EC2Instance:
         self.key_name = f"{self.key_prefix}{uuid.uuid4()}"
         material = self.aws.ec2.create_key_pair(KeyName=self.key_name)["KeyMaterial"]
         try:
-            fd, self.key_file = tempfile.mkstemp(prefix="fabulaws-key-", suffix=".pem")
-            with os.fdopen(fd, "w") as handle:  # mkstemp: 0600
+            self.key_file = str(key_file_path(self.key_name))
+            fd = os.open(self.key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as handle:
                 handle.write(material)
         except BaseException:
             self.aws.ec2.delete_key_pair(KeyName=self.key_name)

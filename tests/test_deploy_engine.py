@@ -408,3 +408,25 @@ def test_deadline_on_the_command_line(project):
     assert Launch.of(project.group()).version == "$Default" and project.stored_journal() is None
     result = run_cli([f"deploy_full:myproject,testing,ami={NEW_IMAGE},deadline=0"], project.directory)
     assert result.returncode == 2 and "deadline=0" in result.stderr
+
+
+def test_a_key_pair_recorded_by_prefix_takes_its_private_key_file_with_it(project, tmp_path, monkeypatch):
+    # A kill while the bake server boots left its private key file in TMPDIR: the file was recorded only once
+    # SSH answered. The file is named after the key pair now, so the prefix recorded first finds both.
+    from fabulaws.ec2 import EC2Instance
+    from fabulaws.library.wsgiautoscale.deploy.journal import Resource
+    from fabulaws.library.wsgiautoscale.deploy.resources import delete
+
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    monkeypatch.setattr("tempfile.tempdir", None)
+    instance = EC2Instance(project.aws, key_prefix="fabulaws-run42-")
+    instance._create_key_pair()  # what setup() does first, before the instance is launched
+    other = EC2Instance(project.aws, key_prefix="fabulaws-run43-")
+    other._create_key_pair()
+    assert sorted(p.name for p in tmp_path.glob("fabulaws-key-*")) == sorted(
+        [f"fabulaws-key-{instance.key_name}.pem", f"fabulaws-key-{other.key_name}.pem"])
+    delete(project.aws, Resource("key-prefix", "fabulaws-run42-"), lambda message: None)
+    assert [p.name for p in tmp_path.glob("fabulaws-key-*")] == [f"fabulaws-key-{other.key_name}.pem"]
+    pairs = [p["KeyName"] for p in project.aws.ec2.describe_key_pairs()["KeyPairs"]]
+    assert instance.key_name not in pairs and other.key_name in pairs
+    other.cleanup()

@@ -12,6 +12,7 @@ from typing import Any, Callable
 
 from botocore.exceptions import ClientError
 
+from ....ec2 import key_file_path
 from .journal import Journal, Resource
 
 RUN_TAG = "fabulaws:run"  # on everything a run creates that can carry a tag
@@ -94,6 +95,8 @@ def delete(aws: Any, resource: Resource, report: Callable[[str], None]) -> None:
         for pair in ec2.describe_key_pairs()["KeyPairs"]:
             if pair["KeyName"].startswith(resource.id):
                 _quietly(lambda: ec2.delete_key_pair(KeyName=pair["KeyName"]))
+        for key_file in key_file_path(resource.id).parent.glob(key_file_path(resource.id).stem + "*.pem"):
+            key_file.unlink(missing_ok=True)  # here, where the run wrote it (another machine's is not ours to see)
     elif resource.kind == "key-file":
         try:
             os.remove(resource.id)
