@@ -16,6 +16,7 @@ from typing import Any
 
 from ...aws import scaling
 from ...aws.launch import Launch, runs
+from ...aws.statestore import StateStore
 from ...dryrun import Plan
 from ...errors import DeployError, UsageError
 from .context import aws_for, discover, settings_for
@@ -44,10 +45,6 @@ def checked_group(c: Any, deployment: str, environment: str) -> tuple[Any, str, 
 
 def unfinished_run(aws: Any, deployment: str, environment: str) -> Any:
     """The journal of a run that did not finish (the real task refuses to start then), or None; reads only."""
-    try:
-        from ...aws.statestore import StateStore
-    except ImportError:  # TODO: remove once the journal in S3 is on main (the journal file before it)
-        return Journal.load(deployment, environment)
     return Journal.load(StateStore.peek(aws, deployment, environment))
 
 
