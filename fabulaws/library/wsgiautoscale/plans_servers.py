@@ -11,8 +11,6 @@ from typing import Any
 
 from ...aws import balancers as lb
 from ...dryrun import Plan
-from ...errors import ConfigError
-from ...ubuntu.users import read_sysadmins
 from .context import operator_name, settings_for
 from .plans import planner, secrets_plan, target
 from .plans_deploy import checked_group, full_lines, group_line, launch_lines, production_note, whole
@@ -24,18 +22,12 @@ from .stack import REPLICA_ROLES, check_selection
 def creation_checks(c: Any, deployment: str, environment: str, specs: list[ServerSpec]) -> list[str]:
     """check_creation's checks without prompting: roles and zones, the operator's ssh key, the secrets the servers
     need; returns the secret names the real run would ask for."""
-    from .tasks.servers import check_spec
+    from .tasks.servers import check_operator_is_sysadmin, check_spec
 
     settings = settings_for(c)
     for spec in specs:
         check_spec(settings, spec)
-    operator = operator_name(c)
-    admins = [admin.name for admin in read_sysadmins(settings.ssh_keys)]
-    if operator not in admins:
-        raise ConfigError(
-            f"ssh_keys: no key for {operator!r} in {settings.ssh_keys} (sysadmins: {', '.join(admins)}); "
-            f"new servers only let those users in: pass -u <your sysadmin user>"
-        )
+    check_operator_is_sysadmin(c, settings)
     needed = {name for spec in specs for name in roles.secrets_needed(spec.role, settings.instance_settings.fs_encrypt)}
     return secrets_plan(c, deployment, environment, sorted(needed | set(settings.password_names)))[1]
 

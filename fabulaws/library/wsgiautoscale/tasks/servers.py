@@ -29,6 +29,17 @@ def check_spec(settings, spec: ServerSpec) -> None:
             raise UsageError(f"Choose a valid {label}: {', '.join(choices)} (got {value!r})")
 
 
+def check_operator_is_sysadmin(c, settings) -> None:
+    """New servers let in only the sysadmins of ``ssh_keys``: the operator must be one, or nobody gets in."""
+    operator = operator_name(c)
+    admins = [admin.name for admin in read_sysadmins(settings.ssh_keys)]
+    if operator not in admins:
+        raise ConfigError(
+            f"ssh_keys: no key for {operator!r} in {settings.ssh_keys} (sysadmins: {', '.join(admins)}); "
+            f"new servers only let those users in: pass -u <your sysadmin user>"
+        )
+
+
 def check_creation(c, deployment: str, environment: str, specs: list[ServerSpec]) -> Secrets:
     """Every check creating ``specs`` needs, before anything is launched; returns the loaded secrets."""
     settings = settings_for(c)
@@ -37,13 +48,7 @@ def check_creation(c, deployment: str, environment: str, specs: list[ServerSpec]
         check_spec(settings, spec)
     aws = aws_for(c)
     check_ssh_address(aws.ec2, settings, aws.region, [spec.zone for spec in specs])  # before anything is launched
-    operator = operator_name(c)
-    admins = [admin.name for admin in read_sysadmins(settings.ssh_keys)]
-    if operator not in admins:
-        raise ConfigError(
-            f"ssh_keys: no key for {operator!r} in {settings.ssh_keys} (sysadmins: {', '.join(admins)}); "
-            f"new servers only let those users in: pass -u <your sysadmin user>"
-        )
+    check_operator_is_sysadmin(c, settings)
     secrets = Secrets(settings, deployment, environment, aws_for(c))
     secrets.load(sorted({name for spec in specs for name in roles.secrets_needed(spec.role, settings.instance_settings.fs_encrypt)}))
     return secrets
