@@ -257,7 +257,12 @@ def test_the_overall_deadline_bounds_the_run_and_poll_must_be_positive(project, 
     assert "failed at step replace after the point of no return" in str(caught.value)
     assert project.stored_journal().no_return
     assert recover_here(project.directory, RecordingSteps(tmp_path / "r.jsonl")) == "Recovered: deploy_serial finished."
-    ctx = project.context(DEPLOY_FULL, steps, ami=NEW_IMAGE)
+    class SlowToBeReady(RecordingSteps):
+        def servers_ready(self, ctx, instance_ids):  # the deadline passes before the point of no return,
+            time.sleep(2.5)  # however fast the new servers came up (a quick machine got past it in 2 s)
+            super().servers_ready(ctx, instance_ids)
+
+    ctx = project.context(DEPLOY_FULL, SlowToBeReady(tmp_path / "slow.jsonl"), ami=NEW_IMAGE)
     ctx.overall = 2.0
     with pytest.raises(RolledBack):
         execute(DEPLOY_FULL, ctx)
