@@ -43,7 +43,15 @@ def start(project, program: str, task: str) -> subprocess.Popen:
     module = "fabulaws" if program == "fabulaws" else "fabric"
     command = [sys.executable, "-m", module, "testing", task]
     return subprocess.Popen(command, cwd=project, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)  # a signal for it alone, as CI or `timeout` sends one
+                            start_new_session=True,  # a signal for it alone, as CI or `timeout` sends one
+                            preexec_fn=as_from_a_terminal)
+
+
+def as_from_a_terminal() -> None:
+    """Default dispositions, as a program started from a terminal has: a test run in the background (``&``
+    ignores SIGINT) or under ``nohup`` (SIGHUP) passes those on, and the program rightly keeps them ignored."""
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, signal.SIG_DFL)
 
 
 def stop(process: subprocess.Popen, signum: int) -> tuple[int, str, str]:
