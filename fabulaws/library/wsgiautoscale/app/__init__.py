@@ -1,4 +1,4 @@
-"""The application on web and worker servers: code, virtualenv, settings, services (1.x reference 3.4).
+"""The application on web and worker servers: code, virtualenv, settings, services.
 
 Every function takes an :class:`AppServer`: one connection to one server plus
 what its files are rendered from (settings, the environment's servers, secrets).

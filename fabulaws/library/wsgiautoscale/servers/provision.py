@@ -1,4 +1,4 @@
-"""One new server, from launch to its real role (1.x ``_new`` for one instance, reference 5.1-5.8).
+"""One new server, from launch to its real role (what 1.x's ``_new`` did for one instance).
 
 The server carries the role ``<role>-PENDING`` (invisible to every task) until
 its setup has succeeded; only then is it retagged with its role. ``discard``

@@ -1,4 +1,4 @@
-"""What each role is made of, in 1.x's setup order (reference 5.7)."""
+"""What each role is made of, in 1.x's setup order."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""add_to_elb and add_all_to_elb: the environment's web servers into its load balancers (1.x reference 3.5).
+"""add_to_elb and add_all_to_elb: the environment's web servers into its load balancers.
 
 Both act on every classic ELB and every ELBv2 target group configured for the
 environment (1.x knew classic ELBs only), and wait for health with one bounded
