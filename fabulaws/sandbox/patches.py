@@ -378,6 +378,17 @@ def _patch_autoscaling() -> None:
         if "AddToLoadBalancer" not in suspended(group):
             register(self, group, list(instance_ids))
 
+    original_terminate = Backend.terminate_instance
+
+    @_replace(Backend, "terminate_instance")
+    def terminate_instance(self, instance_id, should_decrement):
+        """TerminateInstanceInAutoScalingGroup: the group drains the instance from its balancers first."""
+        for group in self.autoscaling_groups.values():
+            for state in group.instance_states:
+                if state.instance.id == instance_id:
+                    state.instance.sandbox_leaving_group = True
+        return original_terminate(self, instance_id, should_decrement)
+
     original_detach = Backend.detach_instances
 
     @_replace(Backend, "detach_instances")

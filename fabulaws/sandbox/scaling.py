@@ -299,6 +299,7 @@ def terminate_member(autoscaling: Any, group: Any, state: Any) -> None:
     instance = state.instance
     if instance.state not in ("terminated", "shutting-down"):
         log.info("%s: terminating %s (%s)", group.name, instance.id, state.health_status)
+        instance.sandbox_leaving_group = True  # its host drains from the balancers first, as on AWS
         autoscaling.ec2_backend.terminate_instances([instance.id])
 
 

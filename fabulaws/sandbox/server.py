@@ -95,8 +95,10 @@ class Sandbox:
         self.loops = [self.lifecycle.tick, self.health.sync, self.groups.tick, self.refreshes.tick]
         self.errors: list[str] = []
         # throttle: share of API requests answered with a throttling error;
-        # fail: {"ec2:CreateTags": n} answers the next n such requests with an error.
-        self.faults: dict[str, Any] = {"throttle": 0.0, "fail": {}}
+        # fail: {"ec2:CreateTags": n} answers the next n such requests with an error;
+        # stall: the control loops skip their ticks for that many real seconds (a machine too busy to run them).
+        self.faults: dict[str, Any] = {"throttle": 0.0, "fail": {}, "stall": 0.0}
+        self._stalled_until = 0.0
         self.trace = None  # a file that gets one line per API request (``serve --trace``)
         patches.apply(self)
         self.moto = DomainDispatcherApplication(create_backend_app)
@@ -134,7 +136,8 @@ class Sandbox:
 
     def _run_loops(self) -> None:
         while not self._stop.wait(TICK):
-            self.tick()
+            if now() >= self._stalled_until:
+                self.tick()
 
     def tick(self) -> None:
         """One pass of every control loop; an error is logged and kept, never fatal."""
@@ -160,7 +163,8 @@ class Sandbox:
             self.health.clear()
             self.requests.clear()
             self.errors.clear()
-            self.faults.update(throttle=0.0, fail={})
+            self.faults.update(throttle=0.0, fail={}, stall=0.0)
+            self._stalled_until = 0.0
 
     # --- WSGI ------------------------------------------------------------------------------
     def wsgi(self, environ: dict, start_response: Any) -> Any:
@@ -220,7 +224,12 @@ class Sandbox:
                         if not isinstance(fail, dict) or not all(isinstance(n, int) and n >= 0 for n in fail.values()):
                             raise ValueError('fail: expected {"<service>:<Action>": <count>, ...}')
                         self.faults["fail"] = dict(fail)
-                    result = {"throttle": self.faults["throttle"], "fail": dict(self.faults["fail"])}
+                        stall = float(payload.get("stall", 0.0))
+                        if not 0 <= stall <= 60:
+                            raise ValueError("stall: expected real seconds from 0 to 60")
+                        self.faults["stall"] = stall
+                        self._stalled_until = now() + stall
+                    result = {"throttle": self.faults["throttle"], "fail": dict(self.faults["fail"]), "stall": self.faults["stall"]}
             elif name == "reset" and method == "POST":
                 self.reset()
                 result = {"reset": True}

@@ -10,6 +10,7 @@ import base64
 import queue
 import shutil
 import threading
+import time
 from pathlib import Path
 from typing import Any, Callable
 
@@ -24,6 +25,9 @@ from .network import Interface, Network, teardown
 from .proxies import HaproxyChecker
 from .system import HostError, log
 from .volumes import VolumeStore
+
+
+DRAIN_TIMEOUT = 30  # real seconds a terminated group member waits for its balancers to stop routing to it
 
 
 class HostManager:
@@ -181,8 +185,11 @@ class HostManager:
         ec2 = backend("ec2", region)
         volumes = list(self.attachments.pop(instance.id, {}).values())
         gone = [v for v in volumes if v not in ec2.volumes]
+        drain = getattr(instance, "sandbox_leaving_group", False)
 
         def destroy() -> None:
+            if drain:
+                self._wait_unrouted(instance.id)
             host = self.hosts.pop(instance.id, None)
             if host is not None:
                 host.destroy()
@@ -192,6 +199,17 @@ class HostManager:
                 self.volumes.delete(volume_id)
 
         self.submit(instance.id, destroy, "terminate")
+
+    def _wait_unrouted(self, instance_id: str) -> None:
+        """Auto Scaling takes an instance out of its load balancers before it shuts it down (connection
+        draining, deregistration delay): the host keeps serving until haproxy has stopped sending it requests
+        (a tick or two later, once its requests in flight ended), bounded."""
+        deadline = time.monotonic() + DRAIN_TIMEOUT
+        while self.checker.routes_to(instance_id):
+            if time.monotonic() > deadline:
+                log.warning("%s: still routed to by a balancer after %d s; stopping it anyway", instance_id, DRAIN_TIMEOUT)
+                return
+            time.sleep(0.05)
 
     def image_created(self, region: str, image: Any, instance_id: str) -> None:
         """CreateImage copies the instance's layer (and snapshots its attached volumes); pending until done."""

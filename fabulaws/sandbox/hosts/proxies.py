@@ -298,6 +298,13 @@ class HaproxyChecker:
                 health.failed_once = True
 
     # --- balancers -----------------------------------------------------------------------------------
+    def routes_to(self, instance_id: str) -> bool:
+        """Whether a balancer may still send ``instance_id`` a request: registered, in haproxy, or leaving it
+        with requests in flight. (Read from a host's thread while ticks change it: membership tests only.)"""
+        if any(instance_id in registered for registered in list(self.registered.values())):
+            return True
+        return any(instance_id in proxy.servers or instance_id in proxy.leaving for proxy in list(self.proxies.values()))
+
     def urls(self) -> dict[str, str]:
         """``name`` -> URL an operator reaches the load balancer at."""
         return {proxy.spec.name: proxy.url() for proxy in self.proxies.values()}
