@@ -36,7 +36,7 @@ from fabulaws.library.wsgiautoscale.deploy.journal import Journal  # noqa: E402
 from fabulaws.library.wsgiautoscale.deploy.operation import execute  # noqa: E402
 from fabulaws.library.wsgiautoscale.deploy.serial import DEPLOY_SERIAL  # noqa: E402
 from fabulaws.library.wsgiautoscale.deploy.steps import NoServerSteps  # noqa: E402
-from fabulaws.library.wsgiautoscale.deploy.waits import Polling  # noqa: E402
+from fabulaws.waits import Polling  # noqa: E402
 from fabulaws.sandbox.seed import seed  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"

@@ -25,7 +25,7 @@ from fabulaws.library.wsgiautoscale.deploy.context import DeployContext
 from fabulaws.aws.statestore import StateStore
 from fabulaws.library.wsgiautoscale.deploy.journal import Journal
 from fabulaws.library.wsgiautoscale.deploy.operation import recover_environment
-from fabulaws.library.wsgiautoscale.deploy.waits import Polling
+from fabulaws.waits import Polling
 from fabulaws.sandbox.seed import seed
 
 NEW_IMAGE = "ami-1e749f67"

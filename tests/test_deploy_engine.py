@@ -270,7 +270,7 @@ def test_the_overall_deadline_bounds_the_run_and_poll_must_be_positive(project, 
     assert launch.version == "2" and project.stored_journal() is None  # as deploy_serial left it
     versions = project.aws.ec2.describe_launch_template_versions(LaunchTemplateId=launch.template_id)
     assert sorted(v["VersionNumber"] for v in versions["LaunchTemplateVersions"]) == [1, 2]  # version 3 deleted
-    from fabulaws.library.wsgiautoscale.deploy.waits import Polling
+    from fabulaws.waits import Polling
 
     for delay in (0.0, -1.0):
         with pytest.raises(UsageError, match="expected a positive number of seconds"):

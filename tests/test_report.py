@@ -188,7 +188,7 @@ def test_a_second_status_while_one_is_live_falls_back_to_lines():
 
 
 def counting_wait(polls: int):
-    from fabulaws.library.wsgiautoscale.deploy.waits import Wait
+    from fabulaws.waits import Wait
 
     seen = []
 
@@ -200,7 +200,7 @@ def counting_wait(polls: int):
 
 
 def test_a_wait_on_a_terminal_is_one_live_line():
-    from fabulaws.library.wsgiautoscale.deploy.waits import Polling, wait_for
+    from fabulaws.waits import Polling, wait_for
 
     terminal = Terminal()
     try:
@@ -215,7 +215,7 @@ def test_a_wait_on_a_terminal_is_one_live_line():
 
 
 def test_a_wait_without_a_terminal_prints_each_change():
-    from fabulaws.library.wsgiautoscale.deploy.waits import Polling, wait_for
+    from fabulaws.waits import Polling, wait_for
 
     out = io.StringIO()
     wait, _ = counting_wait(3)

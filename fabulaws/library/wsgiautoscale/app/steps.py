@@ -12,7 +12,7 @@ from ....remote.hostkeys import KnownHosts
 from ....remote.streaming import StreamedConnection
 from ....secrets import Secrets
 from ..context import operator_name
-from ..deploy.waits import Wait, wait_for
+from ....waits import Wait, wait_for
 from ..servers import roles
 from ..servers.creation import LOG_DIR, log_path, server_logger
 from ..servers.each import open_connection

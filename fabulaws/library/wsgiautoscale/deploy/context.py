@@ -13,7 +13,7 @@ from ....errors import DeployError, UsageError
 from ..stack import Stack
 from .journal import Journal
 from .lease import Lease
-from .waits import Polling
+from ....waits import Polling
 
 OVERALL_DEADLINE = 10800  # seconds a whole operation may take (3 hours; each wait has its own, ``deadline``)
 

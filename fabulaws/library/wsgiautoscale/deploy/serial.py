@@ -21,7 +21,7 @@ from .context import DeployContext
 from .full import DEPLOY_WORKER, PREPARE_LAUNCH, USE_LAUNCH
 from .operation import CAPTURE, Operation, Step
 from .state import finished, original, restore
-from .waits import Wait, wait_for
+from ....waits import Wait, wait_for
 
 
 def _launch(ctx: DeployContext) -> Launch:

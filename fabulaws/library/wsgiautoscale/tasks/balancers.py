@@ -14,7 +14,7 @@ from ..app import deploy, services
 from ..announce import announce_change
 from ..context import aws_for
 from ..deploy.fleet import healthy_everywhere
-from ..deploy.waits import Polling, wait_for
+from ....waits import Polling, wait_for
 from .app import app_servers, selected_stack
 from .base import task
 from .deploy import report

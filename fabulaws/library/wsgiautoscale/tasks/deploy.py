@@ -18,7 +18,7 @@ from ..deploy.operation import CAPTURE, Operation, Step, execute
 from ..deploy.operation import recover_environment
 from ..deploy.prune import prune as prune_unused
 from ..deploy.serial import DEPLOY_SERIAL, DEPLOY_SERIAL_REFRESH
-from ..deploy.waits import Polling
+from ....waits import Polling
 from ..stack import check_selection
 from .base import flag, task
 

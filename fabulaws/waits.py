@@ -12,8 +12,8 @@ from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from ....errors import DeployError
-from ....report import LiveStatus, Reporter
+from .errors import DeployError
+from .report import LiveStatus, Reporter
 
 
 class WaitTimedOut(DeployError, TimeoutError):
