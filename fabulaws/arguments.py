@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import inspect
 import math
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from fabric import Task as FabricTask
 

@@ -75,7 +75,7 @@ class Plan:
     title: str
     lines: list[tuple[str, str]] = field(default_factory=list)
 
-    def add(self, label: str, text: str) -> "Plan":
+    def add(self, label: str, text: str) -> Plan:
         self.lines.append((label, text))
         return self
 

@@ -70,7 +70,7 @@ class TaskToken:
     keywords: dict[str, str]
 
     @classmethod
-    def parse(cls, token: str) -> "TaskToken":
+    def parse(cls, token: str) -> TaskToken:
         name, rest = (split_unescaped(token, ":", 1) + [""])[:2]
         positional: list[str] = []
         keywords: dict[str, str] = {}

@@ -20,9 +20,10 @@ import re
 import sys
 import threading
 import time
-from datetime import datetime, timezone
+from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Callable, TextIO
+from typing import Any, TextIO
 
 LOG_DIR = Path(".fabulaws") / "logs"  # relative: under the project directory the command runs in
 
@@ -40,7 +41,7 @@ class Reporter:
         self._lock = threading.RLock()
         self._console: Any = None
         self.warnings: list[str] = []
-        self.showing: "LiveStatus | None" = None  # rich shows one live display at a time
+        self.showing: LiveStatus | None = None  # rich shows one live display at a time
 
     @property
     def out(self) -> TextIO:
@@ -81,7 +82,7 @@ class Reporter:
             self.warnings.append(message)
         self.info(f"WARNING: {message}")
 
-    def status(self, labels: list[str], every_change: bool = False) -> "LiveStatus":
+    def status(self, labels: list[str], every_change: bool = False) -> LiveStatus:
         """A status line per label (see :class:`LiveStatus`); use as a context manager."""
         return LiveStatus(self, labels, every_change)
 
@@ -137,7 +138,7 @@ class LiveStatus:
         """Whether these lines are redrawn in place (a terminal, and no other live lines showing)."""
         return self._live is not None
 
-    def __enter__(self) -> "LiveStatus":
+    def __enter__(self) -> LiveStatus:
         with self.reporter._lock:
             if self.reporter.live and self.reporter.showing is None:
                 from rich.live import Live
@@ -205,7 +206,7 @@ def one_line(text: str, width: int = 160) -> str:
 def open_log(directory: Path, *parts: str) -> tuple[Path, TextIO]:
     """A new log file ``<UTC time>_<parts>.log`` in ``directory`` (created), mode 0600, line-buffered."""
     directory.mkdir(parents=True, exist_ok=True)
-    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d_%H-%M-%S")
+    stamp = datetime.now(UTC).strftime("%Y-%m-%d_%H-%M-%S")
     name = "_".join([stamp, *(re.sub(r"[^A-Za-z0-9.@-]+", "-", part) for part in parts if part)])
     path = directory / f"{name}.log"
     counter = 1

@@ -52,7 +52,7 @@ def _signature_source(node: ast.FunctionDef) -> tuple[str, str]:
     args = node.args
     params, call = [], []
     defaults = [None] * (len(args.args) - len(args.defaults)) + list(args.defaults)
-    for arg, default in zip(args.args, defaults):
+    for arg, default in zip(args.args, defaults, strict=True):
         params.append(arg.arg if default is None else f"{arg.arg}={ast.unparse(default)}")
         call.append(arg.arg)
     return ", ".join(params), ", ".join(call)

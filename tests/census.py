@@ -48,7 +48,7 @@ class Census:
     def lines(self, section: str, exact: bool) -> Counter:
         return Counter(line if exact else shape(line) for line in self.sections.get(section, []))
 
-    def diff(self, other: "Census", exact: bool = True) -> list[str]:
+    def diff(self, other: Census, exact: bool = True) -> list[str]:
         """``- line`` for what only self has, ``+ line`` for what only ``other`` has, by section; [] when equal."""
         out = []
         for section in sorted(set(self.sections) | set(other.sections)):

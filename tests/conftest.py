@@ -121,7 +121,7 @@ def sandbox_process(tmp_path_factory):
             break
         except OSError:
             if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"the sandbox did not start; see {state / 'sandbox.log'}")
+                raise RuntimeError(f"the sandbox did not start; see {state / 'sandbox.log'}") from None
             time.sleep(0.1)
     yield endpoint
     process.terminate()

@@ -17,16 +17,16 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from conftest import EXAMPLE, wait_until
-from fabulaws.aws import Aws
-from fabulaws.aws import scaling
+from fabulaws.aws import Aws, scaling
+from fabulaws.aws.statestore import StateStore
 from fabulaws.config import load_settings
 from fabulaws.library.wsgiautoscale.deploy.context import DeployContext
-from fabulaws.aws.statestore import StateStore
 from fabulaws.library.wsgiautoscale.deploy.journal import Journal
 from fabulaws.library.wsgiautoscale.deploy.operation import recover_environment
-from fabulaws.waits import Polling
 from fabulaws.sandbox.seed import seed
+from fabulaws.waits import Polling
+
+from conftest import EXAMPLE, wait_until
 
 NEW_IMAGE = "ami-1e749f67"
 GROUP = "myproject-testing-ag"

@@ -71,10 +71,10 @@ class Events:
 def install(events: Events, steps_log: Path) -> None:
     """Hook botocore, state-file writes, the reporter and the server steps."""
     import botocore.client
-
-    from deploy_support import RecordingSteps
     from fabulaws import report
     from fabulaws.library.wsgiautoscale.tasks import deploy as deploy_tasks
+
+    from deploy_support import RecordingSteps
 
     original_call = botocore.client.BaseClient._make_api_call
 
@@ -141,9 +141,10 @@ def serve() -> None:
     import tempfile
 
     import botocore.client  # noqa: F401 - imported before forking, with everything the CLI needs
-    import deploy_support  # noqa: F401
     import fabulaws.cli  # noqa: F401
     from fabulaws.library.wsgiautoscale.tasks import deploy  # noqa: F401
+
+    import deploy_support  # noqa: F401
 
     print(json.dumps({"ready": os.getpid()}), flush=True)
     for line in sys.stdin:

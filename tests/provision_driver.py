@@ -6,11 +6,10 @@ Run in a project directory with the AWS environment pointing at the sandbox; exi
 import sys
 
 from fabric import Config
-from invoke import Context
-
 from fabulaws.errors import DeployError
 from fabulaws.library.wsgiautoscale.servers.provision import ServerSpec
 from fabulaws.library.wsgiautoscale.tasks.servers import create_servers
+from invoke import Context
 
 
 def main(user: str, key: str, *requests: str) -> int:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import boto3
 import pytest
-
-from conftest import run_cli
 from fabulaws.aws import Aws
 from fabulaws.config import load_settings
 from fabulaws.library.wsgiautoscale.announce import announcement
 from fabulaws.sandbox.seed import seed
+
+from conftest import run_cli
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ import configparser
 import subprocess
 
 import pytest
-
 from fabulaws.config import load_settings
 from fabulaws.library.wsgiautoscale.app import template
 from fabulaws.library.wsgiautoscale.paths import Paths

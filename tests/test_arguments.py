@@ -4,9 +4,9 @@ exit status 2, before anything is read from or changed in AWS (issue 11, part 7)
 from __future__ import annotations
 
 import pytest
+from fabulaws.arguments import COUNT, FLAG, SECONDS, WHOLE, Choice
 
 from conftest import run_cli
-from fabulaws.arguments import COUNT, FLAG, SECONDS, WHOLE, Choice
 
 # AWS is a closed port: a task that reached AWS would fail differently (and slowly), not with our line.
 NO_AWS = {"AWS_ENDPOINT_URL": "http://127.0.0.1:9", "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",

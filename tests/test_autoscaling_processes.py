@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import pytest
-
-from conftest import run_cli
 from fabulaws.aws import Aws
 from fabulaws.aws.scaling import PROCESSES, find_group, suspended_processes
 from fabulaws.config import load_settings
 from fabulaws.sandbox.seed import seed
+
+from conftest import run_cli
 
 GROUP = "myproject-testing-ag"
 

@@ -8,11 +8,12 @@ import threading
 from pathlib import Path
 
 import pytest
-
-from conftest import EXAMPLE, run_cli
+from botocore.exceptions import ClientError
 from fabulaws.aws import Aws
 from fabulaws.config import load_settings
 from fabulaws.errors import ConfigError, UsageError
+
+from conftest import EXAMPLE, run_cli
 
 AWS_CONFIG = """\
 [default]
@@ -184,7 +185,7 @@ def test_aws_max_attempts_is_the_number_of_requests_sent(aws_config, monkeypatch
         monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{server.server_port}")
         monkeypatch.setenv("AWS_MAX_ATTEMPTS", "2")
         _Failing.count = 0
-        with pytest.raises(Exception):
+        with pytest.raises(ClientError):
             Aws(project_region="us-east-1").ec2.describe_regions()
         assert _Failing.count == 2
     finally:

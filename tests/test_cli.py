@@ -83,14 +83,16 @@ def test_production_asks_and_refuses_without_a_terminal(example_project):
     result = run_cli(["production", "describe:myproject,production"], example_project, stdin="")
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
-        "fabulaws: Are you sure you want to activate the production environment? -- stdin is not a terminal, "
+        "fabulaws: Are you sure you want to run tasks on the production environment production? -- stdin is not a "
+        "terminal, "
         "so nobody can answer; pass answer=y to confirm"
     ]
 
 
 def test_production_with_answer_no_is_not_activated(example_project):
     result = run_cli(["production:answer=n"], example_project)
-    assert (result.returncode, result.stderr.strip()) == (2, "fabulaws: Production environment not activated.")
+    assert (result.returncode, result.stderr.strip()) == (
+        2, "fabulaws: Not running tasks on the production environment production.")
 
 
 def test_unknown_deployment_for_an_environment(example_project):

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from fabulaws.config import load_settings
 from fabulaws.errors import ConfigError
 

@@ -5,9 +5,9 @@ another environment is a warning, so a real 1.x file with a half-filled entry fo
 from __future__ import annotations
 
 import pytest
+from fabulaws.config import load_settings
 
 from conftest import run_cli
-from fabulaws.config import load_settings
 
 NO_AWS = {"AWS_ENDPOINT_URL": "http://127.0.0.1:9", "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
           "AWS_DEFAULT_REGION": "us-east-1", "AWS_MAX_ATTEMPTS": "1"}

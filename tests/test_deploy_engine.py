@@ -3,15 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
-from collections import Counter
-
 import threading
 import time
+from collections import Counter
 
 import pytest
-
-from conftest import run_cli, wait_until
-from deploy_support import GROUP, NEW_IMAGE, RecordingSteps, StepFailed, make_project, recover_here
 from fabulaws.aws import scaling
 from fabulaws.aws.launch import Launch
 from fabulaws.errors import DeployError, RolledBack, UsageError
@@ -19,7 +15,20 @@ from fabulaws.library.wsgiautoscale.deploy.full import DEPLOY_FULL
 from fabulaws.library.wsgiautoscale.deploy.journal import LOCK_TAG
 from fabulaws.library.wsgiautoscale.deploy.lease import Lease
 from fabulaws.library.wsgiautoscale.deploy.operation import execute, hold, let_go
-from fabulaws.library.wsgiautoscale.deploy.serial import DEPLOY_SERIAL, DEPLOY_SERIAL_REFRESH
+from fabulaws.library.wsgiautoscale.deploy.serial import (
+    DEPLOY_SERIAL,
+    DEPLOY_SERIAL_REFRESH,
+)
+
+from conftest import run_cli, wait_until
+from deploy_support import (
+    GROUP,
+    NEW_IMAGE,
+    RecordingSteps,
+    StepFailed,
+    make_project,
+    recover_here,
+)
 
 
 @pytest.fixture

@@ -15,14 +15,14 @@ import time
 from pathlib import Path
 
 import pytest
-
-from conftest import wait_until
-from deploy_support import GROUP, RecordingSteps, make_project, recover_here
 from fabulaws.aws import scaling
 from fabulaws.aws.launch import Launch
 from fabulaws.library.wsgiautoscale.deploy.full import DEPLOY_FULL
 from fabulaws.library.wsgiautoscale.deploy.journal import LOCK_TAG
 from fabulaws.library.wsgiautoscale.deploy.serial import DEPLOY_SERIAL
+
+from conftest import wait_until
+from deploy_support import GROUP, RecordingSteps, make_project, recover_here
 
 DRIVER = Path(__file__).with_name("deploy_driver.py")
 LEASE = "2"  # seconds: a killed run's lease expires quickly

@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 
 import pytest
-
-from conftest import run_cli
 from fabulaws.aws import Aws
 from fabulaws.aws.network import resolve_subnet
 from fabulaws.config import load_settings
 from fabulaws.sandbox.seed import seed
+
+from conftest import run_cli
 
 
 def launch_role(aws, settings, role: str, letter: str) -> str:

@@ -8,7 +8,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from fabulaws.library.wsgiautoscale.tasks import STATIC_TASKS
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"

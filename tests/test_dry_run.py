@@ -7,12 +7,12 @@ import re
 import shutil
 
 import pytest
-
-from conftest import EXAMPLE, _sandbox_call, run_cli
-from deploy_support import GROUP, NEW_IMAGE, make_project
 from fabulaws import dryrun
 from fabulaws.aws import Aws, scaling
 from fabulaws.aws.launch import Launch
+
+from conftest import EXAMPLE, _sandbox_call, run_cli
+from deploy_support import GROUP, NEW_IMAGE, make_project
 
 SECRETS = {"database_password": "pg-S3cret", "broker_password": "mq-S3cret", "secret_key": "dj-S3cret"}
 

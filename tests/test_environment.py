@@ -22,8 +22,18 @@ import urllib.request
 import pytest
 
 from conftest import _sandbox_call, wait_until
-from hosts_support import (ProcessWatch, Shell, aws_client, code_repository, commit, fabulaws, host_project,
-                           http_get, publish, scaling_story)
+from hosts_support import (
+    ProcessWatch,
+    Shell,
+    aws_client,
+    code_repository,
+    commit,
+    fabulaws,
+    host_project,
+    http_get,
+    publish,
+    scaling_story,
+)
 
 SECRETS = {
     "database_password": "pg 'pa\"ss' $1",

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
+from fabulaws.fabric1 import TaskToken, split_unescaped, unescape
 
 from conftest import run_cli
-from fabulaws.fabric1 import TaskToken, split_unescaped, unescape
 
 FABFILE = '''
 import json

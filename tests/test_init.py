@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-
-from conftest import run_cli
 from fabulaws.config import load_settings
 from fabulaws.config.jsonschema import settings_schema
+
+from conftest import run_cli
 
 
 def test_init_writes_a_configuration_that_loads_and_a_1x_fabfile(tmp_path):

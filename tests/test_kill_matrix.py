@@ -24,12 +24,12 @@ from pathlib import Path
 
 import pytest
 import yaml
-
-import census
-from conftest import EXAMPLE, _sandbox_call, aws_test_env
 from fabulaws.aws import Aws, scaling
 from fabulaws.config import load_settings
 from fabulaws.sandbox.seed import seed
+
+import census
+from conftest import EXAMPLE, _sandbox_call, aws_test_env
 
 DRIVER = Path(__file__).with_name("kill_driver.py")
 REPOSITORY = Path(__file__).parents[1]  # the driver runs this tree's fabulaws, as the test does
@@ -231,7 +231,7 @@ def test_kill_then_recover(bench, seed):
     bench.settle()
     after = bench.census()
     clock.append(time.monotonic())
-    result["seconds"] = {k: round(b - a, 2) for k, a, b in zip(("seed", "kill", "recover", "census"), clock, clock[1:])}
+    result["seconds"] = {k: round(b - a, 2) for k, a, b in zip(("seed", "kill", "recover", "census"), clock, clock[1:], strict=False)}
     rolled_back = before.diff(after, exact=True)
     completed = reference["census"].diff(after, exact=False)
     if not rolled_back:

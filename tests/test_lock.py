@@ -10,14 +10,14 @@ import time
 from pathlib import Path
 
 import pytest
-
-from conftest import EXAMPLE
 from fabulaws.aws import Aws
+from fabulaws.aws.launch import Launch
 from fabulaws.aws.statestore import PreconditionFailed, StateStore
 from fabulaws.config import load_settings
 from fabulaws.library.wsgiautoscale.deploy.journal import GroupState, Journal, Resource
 from fabulaws.library.wsgiautoscale.deploy.lease import GroupLocked, Lease, LeaseLost
-from fabulaws.aws.launch import Launch
+
+from conftest import EXAMPLE
 
 RACER = Path(__file__).with_name("lock_race_driver.py")
 ROUNDS = 100
@@ -49,7 +49,7 @@ def test_two_working_directories_racing_for_the_lock_one_wins_every_time(sandbox
     a = json.loads((barrier / "results-a.json").read_text())
     b = json.loads((barrier / "results-b.json").read_text())
     assert len(a) == len(b) == ROUNDS
-    for mine, theirs in zip(a, b):
+    for mine, theirs in zip(a, b, strict=True):
         assert mine["won"] != theirs["won"], f"round {mine['round']}: both or neither got the lock"
         winner = mine if mine["won"] else theirs
         assert winner["lock_names_me"] and not (theirs if mine["won"] else mine)["lock_names_me"]
@@ -59,7 +59,7 @@ def test_two_working_directories_racing_for_the_lock_one_wins_every_time(sandbox
 def test_the_state_bucket_is_created_once_versioned_encrypted_and_private(store):
     s3 = store.s3
     assert store.bucket == "fabulaws-state-123456789012-us-east-1"
-    assert store.created == [l for l in store.created if "state bucket fabulaws-state-" in l] and len(store.created) <= 1
+    assert store.created == [line for line in store.created if "state bucket fabulaws-state-" in line] and len(store.created) <= 1
     assert s3.get_bucket_versioning(Bucket=store.bucket)["Status"] == "Enabled"
     rules = s3.get_bucket_encryption(Bucket=store.bucket)["ServerSideEncryptionConfiguration"]["Rules"]
     assert rules[0]["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"

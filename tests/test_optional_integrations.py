@@ -9,7 +9,6 @@ import threading
 import time
 
 import pytest
-
 from fabulaws.aws import Aws
 from fabulaws.config import load_settings
 from fabulaws.errors import DeployError

@@ -17,7 +17,14 @@ import pytest
 
 from conftest import _sandbox_call, run_cli, wait_until
 from hosts_support import (
-    CREATE_TIMEOUT, OPERATOR, ProcessWatch, Shell, aws_client, fabulaws, host_project, seeded_subnet,
+    CREATE_TIMEOUT,
+    OPERATOR,
+    ProcessWatch,
+    Shell,
+    aws_client,
+    fabulaws,
+    host_project,
+    seeded_subnet,
 )
 
 SECRETS = {
@@ -225,11 +232,20 @@ def test_memcached_answers_on_the_private_address(stack, project):
 
 # --- remote helpers on a real host ------------------------------------------------------------------
 def test_remote_helpers_handle_spaces_quotes_and_dollars(stack, project):
-    from fabulaws.remote.commands import as_user, join, sudo
-    from fabulaws.remote.files import append, comment, contains, exists, put, render, sed, uncomment
-    from fabulaws.remote.connect import connect
-    from fabulaws.remote.hostkeys import KnownHosts
     from fabric import Config
+    from fabulaws.remote.commands import as_user, join, sudo
+    from fabulaws.remote.connect import connect
+    from fabulaws.remote.files import (
+        append,
+        comment,
+        contains,
+        exists,
+        put,
+        render,
+        sed,
+        uncomment,
+    )
+    from fabulaws.remote.hostkeys import KnownHosts
 
     config = Config(overrides={"connect_kwargs": {"key_filename": str(project["key"])}})
     cxn = connect(address(stack, "worker"), OPERATOR, config=config, known=KnownHosts(project["dir"] / ".fabulaws" / "known_hosts"))
@@ -258,7 +274,6 @@ def test_api_helpers_on_a_real_host(stack, project, tmp_path):
     import os
 
     from fabric import Config
-
     from fabulaws import api
     from fabulaws.remote.connect import connect
     from fabulaws.remote.hostkeys import KnownHosts

@@ -11,12 +11,11 @@ import socket
 import subprocess
 import time
 
-import paramiko
 import pytest
-
-from conftest import wait_until
 from fabulaws.remote.connect import RemoteTimeout, Timeouts, command_kind, connect
 from fabulaws.remote.hostkeys import KnownHosts
+
+from conftest import wait_until
 
 SSHD = "/usr/sbin/sshd"
 

@@ -4,13 +4,21 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from botocore.exceptions import ClientError
 
 from conftest import wait_until
-from sandbox_helpers import classic_elb, describe_group, group, members, network, template, wait_in_service
+from sandbox_helpers import (
+    classic_elb,
+    describe_group,
+    group,
+    members,
+    network,
+    template,
+    wait_in_service,
+)
 
 
 @pytest.fixture
@@ -238,7 +246,7 @@ def test_scheduled_actions_run_at_their_time(sandbox, subnets, suspended):
     group(sandbox, subnets)
     if suspended:
         suspend(sandbox, "ScheduledActions")
-    start = datetime.now(timezone.utc) + timedelta(seconds=1)
+    start = datetime.now(UTC) + timedelta(seconds=1)
     sandbox.autoscaling.put_scheduled_update_group_action(
         AutoScalingGroupName="web", ScheduledActionName="morning", StartTime=start, DesiredCapacity=3
     )

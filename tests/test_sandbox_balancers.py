@@ -7,7 +7,16 @@ import time
 import pytest
 
 from conftest import wait_until
-from sandbox_helpers import classic_elb, describe_group, group, members, network, target_group, template, wait_in_service
+from sandbox_helpers import (
+    classic_elb,
+    describe_group,
+    group,
+    members,
+    network,
+    target_group,
+    template,
+    wait_in_service,
+)
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ import subprocess
 import time
 from pathlib import Path
 
-
 from conftest import EXAMPLE, _free_port, run_cli, wait_until
 from sandbox_helpers import group, network
 

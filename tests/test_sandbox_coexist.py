@@ -16,8 +16,17 @@ import urllib.request
 import paramiko
 import pytest
 
-from conftest import (EXAMPLE, FIRST_BOOT_TIMEOUT, _sandbox_call, require_root, run_cli, sandbox_network, start_hosts_sandbox,
-                      stop_hosts_sandbox, wait_until)
+from conftest import (
+    EXAMPLE,
+    FIRST_BOOT_TIMEOUT,
+    _sandbox_call,
+    require_root,
+    run_cli,
+    sandbox_network,
+    start_hosts_sandbox,
+    stop_hosts_sandbox,
+    wait_until,
+)
 
 IMAGE = "ami-785db401"
 
@@ -169,7 +178,7 @@ def test_two_sandboxes_with_hosts_serve_at_once_and_down_of_one_leaves_the_other
     a.launch()
     b.launch()
     served = {site: site.serve() for site in (a, b)}
-    assert not ipaddress.ip_address(a.address) in b.network and not ipaddress.ip_address(b.address) in a.network
+    assert ipaddress.ip_address(a.address) not in b.network and ipaddress.ip_address(b.address) not in a.network
     for site in (a, b):
         wait_until(site.in_service, 60, f"{site.instance_id} InService in slot {site.sandbox['slot']}")
     assert (a.fetch(), b.fetch()) == (served[a], served[b])

@@ -22,7 +22,14 @@ from pathlib import Path
 import paramiko
 import pytest
 
-from conftest import FIRST_BOOT_TIMEOUT, HOSTS_SCALE as SCALE, _sandbox_call, run_cli, sandbox_network, wait_until
+from conftest import (
+    FIRST_BOOT_TIMEOUT,
+    _sandbox_call,
+    run_cli,
+    sandbox_network,
+    wait_until,
+)
+from conftest import HOSTS_SCALE as SCALE
 
 IMAGE = "ami-785db401"
 
@@ -87,7 +94,7 @@ def sh(client: paramiko.SSHClient, command: str, timeout: float = 120) -> tuple[
     return code, stdout.read().decode() + stderr.read().decode()
 
 
-def succeeds(cloud: "Cloud", address: str, command: str) -> bool:
+def succeeds(cloud: Cloud, address: str, command: str) -> bool:
     """Whether ``command`` succeeds on a fresh connection (False while the host is rebooting)."""
     try:
         return sh(cloud.ssh(address, timeout=10), command)[0] == 0

@@ -12,7 +12,6 @@ import time
 import urllib.request
 
 import pytest
-
 from fabulaws.sandbox.health import CLASSIC, HealthCheck
 from fabulaws.sandbox.hosts.proxies import Listener, Proxy, ProxySpec
 from fabulaws.sandbox.timing import Timings

@@ -9,7 +9,15 @@ import pytest
 from botocore.exceptions import ClientError
 
 from conftest import wait_until
-from sandbox_helpers import IMAGE, describe_group, group, members, network, template, wait_in_service
+from sandbox_helpers import (
+    IMAGE,
+    describe_group,
+    group,
+    members,
+    network,
+    template,
+    wait_in_service,
+)
 
 NEW_IMAGE = "ami-1e749f67"
 

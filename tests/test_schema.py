@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 import yaml
+from fabulaws.config.jsonschema import settings_schema
 
 from conftest import REPO, run_cli
-from fabulaws.config.jsonschema import settings_schema
 
 DOCS = REPO / "docs" / "configuration.rst"
 CONFIGS = [

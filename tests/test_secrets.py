@@ -9,7 +9,6 @@ import logging
 
 import boto3
 import pytest
-
 from fabulaws.aws import Aws
 from fabulaws.config import load_settings
 from fabulaws.secrets import MissingSecret, Secrets

@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import boto3
 import pytest
-
-from conftest import run_cli
 from fabulaws.aws import Aws
 from fabulaws.config import load_settings
 from fabulaws.errors import ConfigError
 from fabulaws.library.wsgiautoscale.servers.address import check_ssh_address
+
+from conftest import run_cli
 
 
 def private_subnet(name: str, public: bool = False) -> str:

@@ -17,13 +17,13 @@ from pathlib import Path
 
 import pytest
 from fabric import Config
-from invoke import Context
-
-from conftest import wait_until
 from fabulaws.errors import DeployError
 from fabulaws.library.wsgiautoscale.servers.each import on_each
 from fabulaws.library.wsgiautoscale.stack import Server
 from fabulaws.report import Reporter
+from invoke import Context
+
+from conftest import wait_until
 
 SSHD = shutil.which("sshd") or "/usr/sbin/sshd"
 pytestmark = pytest.mark.skipif(not os.path.exists(SSHD) or os.geteuid() != 0, reason="needs sshd (openssh-server), as root")
@@ -135,7 +135,7 @@ def test_a_failure_names_the_server_and_its_log(c, sshd, tmp_path):
     assert "[exit 3 after " in worker_log.read_text() and "# FAILED: UnexpectedExit" in worker_log.read_text()
     printed = (tmp_path / "out.txt").read_text()
     assert f"(worker) migrate FAILED (log: {worker_log.relative_to(tmp_path)})" in printed
-    assert f"(web) fine" in printed
+    assert "(web) fine" in printed
 
 
 def test_a_terminal_sees_each_servers_latest_line_while_it_runs(c, sshd, tmp_path):
@@ -172,7 +172,6 @@ def test_a_terminal_sees_each_servers_latest_line_while_it_runs(c, sshd, tmp_pat
 def test_a_fabfile_hook_gets_the_connection_itself(c, sshd, tmp_path):
     """post_bootstrap is a fabfile task: invoke refuses anything but a Context as its first argument."""
     from fabric import task
-
     from fabulaws.remote.streaming import StreamedConnection, connection_of
 
     @task

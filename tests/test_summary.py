@@ -11,9 +11,6 @@ import io
 import re
 
 import pytest
-
-from conftest import run_cli
-from deploy_support import NEW_IMAGE, RecordingSteps, make_project
 from fabulaws.aws.launch import Launch
 from fabulaws.config import load_settings
 from fabulaws.errors import DeployError
@@ -22,6 +19,9 @@ from fabulaws.library.wsgiautoscale.deploy.full import DEPLOY_FULL
 from fabulaws.library.wsgiautoscale.deploy.operation import execute, recover
 from fabulaws.library.wsgiautoscale.tasks.deploy import CREATE_LAUNCH, OPERATIONS
 from fabulaws.report import Reporter, warn
+
+from conftest import run_cli
+from deploy_support import NEW_IMAGE, RecordingSteps, make_project
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ https://docs.aws.amazon.com/autoscaling/ec2/userguide/ec2-auto-scaling-terminati
 from __future__ import annotations
 
 import pytest
-
 from fabulaws.sandbox.termination import Candidate, Current, choose_victims
 
 NOW = 10 * 3600.0

@@ -74,7 +74,9 @@ class Problems:
 
 def check_environment_entries(settings: Any, source: YamlSource, problems: Problems) -> None:
     """Record the gaps and bad values of every environment in ``problems``; validated values replace raw ones."""
-    from .schema import Port  # the schema imports this module's neighbours; late to keep imports one-way
+    from .schema import (
+        Port,  # the schema imports this module's neighbours; late to keep imports one-way
+    )
 
     _check_deployment_maps(settings, source, problems)
     ports = settings.server_ports

@@ -13,7 +13,12 @@ import json
 import sys
 from typing import Any
 
-from .schema import DEPRECATED_INSTANCE_SETTINGS, DEPRECATED_TOP_LEVEL, InstanceSettings, Settings
+from .schema import (
+    DEPRECATED_INSTANCE_SETTINGS,
+    DEPRECATED_TOP_LEVEL,
+    InstanceSettings,
+    Settings,
+)
 
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
 DESCRIPTION = (

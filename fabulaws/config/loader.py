@@ -11,7 +11,12 @@ from ..errors import ConfigError
 from ..fabhook import CONFIG_FILE_NAMES, locate_config_file
 from .checks import check_settings
 from .messages import validation_error
-from .schema import DEPRECATED_INSTANCE_SETTINGS, DEPRECATED_TOP_LEVEL, MISPLACED_INSTANCE_SETTINGS, Settings
+from .schema import (
+    DEPRECATED_INSTANCE_SETTINGS,
+    DEPRECATED_TOP_LEVEL,
+    MISPLACED_INSTANCE_SETTINGS,
+    Settings,
+)
 from .yamlsource import YamlSource, read_yaml
 
 log = logging.getLogger(__name__)

@@ -10,8 +10,9 @@ from __future__ import annotations
 import shlex
 import threading
 import time
-from datetime import datetime, timezone
-from typing import Any, Callable, TextIO
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any, TextIO
 
 
 class LogSink:
@@ -86,7 +87,7 @@ class StreamedConnection:
             self.log.flush()
 
     def _streamed(self, method: Callable[..., Any], command: str, kwargs: dict) -> Any:
-        stamp = datetime.now(timezone.utc).strftime("%H:%M:%S")
+        stamp = datetime.now(UTC).strftime("%H:%M:%S")
         self._note(f"[{stamp}] $ {command}")
         self.status(f"$ {readable(command)}")
         out, err = LogSink(self.log, self._lock, self.status), LogSink(self.log, self._lock, self.status)

@@ -48,7 +48,7 @@ class HealthCheck:
     unhealthy_threshold: int
 
     @classmethod
-    def classic(cls, check: Any) -> "HealthCheck":
+    def classic(cls, check: Any) -> HealthCheck:
         """From a classic ELB's ``Target`` string such as ``HTTPS:443/healthcheck.html``."""
         if check is None:  # AWS's default for a new classic load balancer
             return cls("TCP", 80, "", 30, 5, 10, 2)
@@ -65,7 +65,7 @@ class HealthCheck:
         )
 
     @classmethod
-    def target_group(cls, group: Any) -> "HealthCheck":
+    def target_group(cls, group: Any) -> HealthCheck:
         port = group.health_check_port if str(group.health_check_port).isdigit() else group.port
         return cls(
             (group.health_check_protocol or group.protocol or "HTTP").upper(),
@@ -100,7 +100,7 @@ class Checker(Protocol):
     def removed(self, registration: Registration) -> None:
         """A registration that is gone (or starts draining)."""
 
-    def observe(self, registration: Registration, health: "TargetHealth", check: HealthCheck, instance: Any, now: float) -> None:
+    def observe(self, registration: Registration, health: TargetHealth, check: HealthCheck, instance: Any, now: float) -> None:
         """Update ``health`` for this tick."""
 
 

@@ -8,7 +8,8 @@ is built, a volume ``creating`` and then ``available``, and an attachment
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from .backends import regional
 from .timing import Timings

@@ -14,13 +14,22 @@ from __future__ import annotations
 import math
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from moto.autoscaling.exceptions import AutoscalingClientError
 
 from .backends import regional
-from .scaling import ACTIVE, active_refresh, current_of, launch, launch_spec, matches, suspended, terminate_member
+from .scaling import (
+    ACTIVE,
+    active_refresh,
+    current_of,
+    launch,
+    launch_spec,
+    matches,
+    suspended,
+    terminate_member,
+)
 from .termination import Current
 from .timing import Timings
 
@@ -46,7 +55,7 @@ class Refresh:
     total: int
     status: str = "Pending"
     status_reason: str = ""
-    start_time: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+    start_time: datetime = field(default_factory=lambda: datetime.now(UTC))
     end_time: datetime | None = None
     replaced: int = 0
 
@@ -75,7 +84,7 @@ class Refresh:
 
     def finish(self, status: str, reason: str = "") -> None:
         self.status, self.status_reason = status, reason
-        self.end_time = datetime.now(timezone.utc)
+        self.end_time = datetime.now(UTC)
 
 
 def start_refresh(group: Any, preferences: dict, desired_configuration: dict | None) -> Refresh:

@@ -16,7 +16,7 @@ import calendar
 import logging
 import time
 from collections import Counter
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from moto.autoscaling.models import InstanceState
@@ -63,7 +63,7 @@ class GroupController:
             start = _parse_time(action.start_time)
             if getattr(action, "sandbox_done", False) or action.recurrence or start is None:
                 continue
-            if start > datetime.now(timezone.utc):
+            if start > datetime.now(UTC):
                 continue
             action.sandbox_done = True  # a suspended process skips the action, as on AWS
             group = autoscaling.autoscaling_groups.get(action.auto_scaling_group_name)
@@ -331,9 +331,9 @@ def _parse_time(value: Any) -> datetime | None:
     if value is None:
         return None
     if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
     parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def _int(value: Any) -> int | None:

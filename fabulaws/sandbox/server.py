@@ -71,7 +71,10 @@ class Sandbox:
     ) -> None:
         """``hosts_dir``: run every instance as a real host (needs root), with state under that directory.
         ``slot``: the slot this sandbox holds (its address ranges and names); claimed here if not given."""
-        from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+        from moto.moto_server.werkzeug_app import (
+            DomainDispatcherApplication,
+            create_backend_app,
+        )
 
         from . import patches
         from .hosts.cleanup import dirty

@@ -19,9 +19,9 @@ import errno
 import fcntl
 import ipaddress
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 SLOTS = 15  # 0..14: default VPCs 172.16/16 .. 172.30/16 (moto's own 172.31/16 stays a plain moto server's)
 SERVICES_ADDRESS = "10.0.0.1"  # the git server and apt cache, in every slot (each in its own namespace)
@@ -85,10 +85,10 @@ class Slot:
         """The comment on this slot's firewall rules."""
         return f"fabulaws-sandbox-{self.number}"
 
-    def others(self) -> list["Slot"]:
+    def others(self) -> list[Slot]:
         return [Slot(n) for n in range(SLOTS) if n != self.number]
 
-    def owner_of(self, cidr: str) -> "Slot | None":
+    def owner_of(self, cidr: str) -> Slot | None:
         """Another slot whose ranges ``cidr`` overlaps (None: free for this sandbox)."""
         network = ipaddress.ip_network(cidr, strict=False)
         for other in self.others():
@@ -157,7 +157,7 @@ def try_lock(number: int) -> SlotLock | None:
     return SlotLock(Slot(number), descriptor)
 
 
-def claim(dirty: "Callable[[Slot], bool] | None" = None, preferred: int | None = None, from_top: bool = False) -> SlotLock:
+def claim(dirty: Callable[[Slot], bool] | None = None, preferred: int | None = None, from_top: bool = False) -> SlotLock:
     """The lowest free slot (the highest with ``from_top``; ``preferred`` first); a slot ``dirty`` says still has
     a killed sandbox's network is skipped, so its owner's ``sandbox down`` can still remove it.
 

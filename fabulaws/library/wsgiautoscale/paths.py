@@ -31,7 +31,7 @@ class Paths:
     pgpass_file: str
 
     @classmethod
-    def for_environment(cls, settings: Any, deployment: str, environment: str) -> "Paths":
+    def for_environment(cls, settings: Any, deployment: str, environment: str) -> Paths:
         home = settings.home.rstrip("/") or "/"
         root = posixpath.join(home, "www", environment)
         code_root = posixpath.join(root, "code_root")

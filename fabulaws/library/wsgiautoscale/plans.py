@@ -12,8 +12,9 @@ from __future__ import annotations
 import inspect
 import posixpath
 import sys
+from collections.abc import Callable
 from types import SimpleNamespace
-from typing import Any, Callable
+from typing import Any
 
 from ...aws import scaling
 from ...dryrun import Plan, cannot_plan, enable

@@ -155,7 +155,7 @@ def replacement_batches(group: dict, old: list[dict], batch: int) -> list[list[d
     remaining, new, batches = list(old), [], []
     while remaining:
         size = min(batch, len(remaining))
-        for number in range(size):
+        for _ in range(size):
             counts = Counter(i["AvailabilityZone"] for i in present)
             zone = min(zones, key=lambda z: (counts[z], zones.index(z)))
             replacement = {"InstanceId": f"new-{len(new) + 1}", "AvailabilityZone": zone}

@@ -13,7 +13,14 @@ from ...aws import balancers as lb
 from ...dryrun import Plan
 from .context import operator_name, settings_for
 from .plans import planner, secrets_plan, target
-from .plans_deploy import checked_group, full_lines, group_line, launch_lines, production_note, whole
+from .plans_deploy import (
+    checked_group,
+    full_lines,
+    group_line,
+    launch_lines,
+    production_note,
+    whole,
+)
 from .servers import roles
 from .servers.provision import ServerSpec
 from .stack import REPLICA_ROLES, check_selection

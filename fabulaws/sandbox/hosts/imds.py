@@ -9,8 +9,8 @@ from __future__ import annotations
 import secrets
 import threading
 import time
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Callable
 
 from .network import METADATA_ADDRESS, in_namespace
 

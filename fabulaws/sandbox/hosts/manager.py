@@ -11,8 +11,9 @@ import queue
 import shutil
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from ..backends import backend
 from ..slots import Slot
@@ -25,7 +26,6 @@ from .network import Interface, Network, teardown
 from .proxies import HaproxyChecker
 from .system import HostError, log
 from .volumes import VolumeStore
-
 
 DRAIN_TIMEOUT = 30  # real seconds a terminated group member waits for its balancers to stop routing to it
 

@@ -16,9 +16,10 @@ import ipaddress
 import os
 import shlex
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from ..slots import METADATA_ADDRESS, SERVICES_ADDRESS, Slot
 from .system import HostError, quiet, run

@@ -27,9 +27,16 @@ from pathlib import Path
 from typing import Any
 
 from ..backends import regional
-from ..health import CLASSIC, TARGET_GROUP, HealthCheck, Registration, TargetHealth, healthy_and_unhealthy
-from ..timing import Timings
+from ..health import (
+    CLASSIC,
+    TARGET_GROUP,
+    HealthCheck,
+    Registration,
+    TargetHealth,
+    healthy_and_unhealthy,
+)
 from ..slots import Slot
+from ..timing import Timings
 from .system import log, run
 
 
@@ -223,7 +230,7 @@ class Proxy:
         header = rows[0].lstrip("# ").split(",")
         stats = {}
         for row in rows[1:]:
-            values = dict(zip(header, row.split(",")))
+            values = dict(zip(header, row.split(","), strict=False))
             if values.get("pxname") == "instances" and values.get("svname") not in ("BACKEND", "FRONTEND"):
                 stats[values["svname"]] = values
         self.stats = stats
@@ -329,15 +336,15 @@ class HaproxyChecker:
         return self.addresses[slug]
 
     def _specs(self):
-        for region, elb in regional("elb"):
+        for _region, elb in regional("elb"):
             for balancer in list(elb.load_balancers.values()):
                 check = HealthCheck.classic(getattr(balancer, "health_check", None))
-                listeners = tuple(Listener(int(l.load_balancer_port), l.protocol.upper()) for l in balancer.listeners)
+                listeners = tuple(Listener(int(each.load_balancer_port), each.protocol.upper()) for each in balancer.listeners)
                 first = balancer.listeners[0] if balancer.listeners else None
                 instance_port = int(first.instance_port) if first else check.port
                 protocol = first.instance_protocol.upper() if first else check.protocol
                 yield (CLASSIC, balancer.name), ProxySpec(CLASSIC, balancer.name, listeners, instance_port, protocol, check)
-        for region, elbv2 in regional("elbv2"):
+        for _region, elbv2 in regional("elbv2"):
             forwards: dict[str, list[Listener]] = {}
             for balancer in list(elbv2.load_balancers.values()):
                 for listener in list(balancer.listeners.values()):

@@ -3,23 +3,24 @@
 from __future__ import annotations
 
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
+from ....ec2 import EC2Instance
 from ....errors import DeployError
 from ....remote.commands import join, sudo
-from ....ec2 import EC2Instance
 from ....remote.hostkeys import KnownHosts
 from ....remote.streaming import StreamedConnection
 from ....secrets import Secrets
-from ..context import operator_name
 from ....waits import Wait, wait_for
+from ..context import operator_name
+from ..deploy.resources import RUN_TAG
 from ..servers import roles
 from ..servers.creation import LOG_DIR, log_path, server_logger
 from ..servers.each import open_connection
 from ..servers.provision import NewServer, ServerSpec
 from ..stack import Stack
 from . import AppServer, newrelic, on_app_servers
-from ..deploy.resources import RUN_TAG
 from .code import current_changeset
 from .deploy import bootstrap, deploy_web, deploy_worker, restore_worker
 from .services import begin_upgrade, end_upgrade

@@ -38,7 +38,7 @@ class GroupState:
     launch: Launch
 
     @classmethod
-    def capture(cls, group: dict) -> "GroupState":
+    def capture(cls, group: dict) -> GroupState:
         return cls(group["MinSize"], group["MaxSize"], group["DesiredCapacity"],
                    list(group.get("TerminationPolicies", ["Default"])), scaling.suspended_processes(group),
                    Launch.of(group))
@@ -47,7 +47,7 @@ class GroupState:
         return {**asdict(self), "launch": self.launch.to_dict()}
 
     @classmethod
-    def from_dict(cls, data: dict) -> "GroupState":
+    def from_dict(cls, data: dict) -> GroupState:
         return cls(**{**data, "launch": Launch.from_dict(data["launch"])})
 
 
@@ -102,7 +102,7 @@ class Journal:
     _PLAN = ("before", "changeset", "maintenance", "minimum", "desired", "target", "old", "new", "refresh")
 
     @classmethod
-    def start(cls, operation: str, deployment: str, environment: str, group: str, params: dict) -> "Journal":
+    def start(cls, operation: str, deployment: str, environment: str, group: str, params: dict) -> Journal:
         """A new record, in memory until the run holds the lock (``attach``)."""
         return cls(uuid.uuid4().hex[:12], operation, deployment, environment, group,
                    f"{getpass.getuser()}@{socket.gethostname()}", os.getpid(),
@@ -123,7 +123,7 @@ class Journal:
         }
 
     @classmethod
-    def from_dict(cls, data: dict) -> "Journal":
+    def from_dict(cls, data: dict) -> Journal:
         plan = dict(data.get("plan") or {})
         launch = plan.pop("launch", None)
         journal = cls(
@@ -148,7 +148,7 @@ class Journal:
 
     # --- where it is kept ----------------------------------------------------------------------
     @classmethod
-    def load(cls, store: StateStore) -> "Journal | None":
+    def load(cls, store: StateStore) -> Journal | None:
         """The environment's journal in the state bucket, or None."""
         found = store.read(store.journal_key)
         if found is None:

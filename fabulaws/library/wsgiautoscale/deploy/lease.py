@@ -57,12 +57,12 @@ class Holder:
     expires: float
 
     @classmethod
-    def me(cls, run: str, operation: str, seconds: float) -> "Holder":
+    def me(cls, run: str, operation: str, seconds: float) -> Holder:
         now = time.time()
         return cls(run, operation, getpass.getuser(), socket.gethostname(), os.getpid(), now, now + seconds)
 
     @classmethod
-    def from_dict(cls, data: dict) -> "Holder":
+    def from_dict(cls, data: dict) -> Holder:
         fields = {k: data.get(k) for k in cls.__dataclass_fields__}
         return cls(**{**fields, "pid": int(fields["pid"] or 0), "started": float(fields["started"] or 0),
                       "expires": float(fields["expires"] or 0)})
@@ -95,7 +95,7 @@ class Lease:
 
     # --- getting it ----------------------------------------------------------------------------
     @classmethod
-    def acquire(cls, store: StateStore, run: str, operation: str, hint: str = "") -> "Lease":
+    def acquire(cls, store: StateStore, run: str, operation: str, hint: str = "") -> Lease:
         """Create the lock object or refuse naming its holder (GroupLocked). One atomic write."""
         seconds = lease_seconds()
         holder = Holder.me(run, operation, seconds)
@@ -109,7 +109,7 @@ class Lease:
         return cls(store, holder, etag, seconds)
 
     @classmethod
-    def take_over(cls, store: StateStore, run: str, operation: str, hint: str = "") -> "Lease":
+    def take_over(cls, store: StateStore, run: str, operation: str, hint: str = "") -> Lease:
         """For ``recover``: our lease in place of an expired one (or none); GroupLocked while one is live."""
         found = store.read(store.lock_key)
         if found is None:

@@ -9,12 +9,12 @@ finished (by ``recover``), never rolled back.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from ....aws import scaling
-from ....errors import DeployError, RolledBack
 from ....aws.statestore import StateStore
+from ....errors import DeployError, RolledBack
 from .context import DeployContext
 from .fleet import ids, members
 from .journal import LOCK_TAG, GroupState, Journal, old_lock_tag

@@ -16,12 +16,12 @@ from collections import Counter
 
 from ....aws import scaling
 from ....aws.launch import Launch, runs
+from ....waits import Wait, wait_for
 from . import fleet
 from .context import DeployContext
 from .full import DEPLOY_WORKER, PREPARE_LAUNCH, USE_LAUNCH
 from .operation import CAPTURE, Operation, Step
 from .state import finished, original, restore
-from ....waits import Wait, wait_for
 
 
 def _launch(ctx: DeployContext) -> Launch:

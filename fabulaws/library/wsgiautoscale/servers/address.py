@@ -8,7 +8,8 @@ before anything is launched, so that is where it is found.
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from ....aws.network import resolve_subnet
 from ....errors import ConfigError
