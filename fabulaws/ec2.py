@@ -21,7 +21,7 @@ from botocore.exceptions import WaiterError
 from fabric import Connection
 
 from .aws import Aws
-from .aws.instances import find_instances, tag
+from .aws.instances import find_instances
 from .aws.network import resolve_security_groups, resolve_subnet
 from .errors import DeployError
 from .remote.connect import connect
@@ -274,7 +274,3 @@ class EC2Instance:
             log.info("terminated %s", self.instance_id)
         elif self.instance_id:
             log.debug("left instance %s running", self.instance_id)
-
-
-def role_of(instance: dict) -> str:
-    return tag(instance, "role", "") or ""

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import subprocess
 from collections.abc import Sequence
 
@@ -12,10 +11,6 @@ log = logging.getLogger("fabulaws.sandbox.hosts")
 
 class HostError(RuntimeError):
     """A system command the sandbox needed failed."""
-
-
-def is_root() -> bool:
-    return os.geteuid() == 0
 
 
 def run(command: Sequence[str], check: bool = True, input: str | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
