@@ -1,18 +1,26 @@
-"""Waiting for observable conditions, each with a deadline, an adaptive delay and progress output.
+"""Waiting for observable conditions, each with a deadline, an adaptive delay and progress output: the one engine.
 
 Modelled on botocore's waiters (a description, acceptors, delay, attempts),
 plus what they lack: progress lines, one batched look per poll, and a
-deadline in seconds rather than attempts.
+deadline in seconds rather than attempts. It lives below ``library/`` so
+that every layer (aws/, remote/, ubuntu/, ec2.py, the deploy engine) waits
+the same way.
+
+botocore's own waiters stay where one AWS resource must reach one documented
+state (an instance running or terminated, an image or a volume available or
+in use): their acceptors carry the failure states AWS documents, and such a
+wait needs no progress line; everything else is a ``Wait`` run by ``wait_for``.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Generic, TypeVar
 
-from .errors import DeployError
+from .errors import DeployError, UsageError
 from .report import LiveStatus, Reporter
 
 
@@ -31,30 +39,41 @@ class Polling:
     delay: float = 2.0
     max_delay: float = 15.0
 
+    @classmethod
+    def every(cls, seconds: float) -> Polling:
+        """A fixed interval (a look at a host's own state, which does not cost an AWS request)."""
+        return cls(seconds, seconds)
+
+
+Seen = TypeVar("Seen")  # what one look returns
+
 
 @dataclass
-class Wait:
+class Wait(Generic[Seen]):
     """What to look at, when it is done, when it has failed, and how to tell progress."""
 
     what: str
-    look: Callable[[], Any]
-    done: Callable[[Any], bool]
-    progress: Callable[[Any], str] = str
-    failed: Callable[[Any], str | None] = field(default=lambda value: None)
+    look: Callable[[], Seen]
+    done: Callable[[Seen], bool]
+    progress: Callable[[Seen], str] = str
+    failed: Callable[[Seen], str | None] = field(default=lambda value: None)
     deadline: float = 1800.0
 
 
-def wait_for(wait: Wait, polling: Polling, report: Callable[[str], None]) -> Any:
+def wait_for(wait: Wait[Seen], polling: Polling, report: Callable[[str], None]) -> Seen:
     """Look until ``wait.done``; WaitFailed on ``wait.failed``; WaitTimedOut after the deadline.
 
     Progress is a line each time it changes; on a terminal (``report`` a Reporter) it is one live line instead.
+    A delay that is not positive is refused (UsageError): it would look in a tight loop.
     """
+    if not polling.delay > 0:
+        raise UsageError(f"poll={polling.delay:g}: expected a positive number of seconds")
     board = report.status(["waiting"]) if isinstance(report, Reporter) else nullcontext()
     with board as status:
         return _poll(wait, polling, report, status if isinstance(status, LiveStatus) and status.redrawn else None)
 
 
-def _poll(wait: Wait, polling: Polling, report: Callable[[str], None], live: LiveStatus | None) -> Any:
+def _poll(wait: Wait[Seen], polling: Polling, report: Callable[[str], None], live: LiveStatus | None) -> Seen:
     started = time.monotonic()
     delay = polling.delay
     last_progress = None
@@ -69,7 +88,7 @@ def _poll(wait: Wait, polling: Polling, report: Callable[[str], None], live: Liv
             raise WaitFailed(f"{wait.what}: {problem}")
         progress = wait.progress(value)
         if elapsed > wait.deadline:
-            raise WaitTimedOut(f"{wait.what}: not done after {wait.deadline:.0f} s ({progress})")
+            raise WaitTimedOut(f"{wait.what}: not done after {seconds(wait.deadline)} s ({progress})")
         if live is not None:
             live.update("waiting", f"{wait.what}: {progress}")
         elif progress != last_progress:
@@ -77,3 +96,8 @@ def _poll(wait: Wait, polling: Polling, report: Callable[[str], None], live: Liv
         last_progress = progress
         time.sleep(min(delay, max(0.0, wait.deadline - elapsed) + 0.01))
         delay = min(delay * 1.5, polling.max_delay)
+
+
+def seconds(value: float) -> str:
+    """Whole seconds, or tenths below ten (a short deadline in a test is not "0 s")."""
+    return f"{value:.0f}" if value >= 10 else f"{value:.1f}".removesuffix(".0")

@@ -22,7 +22,10 @@ from typing import Callable
 from ....errors import ConfigError, DeployError, UsageError
 from ....report import LOG_DIR, LiveStatus, Reporter, reporter
 from ....secrets import MissingSecret
+from ....waits import Polling, Wait, wait_for
 from .provision import Cancelled, NewServer, ServerSpec
+
+log = logging.getLogger(__name__)
 
 # The same try would fail the same way: configuration, missing secrets, interruption, and bugs.
 NOT_RETRIED = (ConfigError, UsageError, MissingSecret, Cancelled, AttributeError, TypeError, NameError)
@@ -45,13 +48,17 @@ class Outcome:
         return self.error is None
 
 
+PRIMARY_DEADLINE = 10800  # seconds a db-replica waits for the db-primary created alongside (its 3 tries, each bounded)
+
+
 class PrimaryRendezvous:
     """A db-replica asks for its primary's address; a primary being created alongside answers when it is ready."""
 
-    def __init__(self, existing: str = "", pending: bool = False) -> None:
+    def __init__(self, existing: str = "", pending: bool = False, deadline: float = PRIMARY_DEADLINE) -> None:
         self._address = existing
         self._ready = threading.Event()
         self._failed = ""
+        self.deadline = deadline
         if not pending:
             self._ready.set()
 
@@ -64,11 +71,18 @@ class PrimaryRendezvous:
         self._ready.set()
 
     def address(self, cancel: threading.Event | None = None) -> str:
-        while not self._ready.wait(0.5):
-            if cancel is not None and cancel.is_set():
+        """The primary's address once it is ready; DeployError if it failed or its deadline passed, Cancelled on
+        ``cancel``."""
+
+        def ready() -> bool:
+            if cancel is not None and cancel.is_set() and not self._ready.is_set():
                 raise Cancelled("interrupted while waiting for the db-primary")
-        if self._failed:
-            raise DeployError(f"the db-primary created alongside failed ({self._failed})")
+            return self._ready.is_set()
+
+        wait_for(Wait("the db-primary created alongside", ready, lambda ready: ready and not self._failed,
+                      lambda ready: "still being created; its log file says how far it got",
+                      failed=lambda ready: f"failed ({self._failed})" if self._failed else None,
+                      deadline=self.deadline), Polling.every(0.5), log.debug)
         return self._address
 
 
