@@ -11,6 +11,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from ..errors import AwsResourceError
+from .errors import not_found
 
 
 @dataclass(frozen=True)
@@ -26,17 +27,22 @@ class Balancer:
 
 
 def find_balancers(aws: Any, elb_names: list[str], target_group_names: list[str]) -> list[Balancer]:
-    """Resolve configured names; a name that does not exist is an AwsResourceError."""
+    """Resolve configured names; a name that does not exist is an AwsResourceError (by error code; any other
+    error, AccessDenied for one, goes through)."""
     balancers = [Balancer("elb", name) for name in elb_names]
     if elb_names:
         try:
             aws.elb.describe_load_balancers(LoadBalancerNames=list(elb_names))
         except ClientError as exc:
+            if not not_found(exc):
+                raise
             raise AwsResourceError(f"load balancer not found: {exc.response['Error'].get('Message', exc)}") from None
     if target_group_names:
         try:
             groups = aws.elbv2.describe_target_groups(Names=list(target_group_names))["TargetGroups"]
         except ClientError as exc:
+            if not not_found(exc):
+                raise
             raise AwsResourceError(f"target group not found: {exc.response['Error'].get('Message', exc)}") from None
         arns = {group["TargetGroupName"]: group["TargetGroupArn"] for group in groups}
         balancers += [Balancer("target-group", name, arns[name]) for name in target_group_names]

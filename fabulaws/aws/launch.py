@@ -5,9 +5,10 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from botocore.exceptions import ClientError
-
 from ..errors import AwsResourceError
+from . import tags as tagging
+from .errors import unless_gone
+from .types import Client
 
 
 @dataclass(frozen=True)
@@ -69,12 +70,11 @@ def find_launch_configuration(autoscaling: Any, name: str) -> dict:
     return found[0]
 
 
-def template_version(ec2: Any, template_id: str, version: str, label: str | None = None) -> dict:
-    """One version of a template (``$Latest``/``$Default`` resolved); AwsResourceError if there is none."""
-    try:
-        versions = ec2.describe_launch_template_versions(LaunchTemplateId=template_id, Versions=[str(version)])["LaunchTemplateVersions"]
-    except ClientError:
-        versions = []
+def template_version(ec2: Client, template_id: str, version: str, label: str | None = None) -> dict:
+    """One version of a template (``$Latest``/``$Default`` resolved); AwsResourceError if there is none (no such
+    template or version, by error code; any other error goes through)."""
+    versions = unless_gone(lambda: ec2.describe_launch_template_versions(
+        LaunchTemplateId=template_id, Versions=[str(version)])["LaunchTemplateVersions"])
     if not versions:
         raise AwsResourceError(f"launch template {label or template_id} has no version {version}")
     return versions[0]
@@ -105,7 +105,7 @@ def create_template_version(ec2: Any, base: Launch, image_id: str, description: 
     source = template_version(ec2, base.template_id, base.version or "$Default")
     data = {
         "ImageId": image_id,
-        "TagSpecifications": [{"ResourceType": "instance", "Tags": [{"Key": k, "Value": v} for k, v in tags.items()]}],
+        "TagSpecifications": [{"ResourceType": "instance", "Tags": tagging.to_list(tags)}],
     }
     created = ec2.create_launch_template_version(
         LaunchTemplateId=base.template_id,
@@ -114,3 +114,40 @@ def create_template_version(ec2: Any, base: Launch, image_id: str, description: 
         LaunchTemplateData=data,
     )["LaunchTemplateVersion"]
     return Launch(None, created["LaunchTemplateId"], created["LaunchTemplateName"], str(created["VersionNumber"]))
+
+
+def find_launch_configurations(autoscaling: Client) -> list[dict]:
+    """Every launch configuration of the region (all pages). Read-only."""
+    pages = autoscaling.get_paginator("describe_launch_configurations").paginate()
+    return [config for page in pages for config in page["LaunchConfigurations"]]
+
+
+def delete_launch_configuration(autoscaling: Client, name: str, missing_ok: bool = False) -> None:
+    """DeleteLaunchConfiguration; ``missing_ok``: one already gone is fine (by error code), other errors go through."""
+    if missing_ok:
+        unless_gone(lambda: autoscaling.delete_launch_configuration(LaunchConfigurationName=name), absent=lambda: not
+                    autoscaling.describe_launch_configurations(LaunchConfigurationNames=[name])["LaunchConfigurations"])
+    else:
+        autoscaling.delete_launch_configuration(LaunchConfigurationName=name)
+
+
+def find_template(ec2: Client, template_id: str) -> dict:
+    """DescribeLaunchTemplates of one template (its name, default and latest version numbers). Read-only."""
+    return ec2.describe_launch_templates(LaunchTemplateIds=[template_id])["LaunchTemplates"][0]
+
+
+def template_versions(ec2: Client, template_id: str, versions: list[str] | None = None) -> list[dict]:
+    """The template's versions (``versions`` only, if given): their numbers, descriptions, data. Read-only."""
+    arguments: dict[str, Any] = {"LaunchTemplateId": template_id}
+    if versions is not None:
+        arguments["Versions"] = [str(v) for v in versions]
+    return ec2.describe_launch_template_versions(**arguments)["LaunchTemplateVersions"]
+
+
+def delete_template_version(ec2: Client, template_id: str, number: int | str, missing_ok: bool = False) -> None:
+    """DeleteLaunchTemplateVersions of one version; ``missing_ok``: a template already gone is fine (by error
+    code; a version already gone is no error to AWS), other errors go through."""
+    if missing_ok:
+        unless_gone(lambda: ec2.delete_launch_template_versions(LaunchTemplateId=template_id, Versions=[str(number)]))
+    else:
+        ec2.delete_launch_template_versions(LaunchTemplateId=template_id, Versions=[str(number)])

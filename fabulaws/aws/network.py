@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import AwsResourceError
+from .types import Client
 
 
 def resolve_subnet(ec2: Any, value: str) -> dict:
@@ -35,3 +36,10 @@ def resolve_security_groups(ec2: Any, names_or_ids: list[str], vpc_id: str | Non
             raise AwsResourceError(f"security group(s) not found{where}: {', '.join(missing)}")
         ids += [by_name[name] for name in names]
     return ids
+
+
+def find_default_subnet(ec2: Client, availability_zone: str) -> dict | None:
+    """The default subnet of ``availability_zone`` (``us-east-1a``), or None when it has none. Read-only."""
+    found = ec2.describe_subnets(Filters=[{"Name": "availability-zone", "Values": [availability_zone]},
+                                          {"Name": "default-for-az", "Values": ["true"]}])["Subnets"]
+    return found[0] if found else None

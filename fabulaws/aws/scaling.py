@@ -5,6 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import AwsResourceError, UsageError
+from . import tags as tagging
+from .errors import unless_gone
+from .types import Client
 
 # Every scaling process AWS documents (DescribeScalingProcessTypes).
 PROCESSES = (
@@ -67,7 +70,7 @@ def update_group(autoscaling: Any, name: str, **changes: Any) -> None:
 
 
 def group_tags(group: dict) -> dict[str, str]:
-    return {item["Key"]: item["Value"] for item in group.get("Tags", [])}
+    return tagging.of(group)
 
 
 def set_tags(autoscaling: Any, name: str, tags: dict[str, str], propagate: bool) -> None:
@@ -84,11 +87,30 @@ def delete_tag(autoscaling: Any, name: str, key: str) -> None:
 
 
 def terminate_instance(autoscaling: Any, instance_id: str, decrement: bool) -> None:
-    """TerminateInstanceInAutoScalingGroup; a no-op for an instance that already left the group."""
-    from botocore.exceptions import ClientError
+    """TerminateInstanceInAutoScalingGroup; a no-op for an instance that already left the group (Auto Scaling's
+    ValidationError, and DescribeAutoScalingInstances confirms it is in no group); any other error goes through."""
+    unless_gone(lambda: autoscaling.terminate_instance_in_auto_scaling_group(
+        InstanceId=instance_id, ShouldDecrementDesiredCapacity=decrement),
+        absent=lambda: not autoscaling.describe_auto_scaling_instances(InstanceIds=[instance_id])["AutoScalingInstances"])
 
-    try:
-        autoscaling.terminate_instance_in_auto_scaling_group(InstanceId=instance_id, ShouldDecrementDesiredCapacity=decrement)
-    except ClientError as exc:
-        if "not found" not in exc.response["Error"].get("Message", "").lower():
-            raise
+
+def find_groups(autoscaling: Client) -> list[dict]:
+    """Every Auto Scaling group of the region (all pages). Read-only."""
+    pages = autoscaling.get_paginator("describe_auto_scaling_groups").paginate()
+    return [group for page in pages for group in page["AutoScalingGroups"]]
+
+
+def start_refresh(autoscaling: Client, group_name: str, preferences: dict) -> str:
+    """StartInstanceRefresh on the group; the refresh's id."""
+    return autoscaling.start_instance_refresh(AutoScalingGroupName=group_name, Preferences=preferences)["InstanceRefreshId"]
+
+
+def find_refresh(autoscaling: Client, group_name: str, refresh_id: str) -> dict:
+    """DescribeInstanceRefreshes of one refresh (Status, PercentageComplete...). Read-only."""
+    found = autoscaling.describe_instance_refreshes(AutoScalingGroupName=group_name, InstanceRefreshIds=[refresh_id])
+    return found["InstanceRefreshes"][0]
+
+
+def cancel_refresh(autoscaling: Client, group_name: str) -> None:
+    """CancelInstanceRefresh of the group's active refresh."""
+    autoscaling.cancel_instance_refresh(AutoScalingGroupName=group_name)

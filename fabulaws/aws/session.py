@@ -139,6 +139,12 @@ class Aws:
                 self._clients[service] = guard(self.session.client(service, config=CLIENT_CONFIG))
             return self._clients[service]
 
+    def client_with(self, service: str, config: Config) -> Any:
+        """A new client for ``service`` with its own ``config`` (e.g. short timeouts for an optional notice);
+        under ``--dry`` it refuses writes too. Not shared: each call makes one."""
+        with self._lock:  # boto3 sessions are not thread-safe
+            return guard(self.session.client(service, config=CLIENT_CONFIG.merge(config)))
+
     @property
     def account(self) -> str:
         """The account id the credentials belong to (STS GetCallerIdentity, asked once)."""

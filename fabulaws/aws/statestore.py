@@ -16,6 +16,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from .errors import code as _code
+
 BUCKET_VARIABLE = "FABULAWS_STATE_BUCKET"
 
 _announced: set[str] = set()
@@ -29,10 +31,6 @@ class PreconditionFailed(Exception):
 def default_bucket(aws: Any) -> str:
     """``FABULAWS_STATE_BUCKET``, else ``fabulaws-state-<account>-<region>``."""
     return os.environ.get(BUCKET_VARIABLE) or f"fabulaws-state-{aws.account}-{aws.region}"
-
-
-def _code(exc: ClientError) -> str:
-    return str(exc.response.get("Error", {}).get("Code", ""))
 
 
 def _precondition(exc: ClientError) -> bool:
