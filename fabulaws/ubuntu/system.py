@@ -8,17 +8,19 @@ each component configures its services and then starts them.
 from __future__ import annotations
 
 import contextlib
+import logging
 import math
 import posixpath
-import time
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
-from ..errors import DeployError
 from ..remote.commands import join, sudo
 from ..remote.files import append, comment, exists, put
+from ..waits import Polling, Wait, wait_for
 from . import apt
 from .volumes import persist_mount
 
+log = logging.getLogger(__name__)
 POLICY_RC = "/usr/sbin/policy-rc.d"
 INSTANCE_STORE_SWAP = ("/dev/xvdb", "/dev/xvdc")
 
@@ -70,14 +72,10 @@ def await_listening(cxn: Any, name: str, address: str, port: int, timeout: float
     ``service start`` returns before a daemon has read its configuration: a
     daemon that then refuses it would otherwise go unnoticed until a client fails.
     """
-    deadline = time.monotonic() + timeout
-    while True:
-        listening = sudo(cxn, join("ss", "-ltnH", f"sport = :{port}"), hide=True, warn=True).stdout
-        if f"{address}:{port}" in listening:
-            return
-        if time.monotonic() > deadline:
-            raise DeployError(f"{cxn.host}: {name} is not listening on {address}:{port} {timeout:.0f} s after its start")
-        time.sleep(1)
+    wait_for(Wait(f"{cxn.host}: {name} listening on {address}:{port} after its start",
+                  lambda: sudo(cxn, join("ss", "-ltnH", f"sport = :{port}"), hide=True, warn=True).stdout,
+                  lambda listening: f"{address}:{port}" in listening, lambda listening: "not listening yet",
+                  deadline=timeout), Polling.every(1.0), log.debug)
 
 
 def enable(cxn: Any, name: str) -> None:

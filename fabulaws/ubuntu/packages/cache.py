@@ -9,17 +9,21 @@ Passwords travel in files (SFTP) or on stdin, never on a command line.
 from __future__ import annotations
 
 import io
-import time
+import logging
 
-from ...errors import DeployError
 from ...remote.commands import join, sudo
 from ...remote.files import append, put
+from ...waits import Polling, Wait, wait_for
 from ..system import await_listening, enable, service
 from . import Component, Node
 
 REDIS_INCLUDE = "/etc/redis/fabulaws.conf"
 MEMCACHED_CONF = "/etc/memcached.conf"
 RABBITMQ_CONF = "/etc/rabbitmq/rabbitmq.conf"
+# seconds RabbitMQ may take to start, however many attempts that is: each ``await_startup`` blocks while the node
+# boots (up to its own timeout), so a fixed number of attempts alone does not bound the wait
+START_DEADLINE = 1200
+log = logging.getLogger(__name__)
 
 
 class Redis(Component):
@@ -101,14 +105,25 @@ class RabbitMQ(Component):
             self.ctl(node, "delete_user", "guest")
 
     def start(self, node: Node) -> None:
-        """Start (restart) and wait until the node answers: RabbitMQ can take a while, 1.x retried too."""
+        """Start (restart) and wait until the node answers: RabbitMQ can take a while, 1.x retried too.
+
+        Each look that finds it down starts it again; ``start_attempts`` looks, 2 s apart, then it failed.
+        """
         service(node.cxn, "rabbitmq-server", "restart", warn=True)
-        for _ in range(self.start_attempts):
+        looks = 0
+
+        def started() -> int:
+            nonlocal looks
+            looks += 1
             if sudo(node.cxn, "rabbitmqctl -q await_startup", hide=True, warn=True).ok:
-                return
+                return 0
             service(node.cxn, "rabbitmq-server", "start", warn=True)
-            time.sleep(2)
-        raise DeployError(f"{node.cxn.host}: rabbitmq-server did not start after {self.start_attempts} attempts")
+            return looks
+
+        wait_for(Wait(f"{node.cxn.host}: rabbitmq-server to start", started, lambda failures: failures == 0,
+                      lambda failures: f"{failures} attempt(s)",
+                      failed=lambda failures: f"not started after {failures} attempts" if failures >= self.start_attempts else None,
+                      deadline=START_DEADLINE), Polling.every(2.0), log.debug)
 
     def set_user(self, node: Node, user: str, password: str) -> None:
         """Create the user, or reset its password; the password goes on stdin."""
