@@ -20,14 +20,18 @@ import paramiko
 from botocore.exceptions import WaiterError
 from fabric import Connection
 
-from .aws import Aws
+from .aws import Aws, images, instances, keypairs
+from .aws import tags as tagging
 from .aws.instances import find_instances
 from .aws.network import resolve_security_groups, resolve_subnet
 from .errors import DeployError
 from .remote.connect import connect
 from .remote.hostkeys import KnownHosts
+from .waits import Polling, Wait, WaitFailed, WaitTimedOut, wait_for
 
 log = logging.getLogger("fabulaws.ec2")
+
+SSH_POLLING = Polling(delay=2.0, max_delay=2.0)  # an SSH attempt every 2 s
 
 
 def key_file_path(key_name: str) -> Path:
@@ -121,14 +125,14 @@ class EC2Instance:
 
     def _create_key_pair(self) -> None:
         self.key_name = f"{self.key_prefix}{uuid.uuid4()}"
-        material = self.aws.ec2.create_key_pair(KeyName=self.key_name)["KeyMaterial"]
+        material = keypairs.create(self.aws.ec2, self.key_name)
         try:
             self.key_file = str(key_file_path(self.key_name))
             fd = os.open(self.key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(fd, "w") as handle:
                 handle.write(material)
         except BaseException:
-            self.aws.ec2.delete_key_pair(KeyName=self.key_name)
+            keypairs.delete(self.aws.ec2, self.key_name)
             self.key_name = None
             raise
 
@@ -136,13 +140,8 @@ class EC2Instance:
         kwargs: dict[str, Any] = {
             "ImageId": self.ami,
             "InstanceType": self.instance_type,
-            "MinCount": 1,
-            "MaxCount": 1,
             "KeyName": self.key_name,
-            "TagSpecifications": [
-                {"ResourceType": kind, "Tags": [{"Key": k, "Value": v} for k, v in self.tags.items()]}
-                for kind in ("instance", "volume")
-            ] if self.tags else [],
+            "TagSpecifications": tagging.specifications(self.tags, "instance", "volume"),
         }
         if self.block_devices:
             kwargs["BlockDeviceMappings"] = self.block_devices
@@ -156,51 +155,57 @@ class EC2Instance:
             if self.zone:
                 kwargs["Placement"] = {"AvailabilityZone": self.zone}
             kwargs["SecurityGroupIds"] = resolve_security_groups(self.aws.ec2, self.security_groups, None)
-        self.instance_id = self.aws.ec2.run_instances(**kwargs)["Instances"][0]["InstanceId"]
+        self.instance_id = instances.run(self.aws.ec2, **kwargs)
         log.info("launched %s (%s, %s)", self.instance_id, self.ami, self.instance_type)
 
     def wait_running(self) -> dict:
         """Until the instance runs (botocore's InstanceRunning waiter, bounded)."""
-        delay = 2
         try:
-            self.aws.ec2.get_waiter("instance_running").wait(
-                InstanceIds=[self.instance_id],
-                WaiterConfig={"Delay": delay, "MaxAttempts": max(1, int(self.running_timeout / delay))},
-            )
+            instances.wait_running(self.aws.ec2, self.instance_id, self.running_timeout)
         except WaiterError as exc:
             raise InstanceError(f"{self.instance_id} is not running after {self.running_timeout:.0f} s: {exc}") from None
         return self.refresh()
 
     def wait_ssh(self) -> None:
-        """Until SSH answers with the temporary key; host keys from the console output when it publishes them."""
+        """Until SSH answers with the temporary key; host keys from the console output when it publishes them.
+
+        One declared wait (fabulaws.waits): each look records the console's host keys (once they are there) and
+        tries SSH; a host key that differs from the recorded one ends it at once; ``ssh_timeout`` is its deadline.
+        """
         started = time.monotonic()
-        deadline = started + self.ssh_timeout
-        recorded = False
-        last_error = ""
-        while time.monotonic() < deadline:
-            if not recorded:
-                recorded = self.known_hosts.record_instance(self.aws.ec2, self.instance_id, self.hostname)
-            if not recorded and time.monotonic() - started < self.console_grace:
-                last_error = "no SSH host keys on the console yet"  # sshd may answer before they are published
-                time.sleep(2)
-                continue
+        state = {"recorded": False, "answered": False, "error": "", "refused": ""}
+
+        def look() -> dict:
+            if not state["recorded"]:
+                state["recorded"] = self.known_hosts.record_instance(self.aws.ec2, self.instance_id, self.hostname)
+            if not state["recorded"] and time.monotonic() - started < self.console_grace:
+                state["error"] = "no SSH host keys on the console yet"  # sshd may answer before they are published
+                return state
             try:
                 with self.connection() as cxn:
                     cxn.run("true", hide=True)
-                return
+                state["answered"] = True
             except (OSError, EOFError, paramiko.SSHException) as exc:
                 if isinstance(exc, paramiko.BadHostKeyException):
-                    raise InstanceError(f"{self.hostname}: the SSH host key differs from the one recorded: {exc}") from None
-                last_error = f"{type(exc).__name__}: {exc}"
+                    state["refused"] = f"{self.hostname}: the SSH host key differs from the one recorded: {exc}"
+                state["error"] = f"{type(exc).__name__}: {exc}"
                 self._connection = None
-                time.sleep(2)
-        raise InstanceError(f"{self.instance_id} ({self.hostname}) does not answer SSH after {self.ssh_timeout:.0f} s ({last_error})")
+            return state
+
+        wait = Wait(what=f"SSH on {self.instance_id}", look=look, done=lambda s: bool(s["answered"]),
+                    failed=lambda s: s["refused"] or None, progress=lambda s: s["error"], deadline=self.ssh_timeout)
+        try:
+            wait_for(wait, SSH_POLLING, lambda message: log.debug("%s", message))
+        except WaitFailed:
+            raise InstanceError(state["refused"]) from None
+        except WaitTimedOut:
+            raise InstanceError(f"{self.instance_id} ({self.hostname}) does not answer SSH after "
+                                f"{self.ssh_timeout:.0f} s ({state['error']})") from None
 
     # --- using -----------------------------------------------------------------------------------
     def refresh(self) -> dict:
         """Describe the instance again (addresses, state, tags)."""
-        reservations = self.aws.ec2.describe_instances(InstanceIds=[self.instance_id])["Reservations"]
-        self.instance = reservations[0]["Instances"][0]
+        self.instance = instances.describe(self.aws.ec2, self.instance_id)
         return self.instance
 
     def describe(self) -> dict:
@@ -231,19 +236,14 @@ class EC2Instance:
     def add_tags(self, tags: dict[str, str]) -> None:
         self.tags.update(tags)
         self.instance = None
-        self.aws.ec2.create_tags(Resources=[self.instance_id], Tags=[{"Key": k, "Value": v} for k, v in tags.items()])
+        tagging.add(self.aws.ec2, [self.instance_id], tags)
 
     def create_image(self, name: str, no_reboot: bool = False) -> str:
         """Image the instance (its volumes too), tag the image like the instance, wait until it is available."""
-        image_id = self.aws.ec2.create_image(InstanceId=self.instance_id, Name=name, NoReboot=no_reboot)["ImageId"]
-        instance_tags = {t["Key"]: t["Value"] for t in self.refresh().get("Tags", []) if t["Key"] != "Name"}
-        if instance_tags:
-            self.aws.ec2.create_tags(Resources=[image_id], Tags=[{"Key": k, "Value": v} for k, v in instance_tags.items()])
-        delay = 5
+        image_id = images.create(self.aws.ec2, self.instance_id, name, no_reboot)
+        images.tag_like(self.aws.ec2, image_id, self.refresh())
         try:
-            self.aws.ec2.get_waiter("image_available").wait(
-                ImageIds=[image_id], WaiterConfig={"Delay": delay, "MaxAttempts": max(1, int(self.image_timeout / delay))}
-            )
+            images.wait_available(self.aws.ec2, image_id, self.image_timeout)
         except WaiterError as exc:
             raise InstanceError(f"image {image_id} of {self.instance_id} is not available: {exc}") from None
         return image_id
@@ -260,7 +260,7 @@ class EC2Instance:
             self._connection = None
         if self.key_name:
             try:
-                self.aws.ec2.delete_key_pair(KeyName=self.key_name)
+                keypairs.delete(self.aws.ec2, self.key_name)
             finally:
                 self.key_name = None
         if self.key_file:
@@ -270,7 +270,7 @@ class EC2Instance:
                 pass
             self.key_file = None
         if self._terminate and self.instance_id:
-            self.aws.ec2.terminate_instances(InstanceIds=[self.instance_id])
+            instances.terminate(self.aws.ec2, [self.instance_id])
             log.info("terminated %s", self.instance_id)
         elif self.instance_id:
             log.debug("left instance %s running", self.instance_id)

@@ -2,34 +2,31 @@
 
 from __future__ import annotations
 
+import io
 import posixpath
-import time
-from typing import Any
 
 from botocore.exceptions import WaiterError
+from fabric import Connection
 
+from ..aws import Aws, volumes
 from ..errors import DeployError
 from ..remote.commands import join, sudo
 from ..remote.files import append, exists
+from ..waits import Polling, Wait, WaitTimedOut, wait_for
 
 MOUNT_SCRIPT = "/mount-deferred.sh"
+DEVICE_POLLING = Polling(delay=1.0, max_delay=1.0)
 
 
-def create_and_attach(aws: Any, instance_id: str, zone: str, device: str, size: int, volume_type: str,
+def create_and_attach(aws: Aws, instance_id: str, zone: str, device: str, size: int, volume_type: str,
                       encrypted: bool, tags: dict[str, str], timeout: float = 600) -> str:
     """A new EBS volume attached at ``device``; on failure it is detached and deleted before re-raising."""
-    tag_spec = [{"ResourceType": "volume", "Tags": [{"Key": k, "Value": v} for k, v in tags.items()]}] if tags else []
-    volume_id = aws.ec2.create_volume(AvailabilityZone=zone, Size=size, VolumeType=volume_type, Encrypted=encrypted,
-                                      TagSpecifications=tag_spec)["VolumeId"]
-    delay = 2
-    attempts = max(1, int(timeout / delay))
+    volume_id = volumes.create(aws.ec2, zone, size, volume_type, encrypted, tags)
     try:
-        aws.ec2.get_waiter("volume_available").wait(VolumeIds=[volume_id], WaiterConfig={"Delay": delay, "MaxAttempts": attempts})
-        aws.ec2.attach_volume(VolumeId=volume_id, InstanceId=instance_id, Device=device)
-        aws.ec2.get_waiter("volume_in_use").wait(VolumeIds=[volume_id], WaiterConfig={"Delay": delay, "MaxAttempts": attempts})
-        aws.ec2.modify_instance_attribute(
-            InstanceId=instance_id, BlockDeviceMappings=[{"DeviceName": device, "Ebs": {"DeleteOnTermination": True}}]
-        )
+        volumes.wait_for_state(aws.ec2, volume_id, "available", timeout)
+        volumes.attach(aws.ec2, volume_id, instance_id, device)
+        volumes.wait_for_state(aws.ec2, volume_id, "in-use", timeout)
+        volumes.delete_on_termination(aws.ec2, instance_id, device)
     except BaseException as exc:
         delete(aws, volume_id)
         if isinstance(exc, WaiterError):
@@ -38,14 +35,16 @@ def create_and_attach(aws: Any, instance_id: str, zone: str, device: str, size: 
     return volume_id
 
 
-def delete(aws: Any, volume_id: str) -> None:
+def delete(aws: Aws, volume_id: str) -> None:
     """Force-detach (if attached) and delete a volume."""
     try:
-        volume = aws.ec2.describe_volumes(VolumeIds=[volume_id])["Volumes"][0]
+        volume = volumes.find_volume(aws.ec2, volume_id)
+        if volume is None:
+            return
         if volume["Attachments"]:
-            aws.ec2.detach_volume(VolumeId=volume_id, Force=True)
-            aws.ec2.get_waiter("volume_available").wait(VolumeIds=[volume_id], WaiterConfig={"Delay": 2, "MaxAttempts": 60})
-        aws.ec2.delete_volume(VolumeId=volume_id)
+            volumes.detach(aws.ec2, volume_id, force=True)
+            volumes.wait_for_state(aws.ec2, volume_id, "available", timeout=120)
+        volumes.delete(aws.ec2, volume_id, missing_ok=True)
     except Exception:  # noqa: BLE001 - best effort while cleaning up after another failure
         pass
 
@@ -56,20 +55,28 @@ def twin(device: str) -> str:
     return device.replace("/dev/xvd", "/dev/sd", 1)
 
 
-def wait_for_device(cxn: Any, device: str, volume_id: str, timeout: float = 60) -> str:
-    """The block device the volume shows up as: its name, the xvd/sd twin, or (Nitro) its NVMe by-id link."""
+def wait_for_device(cxn: Connection, device: str, volume_id: str, timeout: float = 60) -> str:
+    """The block device the volume shows up as: its name, the xvd/sd twin, or (Nitro) its NVMe by-id link.
+
+    A declared wait (fabulaws.waits): a look every second until one of them is a block device, ``timeout`` s.
+    """
     candidates = [device, twin(device), f"/dev/disk/by-id/nvme-Amazon_Elastic_Block_Store_{volume_id.replace('-', '')}"]
-    deadline = time.monotonic() + timeout
-    while True:
+
+    def look() -> str | None:
         for candidate in candidates:
             if sudo(cxn, join("test", "-b", candidate), hide=True, warn=True).ok:
                 return sudo(cxn, join("readlink", "-f", candidate), hide=True).stdout.strip()
-        if time.monotonic() > deadline:
-            raise DeployError(f"{cxn.host}: volume {volume_id} did not appear as any of {', '.join(candidates)}")
-        time.sleep(1)
+        return None
+
+    wait = Wait(what=f"volume {volume_id} on {cxn.host}", look=look, done=lambda found: found is not None,
+                progress=lambda found: "no block device yet", deadline=timeout)
+    try:
+        return wait_for(wait, DEVICE_POLLING, lambda message: None)
+    except WaitTimedOut:
+        raise DeployError(f"{cxn.host}: volume {volume_id} did not appear as any of {', '.join(candidates)}") from None
 
 
-def format_and_mount(cxn: Any, device: str, mount_point: str, fs_type: str, passphrase: str | None = None) -> str:
+def format_and_mount(cxn: Connection, device: str, mount_point: str, fs_type: str, passphrase: str | None = None) -> str:
     """Make a file system (in LUKS when a passphrase is given, fed on stdin), mount it, and mount it at boot.
 
     Plain volumes go into /etc/fstab (by UUID); encrypted ones need their passphrase, so their mount goes into
@@ -92,7 +99,7 @@ def format_and_mount(cxn: Any, device: str, mount_point: str, fs_type: str, pass
     return target
 
 
-def persist_mount(cxn: Any, command_or_line: str, encrypted: bool) -> None:
+def persist_mount(cxn: Connection, command_or_line: str, encrypted: bool) -> None:
     """At boot: a line in /etc/fstab, or (encrypted volumes) a command in /mount-deferred.sh."""
     if not encrypted:
         append(cxn, "/etc/fstab", command_or_line)
@@ -102,7 +109,5 @@ def persist_mount(cxn: Any, command_or_line: str, encrypted: bool) -> None:
     append(cxn, MOUNT_SCRIPT, command_or_line)
 
 
-def _stdin(text: str) -> Any:
-    import io
-
+def _stdin(text: str) -> io.StringIO:
     return io.StringIO(text)
