@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
 import threading
@@ -108,3 +109,55 @@ def test_a_replica_gets_the_primary_address_once_ready_or_its_failure_or_its_can
     threading.Timer(0.2, cancel.set).start()
     with pytest.raises(Cancelled, match="interrupted while waiting for the db-primary"):
         PrimaryRendezvous(pending=True, deadline=60).address(cancel)
+
+
+def closed_port() -> int:
+    """A local TCP port nothing listens on (bound, then released)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_a_new_server_that_never_answers_ssh_ends_at_the_deadline_with_one_line(aws_env, tmp_path):
+    """The one wait for a new server's SSH (EC2Instance.wait_ssh, servers_ready): a real connection refused each
+    look, no host keys on the console (moto has no such instance), then one line naming it and why."""
+    from fabulaws.aws.session import Aws
+    from fabulaws.remote.connect import connect, wait_for_ssh
+    from fabulaws.remote.hostkeys import KnownHosts
+
+    known = KnownHosts(tmp_path / "known_hosts")
+    address = f"127.0.0.1:{closed_port()}"
+    tried: list[str] = []
+
+    def attempt(instance_id: str, host: str) -> str | None:
+        tried.append(host)
+        with connect(host, "nobody", known=known, timeout=5) as cxn:
+            cxn.run("true", hide=True)
+        return None
+
+    with pytest.raises(WaitTimedOut) as caught:
+        wait_for_ssh(Aws(region="us-east-1").ec2, ["i-0123456789abcdef0"], lambda: {"i-0123456789abcdef0": address},
+                     attempt, known, deadline=1.0, polling=Polling.every(0.2), report=lambda line: None, grace=0.3)
+    message = str(caught.value)
+    assert message.startswith("SSH on i-0123456789abcdef0: not done after 1 s (i-0123456789abcdef0: ")
+    assert "Unable to connect" in message and "\n" not in message
+    assert tried and set(tried) == {address}  # it tried once the grace without console keys was over
+
+
+def test_a_changed_host_key_ends_the_ssh_wait_at_once(aws_env, tmp_path):
+    import paramiko
+    from fabulaws.aws.session import Aws
+    from fabulaws.remote.connect import wait_for_ssh
+    from fabulaws.remote.hostkeys import KnownHosts
+
+    recorded, offered = paramiko.RSAKey.generate(1024), paramiko.RSAKey.generate(1024)
+
+    def attempt(instance_id: str, host: str) -> str | None:
+        raise paramiko.BadHostKeyException(host, offered, recorded)
+
+    started = time.monotonic()
+    with pytest.raises(WaitFailed, match=r"^SSH on i-1: 10\.0\.0\.9: the SSH host key differs from the one recorded"):
+        wait_for_ssh(Aws(region="us-east-1").ec2, ["i-1"], lambda: {"i-1": "10.0.0.9"}, attempt,
+                     KnownHosts(tmp_path / "known_hosts"), deadline=600, polling=Polling.every(0.2),
+                     report=lambda line: None, grace=0)
+    assert time.monotonic() - started < 60

@@ -6,13 +6,17 @@ from __future__ import annotations
 
 import re
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import paramiko
 from fabric import Config, Connection
 from invoke.exceptions import CommandTimedOut
 
 from ..errors import DeployError
+from ..waits import Polling, Wait, wait_for
 from .hostkeys import KnownHosts
 from .streaming import readable
 
@@ -144,3 +148,54 @@ def connect(host: str, user: str | None = None, key_filename: str | None = None,
     if known.path.exists():
         cxn.client.load_host_keys(str(known.path))
     return cxn
+
+
+CONSOLE_GRACE = 60.0  # seconds to wait for a new instance's host keys on its console before trusting first contact
+NOT_YET = (OSError, EOFError, paramiko.SSHException)  # sshd not started, refusing or resetting: look again
+
+
+def wait_for_ssh(ec2: Any, instance_ids: list[str], addresses: Callable[[], dict[str, str]],
+                 attempt: Callable[[str, str], str | None], known: KnownHosts, deadline: float, polling: Polling,
+                 report: Callable[[str], None], grace: float = CONSOLE_GRACE, what: str = "") -> None:
+    """Return once ``attempt`` succeeded on every new instance; the one wait for a just-launched server's SSH.
+
+    Each instance's host keys are taken from its console output first (sshd may answer before cloud-init
+    publishes them there); only after ``grace`` seconds without them is the first contact trusted.
+
+    + addresses: {instance id: SSH address} as found now (an instance may not have one yet)
+    + attempt: ``attempt(instance_id, address)`` connects and checks: None once ready, else why not yet;
+      OSError, EOFError and SSHException mean not yet
+    WaitFailed at once if a host key differs from the recorded one; WaitTimedOut after ``deadline``.
+    """
+    started = time.monotonic()
+    recorded: set[str] = set()
+    waiting = {instance_id: "no address yet" for instance_id in instance_ids}
+    changed: list[str] = []
+
+    def look() -> dict[str, str]:
+        found = addresses()
+        for instance_id in list(waiting):
+            host = found.get(instance_id)
+            if not host:
+                continue
+            if instance_id not in recorded and known.record_instance(ec2, instance_id, host):
+                recorded.add(instance_id)  # its host keys, from its console (an address may be reused)
+            if instance_id not in recorded and time.monotonic() - started < grace:
+                waiting[instance_id] = "no SSH host keys on the console yet"
+                continue
+            try:
+                why = attempt(instance_id, host)
+            except paramiko.BadHostKeyException as exc:
+                changed.append(f"{host}: the SSH host key differs from the one recorded: {exc}")
+                continue
+            except NOT_YET as exc:
+                why = f"{type(exc).__name__}: {exc}"
+            if why is None:
+                del waiting[instance_id]
+            else:
+                waiting[instance_id] = why
+        return dict(waiting)
+
+    wait_for(Wait(what or f"SSH on {', '.join(instance_ids)}", look, lambda left: not left,
+                  lambda left: "; ".join(f"{instance_id}: {why}" for instance_id, why in sorted(left.items())),
+                  failed=lambda left: changed[0] if changed else None, deadline=deadline), polling, report)
