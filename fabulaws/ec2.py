@@ -11,12 +11,10 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
-import time
 import uuid
 from pathlib import Path
 from typing import Any
 
-import paramiko
 from botocore.exceptions import WaiterError
 from fabric import Connection
 
@@ -25,9 +23,9 @@ from .aws import tags as tagging
 from .aws.instances import find_instances
 from .aws.network import resolve_security_groups, resolve_subnet
 from .errors import DeployError
-from .remote.connect import connect
+from .remote.connect import connect, wait_for_ssh
 from .remote.hostkeys import KnownHosts
-from .waits import Polling, Wait, WaitFailed, WaitTimedOut, wait_for
+from .waits import Polling, WaitFailed, WaitTimedOut
 
 log = logging.getLogger("fabulaws.ec2")
 
@@ -169,38 +167,26 @@ class EC2Instance:
     def wait_ssh(self) -> None:
         """Until SSH answers with the temporary key; host keys from the console output when it publishes them.
 
-        One declared wait (fabulaws.waits): each look records the console's host keys (once they are there) and
-        tries SSH; a host key that differs from the recorded one ends it at once; ``ssh_timeout`` is its deadline.
+        The one wait for a new server's SSH (remote.connect.wait_for_ssh): a host key that differs from the
+        recorded one ends it at once; ``ssh_timeout`` is its deadline.
         """
-        started = time.monotonic()
-        state = {"recorded": False, "answered": False, "error": "", "refused": ""}
 
-        def look() -> dict:
-            if not state["recorded"]:
-                state["recorded"] = self.known_hosts.record_instance(self.aws.ec2, self.instance_id, self.hostname)
-            if not state["recorded"] and time.monotonic() - started < self.console_grace:
-                state["error"] = "no SSH host keys on the console yet"  # sshd may answer before they are published
-                return state
+        def answers(instance_id: str, host: str) -> str | None:
             try:
                 with self.connection() as cxn:
                     cxn.run("true", hide=True)
-                state["answered"] = True
-            except (OSError, EOFError, paramiko.SSHException) as exc:
-                if isinstance(exc, paramiko.BadHostKeyException):
-                    state["refused"] = f"{self.hostname}: the SSH host key differs from the one recorded: {exc}"
-                state["error"] = f"{type(exc).__name__}: {exc}"
-                self._connection = None
-            return state
+            except Exception:
+                self._connection = None  # a failed connection is not reused
+                raise
+            return None
 
-        wait = Wait(what=f"SSH on {self.instance_id}", look=look, done=lambda s: bool(s["answered"]),
-                    failed=lambda s: s["refused"] or None, progress=lambda s: s["error"], deadline=self.ssh_timeout)
         try:
-            wait_for(wait, SSH_POLLING, lambda message: log.debug("%s", message))
-        except WaitFailed:
-            raise InstanceError(state["refused"]) from None
-        except WaitTimedOut:
-            raise InstanceError(f"{self.instance_id} ({self.hostname}) does not answer SSH after "
-                                f"{self.ssh_timeout:.0f} s ({state['error']})") from None
+            instance_id = str(self.instance_id)
+            wait_for_ssh(self.aws.ec2, [instance_id], lambda: {instance_id: self.hostname}, answers,
+                         self.known_hosts, self.ssh_timeout, SSH_POLLING, log.debug, grace=self.console_grace,
+                         what=f"{instance_id} ({self.hostname}) answering SSH")
+        except (WaitFailed, WaitTimedOut) as exc:
+            raise InstanceError(str(exc)) from None
 
     # --- using -----------------------------------------------------------------------------------
     def refresh(self) -> dict:
