@@ -22,7 +22,12 @@ def distribution(cxn: Any) -> tuple[str, str]:
 
 
 def update(cxn: Any, attempts: int = 4) -> None:
-    """apt-get update, retried with a growing pause instead of aborting on a flaky mirror."""
+    """apt-get update, retried with a growing pause instead of aborting on a flaky mirror.
+
+    A retry, not a wait (so not a fabulaws.waits.Wait): each attempt does the work again rather than look at a
+    state, and is bounded on the server (``UPDATE_TIMEOUT``); ``attempts`` bound the whole, with 5 s x attempt
+    between them.
+    """
     for attempt in range(1, attempts + 1):
         # timeout(1) runs on the server, so a hung apt-get dies there and releases its lock
         command = join("timeout", "--kill-after=10", str(UPDATE_TIMEOUT), *APT, "-o", "Acquire::http::Timeout=30", "update")
