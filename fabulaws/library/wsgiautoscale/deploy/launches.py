@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING
 
-from botocore.exceptions import ClientError
-
-from ....aws import Aws
+from ....aws import Aws, images
+from ....aws import tags as tagging
 from ....aws.launch import Launch, create_launch_configuration, create_template_version, find_launch_configuration, template_version
 from ....aws.network import resolve_security_groups, resolve_subnet
 from ....errors import AwsResourceError
 from .context import DeployContext
+
+if TYPE_CHECKING:
+    from ....config import Settings
 
 
 def named_launch(aws: Aws, group: dict, name: str) -> Launch:
@@ -34,16 +36,13 @@ def named_launch(aws: Aws, group: dict, name: str) -> Launch:
 
 def image_changeset(aws: Aws, image_id: str) -> str:
     """The changeset an image was baked from: its tag, or the last ``_`` part of a 1.x image name."""
-    try:
-        images = aws.ec2.describe_images(ImageIds=[image_id])["Images"]
-    except ClientError:
-        images = []
-    if not images:
+    image = images.find_image(aws.ec2, image_id)
+    if image is None:  # no such image (by error code); AccessDenied and other errors go through
         raise AwsResourceError(f"image {image_id} not found")
-    tags = {t["Key"]: t["Value"] for t in images[0].get("Tags", [])}
+    tags = tagging.of(image)
     if tags.get("fabulaws:changeset"):
         return tags["fabulaws:changeset"]
-    name = images[0].get("Name", "")
+    name = image.get("Name", "")
     return name.rsplit("_", 1)[-1] if name.count("_") >= 4 else "unknown"
 
 
@@ -53,9 +52,9 @@ def changeset_of(aws: Aws, launch: Launch) -> str:
         return launch.configuration.rsplit("_", 1)[-1]
     version = template_version(aws.ec2, launch.template_id, launch.version)
     for spec in version["LaunchTemplateData"].get("TagSpecifications", []):
-        for tag in spec.get("Tags", []):
-            if tag["Key"] == "fabulaws:changeset":
-                return tag["Value"]
+        tags = tagging.of(spec)
+        if "fabulaws:changeset" in tags:
+            return tags["fabulaws:changeset"]
     return "unknown"
 
 
@@ -95,7 +94,7 @@ def new_launch(ctx: DeployContext, image_id: str, changeset: str) -> Launch:
     return launch
 
 
-def security_group_ids(aws: Aws, settings: Any, environment: str) -> list[str]:
+def security_group_ids(aws: Aws, settings: Settings, environment: str) -> list[str]:
     """The web role's security groups as ids (names are looked up in the VPC of the configured subnets)."""
     names = settings.role_setting("security_groups", environment, "web")
     vpc_id = None

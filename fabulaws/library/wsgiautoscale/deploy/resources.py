@@ -8,93 +8,66 @@ cut short by a kill is found too. Every deletion is idempotent: what is already 
 from __future__ import annotations
 
 import os
-from typing import Any, Callable
+from typing import Callable
 
-from botocore.exceptions import ClientError
-
+from ....aws import Aws, images, instances, keypairs, volumes
+from ....aws.errors import unless_gone
+from ....aws.launch import delete_launch_configuration, delete_template_version, template_versions
+from ....aws.types import Client
 from ....ec2 import key_file_path
 from .journal import Journal, Resource
 
 RUN_TAG = "fabulaws:run"  # on everything a run creates that can carry a tag
 
 
-def _gone(exc: ClientError) -> bool:
-    code = str(exc.response.get("Error", {}).get("Code", ""))
-    return "NotFound" in code or "Malformed" in code or code in ("ValidationError", "InvalidParameterValue")
-
-
-def _quietly(action: Callable[[], Any]) -> None:
-    try:
-        action()
-    except ClientError as exc:
-        if not _gone(exc):
-            raise
-
-
-def _instances(ec2: Any, filters: list[dict], token: str | None = None) -> list[str]:
+def _instances(ec2: Client, filters: list[dict], token: str | None = None) -> list[str]:
     """Live instances matching ``filters`` (and launched with client ``token``, compared here: not every EC2
     implementation filters on it)."""
-    filters = filters + [{"Name": "instance-state-name", "Values": ["pending", "running", "stopping", "stopped"]}]
-    pages = ec2.get_paginator("describe_instances").paginate(Filters=filters)
-    found = [i for page in pages for r in page["Reservations"] for i in r["Instances"]]
+    found = instances.find_instances(ec2, {}, instances.LIVE, filters=filters)
     return [i["InstanceId"] for i in found if token is None or i.get("ClientToken") == token]
 
 
-def _terminate(ec2: Any, instance_ids: list[str], report: Callable[[str], None]) -> None:
+def _terminate(ec2: Client, instance_ids: list[str], report: Callable[[str], None]) -> None:
     if instance_ids:
         report(f"terminating temporary instance(s) {', '.join(instance_ids)}")
-        _quietly(lambda: ec2.terminate_instances(InstanceIds=instance_ids))
+        instances.terminate(ec2, instance_ids, missing_ok=True)
 
 
-def _delete_image(ec2: Any, resource: Resource, report: Callable[[str], None]) -> None:
-    images = ec2.describe_images(Owners=["self"], Filters=[{"Name": "name", "Values": [resource.id]}])["Images"]
-    for image in images:
-        snapshots = [m["Ebs"]["SnapshotId"] for m in image.get("BlockDeviceMappings", []) if m.get("Ebs", {}).get("SnapshotId")]
+def _delete_image(ec2: Client, resource: Resource, report: Callable[[str], None]) -> None:
+    for image in images.find_owned(ec2, name=resource.id):
         report(f"deregistering image {image['ImageId']} ({resource.id}) and deleting its snapshots")
-        _quietly(lambda: ec2.deregister_image(ImageId=image["ImageId"]))
-        for snapshot in snapshots:
-            _quietly(lambda: ec2.delete_snapshot(SnapshotId=snapshot))
+        images.delete(ec2, image, missing_ok=True)
 
 
-def _delete_template_version(ec2: Any, resource: Resource, report: Callable[[str], None]) -> None:
+def _delete_template_version(ec2: Client, resource: Resource, report: Callable[[str], None]) -> None:
     template_id = resource.details["template_id"]
-    try:
-        versions = ec2.describe_launch_template_versions(LaunchTemplateId=template_id)["LaunchTemplateVersions"]
-    except ClientError as exc:
-        if _gone(exc):
-            return
-        raise
-    for version in versions:
+    versions = unless_gone(lambda: template_versions(ec2, template_id))
+    for version in versions or []:
         if resource.id in version.get("VersionDescription", "") and not version.get("DefaultVersion"):
             report(f"deleting version {version['VersionNumber']} of launch template {template_id}")
-            _quietly(lambda: ec2.delete_launch_template_versions(
-                LaunchTemplateId=template_id, Versions=[str(version["VersionNumber"])]))
+            delete_template_version(ec2, template_id, version["VersionNumber"], missing_ok=True)
 
 
-def delete(aws: Any, resource: Resource, report: Callable[[str], None]) -> None:
-    """Delete one recorded resource (whatever of it exists)."""
+def delete(aws: Aws, resource: Resource, report: Callable[[str], None]) -> None:
+    """Delete one recorded resource (whatever of it exists); what is already gone is fine (by error code)."""
     ec2 = aws.ec2
     if resource.kind == "instance":
         _terminate(ec2, _instances(ec2, [{"Name": "instance-id", "Values": [resource.id]}]), report)
     elif resource.kind == "instance-token":
         _terminate(ec2, _instances(ec2, [], token=resource.id), report)
     elif resource.kind == "run-tag":
-        tagged = [{"Name": f"tag:{RUN_TAG}", "Values": [resource.id]}]
-        instances = _instances(ec2, tagged)
-        _terminate(ec2, instances, report)
-        if instances:  # a volume not yet set to go with its instance is free once the instance is gone
-            ec2.get_waiter("instance_terminated").wait(InstanceIds=instances,
-                                                       WaiterConfig={"Delay": 2, "MaxAttempts": 150})
-        volumes = ec2.describe_volumes(Filters=tagged + [{"Name": "status", "Values": ["available"]}])["Volumes"]
-        for volume in volumes:
+        tagged = _instances(ec2, [{"Name": f"tag:{RUN_TAG}", "Values": [resource.id]}])
+        _terminate(ec2, tagged, report)
+        if tagged:  # a volume not yet set to go with its instance is free once the instance is gone
+            instances.wait_terminated(ec2, tagged, timeout=300)
+        for volume in volumes.find_available(ec2, {RUN_TAG: resource.id}):
             report(f"deleting volume {volume['VolumeId']}")
-            _quietly(lambda: ec2.delete_volume(VolumeId=volume["VolumeId"]))
+            volumes.delete(ec2, volume["VolumeId"], missing_ok=True)
     elif resource.kind == "key-pair":
-        _quietly(lambda: ec2.delete_key_pair(KeyName=resource.id))
+        keypairs.delete(ec2, resource.id, missing_ok=True)
     elif resource.kind == "key-prefix":
-        for pair in ec2.describe_key_pairs()["KeyPairs"]:
-            if pair["KeyName"].startswith(resource.id):
-                _quietly(lambda: ec2.delete_key_pair(KeyName=pair["KeyName"]))
+        for name in keypairs.find_names(ec2, resource.id):
+            keypairs.delete(ec2, name, missing_ok=True)
         for key_file in key_file_path(resource.id).parent.glob(key_file_path(resource.id).stem + "*.pem"):
             key_file.unlink(missing_ok=True)  # here, where the run wrote it (another machine's is not ours to see)
     elif resource.kind == "key-file":
@@ -103,14 +76,14 @@ def delete(aws: Any, resource: Resource, report: Callable[[str], None]) -> None:
         except FileNotFoundError:
             pass
     elif resource.kind == "volume":
-        _quietly(lambda: ec2.delete_volume(VolumeId=resource.id))
+        volumes.delete(ec2, resource.id, missing_ok=True)
     elif resource.kind == "image":
         _delete_image(ec2, resource, report)
     elif resource.kind == "launch-template-version":
         _delete_template_version(ec2, resource, report)
     elif resource.kind == "launch-configuration":
         report(f"deleting launch configuration {resource.id}")
-        _quietly(lambda: aws.autoscaling.delete_launch_configuration(LaunchConfigurationName=resource.id))
+        delete_launch_configuration(aws.autoscaling, resource.id, missing_ok=True)
     else:
         raise ValueError(f"unknown resource kind {resource.kind!r} in the journal")
 
@@ -119,7 +92,7 @@ ORDER = ("instance", "instance-token", "run-tag", "key-pair", "key-prefix", "key
          "launch-template-version", "image", "volume")
 
 
-def release(aws: Any, journal: Journal, report: Callable[[str], None], rolled_back: bool) -> None:
+def release(aws: Aws, journal: Journal, report: Callable[[str], None], rolled_back: bool) -> None:
     """Delete the run's temporary resources, and its products too when ``rolled_back``; each record is dropped
     from the journal once its resource is gone."""
     wanted = [r for r in journal.resources if r.temporary or rolled_back]
