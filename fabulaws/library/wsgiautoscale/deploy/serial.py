@@ -89,15 +89,12 @@ def start_refresh(ctx: DeployContext) -> None:
     group = ctx.group()
     desired = max(1, group["DesiredCapacity"])
     batch = max(1, int(ctx.journal.params.get("batch", 1)))
-    refresh_id = ctx.aws.autoscaling.start_instance_refresh(
-        AutoScalingGroupName=ctx.group_name,
-        Preferences={
-            "MinHealthyPercentage": 100,
-            "MaxHealthyPercentage": 100 + max(1, math.ceil(100 * batch / desired)),
-            "InstanceWarmup": int(group.get("HealthCheckGracePeriod") or 0),
-            "SkipMatching": True,
-        },
-    )["InstanceRefreshId"]
+    refresh_id = scaling.start_refresh(ctx.aws.autoscaling, ctx.group_name, {
+        "MinHealthyPercentage": 100,
+        "MaxHealthyPercentage": 100 + max(1, math.ceil(100 * batch / desired)),
+        "InstanceWarmup": int(group.get("HealthCheckGracePeriod") or 0),
+        "SkipMatching": True,
+    })
     ctx.journal.refresh = refresh_id
     ctx.journal.save()
     ctx.report(f"Started instance refresh {refresh_id}.")
@@ -107,8 +104,7 @@ def follow_refresh(ctx: DeployContext) -> None:
     refresh_id = ctx.journal.refresh
 
     def look() -> dict:
-        found = ctx.aws.autoscaling.describe_instance_refreshes(AutoScalingGroupName=ctx.group_name, InstanceRefreshIds=[refresh_id])
-        return found["InstanceRefreshes"][0]
+        return scaling.find_refresh(ctx.aws.autoscaling, ctx.group_name, refresh_id)
 
     wait_for(
         Wait(
@@ -129,7 +125,7 @@ def cancel_refresh(ctx: DeployContext) -> None:
     refresh_id = ctx.journal.refresh
     if refresh_id:
         try:
-            ctx.aws.autoscaling.cancel_instance_refresh(AutoScalingGroupName=ctx.group_name)
+            scaling.cancel_refresh(ctx.aws.autoscaling, ctx.group_name)
         except Exception as exc:  # noqa: BLE001 - nothing to cancel is fine
             ctx.report(f"instance refresh {refresh_id}: {exc}")
 
