@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from ....aws import tags as tagging
 from ....ec2 import EC2Instance
 from ....errors import DeployError
 from ....remote.connect import connect
@@ -221,8 +222,7 @@ class NewServer:
         self.instance.add_tags(tags)
         for mapping in self.instance.refresh().get("BlockDeviceMappings", []):
             volume_name = f"{tags['Name']}_{mapping['DeviceName'].rsplit('/', 1)[-1]}"
-            self.aws.ec2.create_tags(Resources=[mapping["Ebs"]["VolumeId"]], Tags=[
-                {"Key": "role", "Value": self.spec.role}, {"Key": "Name", "Value": volume_name}])
+            tagging.add(self.aws.ec2, [mapping["Ebs"]["VolumeId"]], {"role": self.spec.role, "Name": volume_name})
         self.log.info("Changing role for %s (%s) to %s", self.instance.hostname, self.instance.instance_id, self.spec.role)
 
     # --- failure -----------------------------------------------------------------------------------
