@@ -15,7 +15,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from ...aws import scaling
-from ...aws.launch import Launch, runs
+from ...aws.launch import Launch, find_template, runs
 from ...aws.statestore import StateStore
 from ...dryrun import Plan
 from ...errors import DeployError, UsageError
@@ -75,7 +75,7 @@ def launch_lines(c: Any, plan: Plan, settings: Any, group: dict, a: SimpleNamesp
         plan.add("image", f"bake one from {changeset} on a temporary web server (instance and key pair, "
                           "deleted once the image is made)")
     if current.uses_template:
-        found = aws.ec2.describe_launch_templates(LaunchTemplateIds=[current.template_id])["LaunchTemplates"][0]
+        found = find_template(aws.ec2, current.template_id)
         plan.add("create", f"version {found['LatestVersionNumber'] + 1} of launch template {found['LaunchTemplateName']} "
                            "with that image")
     else:
