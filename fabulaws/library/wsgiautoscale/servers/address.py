@@ -11,7 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from ....aws.network import resolve_subnet
+from ....aws.network import find_default_subnet, resolve_subnet
+from ....aws.tags import tag
 from ....errors import ConfigError
 
 PUBLIC_FIELDS = ("PublicDnsName", "PublicIpAddress")
@@ -23,9 +24,7 @@ def find_launch_subnet(ec2: Any, settings: Any, region: str, zone: str) -> dict 
     configured = (settings.subnets or {}).get(zone)
     if configured:
         return resolve_subnet(ec2, configured)
-    found = ec2.describe_subnets(Filters=[{"Name": "availability-zone", "Values": [region + zone]},
-                                          {"Name": "default-for-az", "Values": ["true"]}])["Subnets"]
-    return found[0] if found else None
+    return find_default_subnet(ec2, region + zone)
 
 
 def check_ssh_address(ec2: Any, settings: Any, region: str, zones: Iterable[str]) -> None:
@@ -37,7 +36,7 @@ def check_ssh_address(ec2: Any, settings: Any, region: str, zones: Iterable[str]
         subnet = find_launch_subnet(ec2, settings, region, zone)
         if subnet is None or subnet.get("MapPublicIpOnLaunch"):
             continue
-        name = next((t["Value"] for t in subnet.get("Tags", []) if t["Key"] == "Name"), None)
+        name = tag(subnet, "Name")
         label = f"{subnet['SubnetId']} ({name})" if name else subnet["SubnetId"]
         where = settings.origin.where(("ec2_attr_for_ssh",))
         default = "" if "ec2_attr_for_ssh" in settings.model_fields_set else " (the default)"
