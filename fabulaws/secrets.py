@@ -127,15 +127,17 @@ class Secrets:
         return self._file_values
 
     def _prefetch_ssm(self, names: list[str]) -> None:
+        from .aws.parameters import read_parameters  # here: importing aws/ imports boto3
+
         prefix = self.ssm_prefix()
         for start in range(0, len(names), 10):  # GetParameters takes at most 10 names
             chunk = [prefix + name for name in names[start : start + 10]]
             try:
-                found = self.aws.client("ssm").get_parameters(Names=chunk, WithDecryption=True)["Parameters"]
+                found = read_parameters(self.aws.client("ssm"), chunk)
             except ClientError as exc:
                 raise DeployError(f"cannot read secrets from SSM Parameter Store ({prefix}): {exc}") from None
-            for parameter in found:
-                self._cache[parameter["Name"][len(prefix) :]] = parameter["Value"]
+            for full_name, value in found.items():
+                self._cache[full_name[len(prefix) :]] = value
 
     def ask(self, name: str) -> str:
         """The operator's answer for ``name``; MissingSecret when there is no terminal to ask on."""
