@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import paramiko
-from botocore.exceptions import ClientError
+
+from ..aws import console
 
 log = logging.getLogger("fabulaws.hostkeys")
 KEYS_BLOCK = re.compile(r"-----BEGIN SSH HOST KEY KEYS-----\s*\n(.*?)-----END SSH HOST KEY KEYS-----", re.S)
@@ -106,12 +107,8 @@ class KnownHosts:
 
     def record_instance(self, ec2: Any, instance_id: str, host: str) -> bool:
         """Trust the keys EC2 instance ``instance_id`` published on its console for ``host``; False while it has
-        published none (still booting, or an image that does not print them)."""
-        try:
-            output = ec2.get_console_output(InstanceId=instance_id, Latest=True).get("Output", "")
-        except ClientError:
-            return False
-        return self.record_console(host, console_text(output)) > 0
+        published none (still booting, an image that does not print them, or EC2 does not know the instance yet)."""
+        return self.record_console(host, console_text(console.output(ec2, instance_id))) > 0
 
     def policy(self) -> paramiko.MissingHostKeyPolicy:
         return RecordFirstContact(self)
