@@ -6,6 +6,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from ....aws import tags as tagging
 from ....ec2 import EC2Instance
 from ....errors import DeployError
 from ....remote.commands import join, sudo
@@ -93,7 +94,7 @@ class ApplicationSteps:
             name = f"{ctx.deployment}_{ctx.environment}_web_{stamp}_{changeset}"
             ctx.journal.track("image", name, temporary=False)  # the run's product: only a rollback deletes it
             image = instance.create_image(name)
-            ctx.aws.ec2.create_tags(Resources=[image], Tags=[{"Key": "fabulaws:changeset", "Value": changeset}])
+            tagging.add(ctx.aws.ec2, [image], {"fabulaws:changeset": changeset})
             return image, changeset
         finally:
             server.discard()  # terminated: its data volume goes with it (DeleteOnTermination)
