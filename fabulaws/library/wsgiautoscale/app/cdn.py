@@ -7,13 +7,13 @@ while are no reason to fail, let alone roll back, a deploy whose migrations may 
 
 from __future__ import annotations
 
-import contextlib
-import time
 from typing import Any, Callable
 
 from botocore.config import Config
 
-from ....dryrun import guard
+from ....aws import Aws
+from ....aws.cloudfront import invalidate_everything
+from ....aws.types import Client
 from ....report import say, warn
 
 # Short: connect 5 s, read 15 s, two attempts; a shared client would wait 60 s per attempt, three times.
@@ -21,22 +21,20 @@ NOTICE_CONFIG = Config(user_agent_extra="fabulaws/2", connect_timeout=5, read_ti
                        retries={"mode": "standard", "max_attempts": 2})
 
 
-def notice_client(aws: Any, service: str) -> Any:
+def notice_client(aws: Aws, service: str) -> Client:
     """A client of ``service`` with NOTICE_CONFIG's short timeouts (still refusing writes under ``--dry``)."""
-    with getattr(aws, "_lock", None) or contextlib.nullcontext():  # boto3 sessions are not thread-safe
-        return guard(aws.session.client(service, config=NOTICE_CONFIG))
+    return aws.client_with(service, NOTICE_CONFIG)
 
 
 def distribution_of(settings: Any, deployment: str, environment: str) -> str | None:
     return (settings.cloudfront_distribution_ids.get(deployment) or {}).get(environment) or None
 
 
-def invalidate(aws: Any, distribution: str, report: Callable[[str], None] | None = None) -> bool:
+def invalidate(aws: Aws, distribution: str, report: Callable[[str], None] | None = None) -> bool:
     """Invalidate everything (``/*``) in ``distribution``; True if CloudFront took it, False (warned) if not."""
     say(report, f"Creating invalidation request for CloudFront Distribution {distribution}")
     try:
-        notice_client(aws, "cloudfront").create_invalidation(DistributionId=distribution, InvalidationBatch={
-            "Paths": {"Quantity": 1, "Items": ["/*"]}, "CallerReference": f"fabulaws-{time.time_ns()}"})
+        invalidate_everything(notice_client(aws, "cloudfront"), distribution)
     except Exception as exc:  # noqa: BLE001 - an optional notice: whatever went wrong is a warning
         warn(report, f"CloudFront invalidation of {distribution} failed ({type(exc).__name__}: {exc}); the deploy "
                      "goes on: cached static files stay until they expire or you invalidate them")
