@@ -169,3 +169,11 @@ class Aws:
     @property
     def elbv2(self) -> Any:
         return self.client("elbv2")
+
+    @property
+    def s3(self) -> Any:
+        return self.client("s3")
+
+    @property
+    def ssm(self) -> Any:
+        return self.client("ssm")
