@@ -133,7 +133,7 @@ class Secrets:
         for start in range(0, len(names), 10):  # GetParameters takes at most 10 names
             chunk = [prefix + name for name in names[start : start + 10]]
             try:
-                found = read_parameters(self.aws.client("ssm"), chunk)
+                found = read_parameters(self.aws.ssm, chunk)
             except ClientError as exc:
                 raise DeployError(f"cannot read secrets from SSM Parameter Store ({prefix}): {exc}") from None
             for full_name, value in found.items():
