@@ -27,6 +27,7 @@ from invoke import Argument, Call, Collection, Exit, ParseError
 
 from . import __version__, signals
 from .errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, DeployError, UsageError
+from .report import reporter
 
 NAMESPACE = "fabulaws"  # invoke config key holding what the command line selected (context.NAMESPACE)
 PROJECT_HOOKS = ("post_bootstrap",)  # fabfile tasks the built-in tasks call (context.PROJECT_HOOKS)
@@ -169,6 +170,8 @@ class FabulawsProgram:
     running ``fab`` whose fabfile imports FabulAWS.
     """
 
+    binary: str  # set by invoke's Program.__init__
+
     def core_args(self):
         return super().core_args() + [
             Argument(
@@ -310,10 +313,9 @@ def run_subcommand(name: str, arguments: list[str]) -> None:
     module_name, extra, requires = SUBCOMMANDS[name]
     missing = [module for module in requires if importlib.util.find_spec(module) is None]
     if missing:
-        print(
+        reporter().notice(
             f"fabulaws {name}: the Python package(s) {', '.join(missing)} are missing; "
-            f"install the {extra} extra: pip install 'fabulaws[{extra}]'",
-            file=sys.stderr,
+            f"install the {extra} extra: pip install 'fabulaws[{extra}]'"
         )
         sys.exit(2)
     importlib.import_module(module_name).main(arguments)

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import DeployError, UsageError
+from .report import reporter
 
 READ_PREFIXES = ("Describe", "Get", "List", "Head")  # Head*: S3's reads (HeadObject, HeadBucket)
 NOTE = "--dry: nothing was changed"
@@ -85,4 +86,4 @@ class Plan:
         return "\n".join([f"Plan: {self.title} ({NOTE})", *body])
 
     def show(self) -> None:
-        print(self.render(), flush=True)
+        reporter().info(self.render())

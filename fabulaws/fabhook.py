@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 from .errors import EXIT_USAGE
@@ -41,7 +42,7 @@ def running_program() -> Any:
     program_module = sys.modules.get("invoke.program")
     if program_module is None:
         return None
-    frame = sys._getframe(1)
+    frame: FrameType | None = sys._getframe(1)
     while frame is not None:
         candidate = frame.f_locals.get("self")
         if isinstance(candidate, program_module.Program):
@@ -79,8 +80,9 @@ def install_fabfile_excepthook() -> None:
             Path(frame.f_code.co_filename).name == "fabfile.py" for frame, _ in _walk(tb)
         ):
             from .cli import fabfile_problem
+            from .report import reporter
 
-            print(f"fabulaws: {fabfile_problem(exc)}", file=sys.stderr)
+            reporter().notice(f"fabulaws: {fabfile_problem(exc)}")
             # The status fabulaws gives (2): an excepthook cannot choose it otherwise. Nothing is left to run.
             sys.stdout.flush()
             sys.stderr.flush()

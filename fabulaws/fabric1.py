@@ -116,7 +116,7 @@ class Translator:
 
     def translate_token(self, token: str) -> list[str]:
         parsed = TaskToken.parse(token)
-        name = self.resolve(parsed.name)
+        name = self.resolve(parsed.name) or parsed.name  # is_fabric1 resolved it
         context = self.contexts[name]
         values = self._bind(name, parsed)
         argv = [name]

@@ -1,4 +1,5 @@
-"""What a person sees: the one place progress lines, warnings, live status lines and summaries are written.
+"""What a person sees: the one place progress lines, warnings, live status lines, summaries and the
+program's own messages on standard error are written.
 
 A :class:`Reporter` writes to standard output (``rich`` when it is a terminal,
 plain lines otherwise) and remembers every warning, so the end of a run can
@@ -74,6 +75,12 @@ class Reporter:
             self.out.flush()
 
     __call__ = info
+
+    def notice(self, message: str) -> None:
+        """A line on standard error: the program's own messages (a refused command, what a run is about to
+        change), kept off standard output so that output can be piped (``describe json=y``)."""
+        with self._lock:
+            print(message, file=sys.stderr, flush=True)
 
     def warn(self, message: str) -> None:
         """Something the person must know even though the run goes on (kept in ``warnings``: a deploy's summary

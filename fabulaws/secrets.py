@@ -16,11 +16,15 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from botocore.exceptions import ClientError
 
 from .errors import DeployError
+
+if TYPE_CHECKING:
+    from fabulaws.aws import Aws
+    from fabulaws.config import Settings
 
 log = logging.getLogger("fabulaws.secrets")
 ENVIRONMENT_PREFIX = "FABULAWS_SECRET_"
@@ -55,10 +59,10 @@ def read_secrets_file(path: Path) -> dict[str, str]:
 class Secrets:
     """The secrets of one (deployment, environment)."""
 
-    settings: Any
+    settings: Settings
     deployment: str
     environment: str
-    aws: Any = None
+    aws: Aws | None = None
     server_reader: Callable[[str], str | None] | None = None
     interactive: bool | None = None
     _cache: dict[str, str] = field(default_factory=dict)
@@ -127,7 +131,10 @@ class Secrets:
         return self._file_values
 
     def _prefetch_ssm(self, names: list[str]) -> None:
-        from .aws.parameters import read_parameters  # here: importing aws/ imports boto3
+        if self.aws is None:  # a caller's mistake: every task passes its session
+            raise DeployError("secrets_store is ssm, but these secrets were given no AWS session to read it with")
+        # imported here: importing aws/ imports boto3
+        from .aws.parameters import read_parameters
 
         prefix = self.ssm_prefix()
         for start in range(0, len(names), 10):  # GetParameters takes at most 10 names

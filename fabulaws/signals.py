@@ -13,9 +13,10 @@ the rollback it asked for); a second Ctrl-C is the operator insisting, and inter
 from __future__ import annotations
 
 import signal
-import sys
 import threading
 from typing import Any
+
+from .report import reporter
 
 HANDLED = ("SIGINT", "SIGTERM", "SIGHUP")
 _received: list[str] = []
@@ -32,8 +33,8 @@ def _handler(number: int, frame: Any) -> None:
     _received.append(name)
     if first or name == "SIGINT":
         raise KeyboardInterrupt(name)
-    print(f"fabulaws: {name} again: still stopping (rolling back or finishing the current step); "
-          "Ctrl-C interrupts that too", file=sys.stderr, flush=True)
+    reporter().notice(f"fabulaws: {name} again: still stopping (rolling back or finishing the current step); "
+                      "Ctrl-C interrupts that too")
 
 
 def install() -> bool:

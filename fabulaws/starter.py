@@ -11,6 +11,8 @@ import re
 import sys
 from pathlib import Path
 
+from .report import reporter
+
 CONFIG_NAME = "fabulaws-config.yml"
 FABFILE_NAME = "fabfile.py"
 DEFAULT_PROJECT = "myproject"
@@ -120,15 +122,14 @@ def main(argv: list[str]) -> None:
     files = starter_files(args.project or project_name(directory))
     existing = [name for name in (*files, "fabulaws-config.yaml") if (directory / name).exists()]
     if existing:
-        print(
+        reporter().notice(
             f"fabulaws init: {directory / existing[0]} already exists; nothing written "
-            "(move it away or pick another directory)",
-            file=sys.stderr,
+            "(move it away or pick another directory)"
         )
         sys.exit(2)
     directory.mkdir(parents=True, exist_ok=True)
     for name, text in files.items():
         with open(directory / name, "x", encoding="utf-8") as handle:  # "x": never replace a file made meanwhile
             handle.write(text)
-    print(f"Wrote {directory / CONFIG_NAME} and {directory / FABFILE_NAME}; replace the placeholder values, "
-          "then check them with `fabulaws staging` there.")
+    reporter().info(f"Wrote {directory / CONFIG_NAME} and {directory / FABFILE_NAME}; replace the placeholder values, "
+                    "then check them with `fabulaws staging` there.")

@@ -5,18 +5,21 @@ from __future__ import annotations
 import keyword
 import re
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from .environments import Problems, check_environment_entries
 from .maps import TWO_LEVEL_MAPS, check_two_level_map
 from .messages import did_you_mean
 from .yamlsource import YamlSource
 
+if TYPE_CHECKING:
+    from fabulaws.config import Settings
+
 # nginx detects maintenance by this file name, and load balancers ping this one.
 STATIC_HTML_NAMES = {"upgrade_message": "503.html", "healthcheck_override": "healthcheck.html"}
 
 
-def check_settings(settings: Any, source: YamlSource) -> None:
+def check_settings(settings: Settings, source: YamlSource) -> None:
     """Raise ConfigError for the first cross-key problem; normalise zones, subnets and paths."""
     for key in ("valid_roles", "deployments", "environments"):
         _check_unique(source, key, getattr(settings, key))
@@ -135,7 +138,7 @@ def _check_static_html(source: YamlSource, static_html: dict[str, Path] | None) 
             )
 
 
-def _anchor_paths(settings: Any, base: Path) -> None:
+def _anchor_paths(settings: Settings, base: Path) -> None:
     """Relative paths are relative to the configuration file, as in 1.x."""
     if settings.ssh_keys is not None:
         settings.ssh_keys = base / settings.ssh_keys

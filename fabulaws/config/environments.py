@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import TypeAdapter, ValidationError
 
@@ -20,6 +20,9 @@ from ..errors import ConfigError
 from .maps import find
 from .messages import validation_error
 from .yamlsource import KeyPath, YamlSource
+
+if TYPE_CHECKING:
+    from fabulaws.config import Settings
 
 log = logging.getLogger("fabulaws.config")
 _warned: set[str] = set()  # each warning once per process (a command line may select several times)
@@ -72,7 +75,7 @@ class Problems:
             return False, value
 
 
-def check_environment_entries(settings: Any, source: YamlSource, problems: Problems) -> None:
+def check_environment_entries(settings: Settings, source: YamlSource, problems: Problems) -> None:
     """Record the gaps and bad values of every environment in ``problems``; validated values replace raw ones."""
     from .schema import (
         Port,  # the schema imports this module's neighbours; late to keep imports one-way
@@ -92,7 +95,7 @@ def check_environment_entries(settings: Any, source: YamlSource, problems: Probl
         ok, settings.use_basic_auth[env] = problems.validated(env, None, ("use_basic_auth", env), auth, bool, value)
 
 
-def _check_deployment_maps(settings: Any, source: YamlSource, problems: Problems) -> None:
+def _check_deployment_maps(settings: Settings, source: YamlSource, problems: Problems) -> None:
     for key in (*REQUIRED_DEPLOYMENT_MAPS, *REQUIRED_IF_USED):
         mapping = getattr(settings, key)
         if key in REQUIRED_IF_USED and not mapping:
@@ -104,7 +107,7 @@ def _check_deployment_maps(settings: Any, source: YamlSource, problems: Problems
                 try:
                     value = find(source, mapping, key, deployment, env)
                 except ConfigError as exc:
-                    path = (key, deployment) if isinstance(mapping.get(deployment), dict) else (key,)
+                    path: tuple[str, ...] = (key, deployment) if isinstance(mapping.get(deployment), dict) else (key,)
                     problems.add_error(env, deployment, path, exc)
                     continue
                 if isinstance(value, str) and not value.strip():
@@ -116,7 +119,7 @@ def _bad_value_recorded(problems: Problems, key: str, env: str, deployment: str)
     return any(p.key == key and p.concerns(env, deployment) for p in problems.found)
 
 
-def _check_site_domains(settings: Any, problems: Problems) -> None:
+def _check_site_domains(settings: Settings, problems: Problems) -> None:
     domains_map = settings.site_domains_map
     for env in settings.environments:
         if env not in domains_map:
@@ -139,7 +142,7 @@ def _check_site_domains(settings: Any, problems: Problems) -> None:
 
 
 
-def check_selected(settings: Any, deployment: str | None, environment: str) -> None:
+def check_selected(settings: Settings, deployment: str | None, environment: str) -> None:
     """Before a task works on ``environment``: ConfigError for its first gap or bad value; a warning line (once)
     for each problem of the other environments. An unknown environment is left to the task's own check."""
     if environment not in settings.environments:

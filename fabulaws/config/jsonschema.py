@@ -13,6 +13,7 @@ import json
 import sys
 from typing import Any
 
+from ..report import reporter
 from .schema import (
     DEPRECATED_INSTANCE_SETTINGS,
     DEPRECATED_TOP_LEVEL,
@@ -58,5 +59,5 @@ def main(argv: list[str]) -> None:
         with open(args.output, "w", encoding="utf-8") as handle:
             handle.write(text)
     except OSError as exc:
-        print(f"fabulaws schema: cannot write {args.output}: {exc.strerror}", file=sys.stderr)
+        reporter().notice(f"fabulaws schema: cannot write {args.output}: {exc.strerror}")
         sys.exit(1)

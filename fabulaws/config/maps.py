@@ -9,12 +9,15 @@ inner key, as in 1.x.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import TypeAdapter, ValidationError
 
 from .messages import did_you_mean, validation_error
 from .yamlsource import YamlSource
+
+if TYPE_CHECKING:
+    from fabulaws.config import Settings
 
 
 @dataclass(frozen=True)
@@ -47,7 +50,7 @@ DEPLOYMENT_MAPS = {
 TWO_LEVEL_MAPS = {**ROLE_MAPS, **DEPLOYMENT_MAPS}
 
 
-def check_two_level_map(settings: Any, source: YamlSource, key: str, problems: Any = None) -> None:
+def check_two_level_map(settings: Settings, source: YamlSource, key: str, problems: Any = None) -> None:
     """Check every name and value of map ``key``; replace values by their validated form.
 
     An unknown name is an error. A bad value written under an environment is recorded in ``problems``
@@ -87,7 +90,7 @@ def check_two_level_map(settings: Any, source: YamlSource, key: str, problems: A
             )
 
 
-def owner_of(settings: Any, key: str, path: tuple) -> tuple[str | None, str | None]:
+def owner_of(settings: Settings, key: str, path: tuple) -> tuple[str | None, str | None]:
     """(environment, deployment) the value at ``path`` (``(key, name)`` or ``(key, outer, inner)``) of map ``key``
     belongs to; environment None when it applies to several environments."""
     environments = settings.environments

@@ -5,7 +5,7 @@ from __future__ import annotations
 import difflib
 import types
 import typing
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -51,7 +51,7 @@ def describe_value(value: Any) -> str:
     return repr(value)
 
 
-def expected_text(error: dict) -> str:
+def expected_text(error: Mapping[str, Any]) -> str:
     """What the value should have been, from one pydantic error dict."""
     kind = error["type"]
     if kind in _EXPECTED:

@@ -1,7 +1,7 @@
 """The shape of fabulaws-config.yml: every key 1.x read, with its type and default.
 
 Types and unknown keys are checked here (pydantic); names that refer to other
-keys (environments, roles, deployments) are checked in ``references.py``.
+keys (environments, roles, deployments) are checked in ``checks.py``.
 """
 
 from __future__ import annotations

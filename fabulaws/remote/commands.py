@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import shlex
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from fabric import Connection
 
 
 def join(*parts: Any) -> str:
@@ -11,7 +14,7 @@ def join(*parts: Any) -> str:
     return " ".join(shlex.quote(str(part)) for part in parts)
 
 
-def as_user(cxn: Any, user: str, command: str, cwd: str | None = None, env: dict[str, str] | None = None, **kwargs: Any) -> Any:
+def as_user(cxn: Connection, user: str, command: str, cwd: str | None = None, env: dict[str, str] | None = None, **kwargs: Any) -> Any:
     """Run ``command`` (already quoted) as ``user`` under a login shell, optionally in ``cwd`` with ``env``.
 
     Like Fabric 1's ``sudo(cmd, user=X)``; values travel quoted, never interpolated.
@@ -25,6 +28,6 @@ def as_user(cxn: Any, user: str, command: str, cwd: str | None = None, env: dict
     return cxn.run(join("sudo", "-n", "-H", "-u", user, "bash", "-lc", script), **kwargs)
 
 
-def sudo(cxn: Any, command: str, **kwargs: Any) -> Any:
+def sudo(cxn: Connection, command: str, **kwargs: Any) -> Any:
     """``command`` as root through ``sudo -n`` (never prompts; the deploy users have passwordless sudo)."""
     return cxn.run(join("sudo", "-n", "bash", "-c", command), **kwargs)

@@ -11,17 +11,20 @@ from __future__ import annotations
 import hashlib
 import io
 import posixpath
-from typing import Any
+from typing import TYPE_CHECKING
 
 from jinja2 import Environment, StrictUndefined
 
 from .commands import join, sudo
 
+if TYPE_CHECKING:
+    from fabric import Connection
+
 TEMPLATES = Environment(undefined=StrictUndefined, keep_trailing_newline=True, autoescape=False)
 TEMPLATES.filters["pyrepr"] = repr  # a Python literal of any value: secrets with quotes stay intact in settings files
 
 
-def put(cxn: Any, content: str | bytes, path: str, owner: str = "root", group: str | None = None, mode: str = "0644",
+def put(cxn: Connection, content: str | bytes, path: str, owner: str = "root", group: str | None = None, mode: str = "0644",
         make_dirs: bool = False) -> bool:
     """Install ``content`` at ``path`` with owner/group/mode unless it is already exactly that. Returns whether it changed.
 
@@ -51,17 +54,17 @@ def render(template: str, context: dict) -> str:
     return TEMPLATES.from_string(template).render(**context)
 
 
-def exists(cxn: Any, path: str) -> bool:
+def exists(cxn: Connection, path: str) -> bool:
     return sudo(cxn, join("test", "-e", path), hide=True, warn=True).ok
 
 
-def contains(cxn: Any, path: str, text: str, exact_line: bool = True) -> bool:
+def contains(cxn: Connection, path: str, text: str, exact_line: bool = True) -> bool:
     """Whether ``path`` has ``text`` as a whole line (or anywhere, with ``exact_line=False``)."""
     flags = "-qxF" if exact_line else "-qF"
     return sudo(cxn, join("grep", flags, "--", text, path), hide=True, warn=True).ok
 
 
-def append(cxn: Any, path: str, line: str) -> bool:
+def append(cxn: Connection, path: str, line: str) -> bool:
     """Add ``line`` at the end of ``path`` unless it is already there (as 1.x's files.append). Not for secrets."""
     if contains(cxn, path, line):
         return False
@@ -70,27 +73,27 @@ def append(cxn: Any, path: str, line: str) -> bool:
     return True
 
 
-def sed(cxn: Any, path: str, before: str, after: str, flags: str = "") -> bool:
+def sed(cxn: Connection, path: str, before: str, after: str, flags: str = "") -> bool:
     """Replace extended regex ``before`` by ``after`` in place; returns whether the file changed."""
     expression = f"s/{_escape(before)}/{_escape(after)}/{flags}"
     return _edit(cxn, path, join("sed", "-i", "-E", "-e", expression, path))
 
 
-def comment(cxn: Any, path: str, regex: str, char: str = "#") -> bool:
+def comment(cxn: Connection, path: str, regex: str, char: str = "#") -> bool:
     """Comment out the lines matching ``regex`` (anchored at line start) that are not commented yet."""
     return sed(cxn, path, f"^({regex.lstrip('^')})", f"{char}\\1")
 
 
-def uncomment(cxn: Any, path: str, regex: str, char: str = "#") -> bool:
+def uncomment(cxn: Connection, path: str, regex: str, char: str = "#") -> bool:
     """Uncomment the lines matching ``regex`` that are commented with ``char``."""
     return sed(cxn, path, f"^{_regex_literal(char)}[[:space:]]*({regex.lstrip('^')})", "\\1")
 
 
-def checksum(cxn: Any, path: str) -> str:
+def checksum(cxn: Connection, path: str) -> str:
     return sudo(cxn, join("sha256sum", path), hide=True).stdout.split()[0]
 
 
-def _edit(cxn: Any, path: str, command: str) -> bool:
+def _edit(cxn: Connection, path: str, command: str) -> bool:
     before = checksum(cxn, path)
     sudo(cxn, command, hide=True)
     return checksum(cxn, path) != before

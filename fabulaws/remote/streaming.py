@@ -12,7 +12,10 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
+
+if TYPE_CHECKING:
+    from fabric import Connection
 
 
 class LogSink:
@@ -72,7 +75,7 @@ class StreamedConnection:
     + status: called with a short line: the command when it starts, then its latest output line
     """
 
-    def __init__(self, cxn: Any, log: TextIO, status: Callable[[str], None] | None = None) -> None:
+    def __init__(self, cxn: Connection, log: TextIO, status: Callable[[str], None] | None = None) -> None:
         self.cxn = cxn
         self.log = log
         self.status = status or (lambda line: None)
@@ -112,7 +115,7 @@ class StreamedConnection:
         return self._streamed(self.cxn.sudo, command, kwargs)
 
 
-def connection_of(cxn: Any) -> Any:
+def connection_of(cxn: Connection) -> Any:
     """The Fabric Connection itself (for code that needs the real object, e.g. invoke's Task, which refuses
     anything but a Context)."""
     return cxn.cxn if isinstance(cxn, StreamedConnection) else cxn

@@ -12,11 +12,14 @@ from __future__ import annotations
 import posixpath
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from ..errors import ConfigError
 from ..remote.commands import join, sudo
 from ..remote.files import put
+
+if TYPE_CHECKING:
+    from fabric import Connection
 
 SUDOERS_FILE = "/etc/sudoers.d/50-fabulaws"
 IMAGE_SUDOERS = "/etc/sudoers.d/90-cloud-init-users"  # cloud images' passwordless entry for ubuntu
@@ -54,7 +57,7 @@ def sudoers(admin_groups: list[str]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def install_sudoers(cxn: Any, admin_groups: list[str]) -> None:
+def install_sudoers(cxn: Connection, admin_groups: list[str]) -> None:
     """A sudoers.d file, validated by ``visudo -cf`` before it takes effect."""
     staging = SUDOERS_FILE + ".new"
     put(cxn, sudoers(admin_groups), staging, mode="0440")
@@ -65,17 +68,17 @@ def install_sudoers(cxn: Any, admin_groups: list[str]) -> None:
     sudo(cxn, join("mv", staging, SUDOERS_FILE), hide=True)
 
 
-def user_exists(cxn: Any, name: str) -> bool:
+def user_exists(cxn: Connection, name: str) -> bool:
     return cxn.run(join("id", "-u", name), hide=True, warn=True).ok
 
 
-def ensure_groups(cxn: Any, groups: list[str]) -> None:
+def ensure_groups(cxn: Connection, groups: list[str]) -> None:
     for group in groups:
         if not cxn.run(join("getent", "group", group), hide=True, warn=True).ok:
             sudo(cxn, join("groupadd", group), hide=True)
 
 
-def create_sysadmin(cxn: Any, admin: Sysadmin, admin_groups: list[str]) -> None:
+def create_sysadmin(cxn: Connection, admin: Sysadmin, admin_groups: list[str]) -> None:
     """The account (locked password, admin groups), its authorized keys and full name; idempotent."""
     if not user_exists(cxn, admin.name):
         sudo(cxn, join("useradd", "--create-home", "--shell", "/bin/bash", "--groups", ",".join(admin_groups), admin.name), hide=True)
@@ -88,19 +91,19 @@ def create_sysadmin(cxn: Any, admin: Sysadmin, admin_groups: list[str]) -> None:
         sudo(cxn, join("usermod", "--comment", admin.gecos, admin.name), hide=True)
 
 
-def install_keys(cxn: Any, user: str, home: str, keys: str) -> None:
+def install_keys(cxn: Connection, user: str, home: str, keys: str) -> None:
     sudo(cxn, join("install", "-d", "-o", user, "-g", user, "-m", "0700", posixpath.join(home, ".ssh")), hide=True)
     put(cxn, keys, posixpath.join(home, ".ssh", "authorized_keys"), owner=user, mode="0600")
 
 
-def create_sysadmins(cxn: Any, admins: list[Sysadmin], admin_groups: list[str]) -> None:
+def create_sysadmins(cxn: Connection, admins: list[Sysadmin], admin_groups: list[str]) -> None:
     ensure_groups(cxn, admin_groups)
     for admin in admins:
         create_sysadmin(cxn, admin, admin_groups)
     install_sudoers(cxn, admin_groups)
 
 
-def create_deploy_user(cxn: Any, name: str, home: str, admins: list[Sysadmin]) -> None:
+def create_deploy_user(cxn: Connection, name: str, home: str, admins: list[Sysadmin]) -> None:
     """The deploy user, whose authorized keys are every sysadmin's (1.x's deployer)."""
     home = home.rstrip("/") or "/"
     if not user_exists(cxn, name):
@@ -108,13 +111,13 @@ def create_deploy_user(cxn: Any, name: str, home: str, admins: list[Sysadmin]) -
     install_keys(cxn, name, home, "".join(admin.keys for admin in admins))
 
 
-def create_system_user(cxn: Any, name: str) -> None:
+def create_system_user(cxn: Connection, name: str) -> None:
     """A system account without login (runs the web and worker processes when it is not the deploy user)."""
     if not user_exists(cxn, name):
         sudo(cxn, join("useradd", "--system", "--user-group", "--shell", "/usr/sbin/nologin", name), hide=True)
 
 
-def retire_image_user(cxn: Any, user: str = "ubuntu") -> None:
+def retire_image_user(cxn: Connection, user: str = "ubuntu") -> None:
     """Expire the image's login user and drop its passwordless sudo (run once a sysadmin can log in)."""
     if user_exists(cxn, user):
         sudo(cxn, join("usermod", "--expiredate", "1", user), hide=True)

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import posixpath
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from fabulaws.config import Settings
 
 
 @dataclass(frozen=True)
@@ -31,7 +34,7 @@ class Paths:
     pgpass_file: str
 
     @classmethod
-    def for_environment(cls, settings: Any, deployment: str, environment: str) -> Paths:
+    def for_environment(cls, settings: Settings, deployment: str, environment: str) -> Paths:
         home = settings.home.rstrip("/") or "/"
         root = posixpath.join(home, "www", environment)
         code_root = posixpath.join(root, "code_root")
@@ -58,7 +61,7 @@ class Paths:
             pgpass_file=posixpath.join(home, "backup-info", "pgpass"),
         )
 
-    def log_files(self, settings: Any) -> list[tuple[str, str, str | None]]:
+    def log_files(self, settings: Settings) -> list[tuple[str, str, str | None]]:
         """(tag, path, date format) of every log shipped by rsyslog/awslogs, in 1.x's order."""
         logs: list[tuple[str, str, str | None]] = [
             ("munin", "/var/log/munin/munin-node.log", None),

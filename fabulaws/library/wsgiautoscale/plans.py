@@ -14,13 +14,16 @@ import posixpath
 import sys
 from collections.abc import Callable
 from types import SimpleNamespace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ...aws import scaling
 from ...dryrun import Plan, cannot_plan, enable
 from ...secrets import Secrets
 from .context import aws_for, discover, selected, settings_for
 from .stack import check_selection
+
+if TYPE_CHECKING:
+    from invoke import Context
 
 Planner = Callable[[Any, SimpleNamespace], Plan]
 PLANNERS: dict[str, Planner] = {}
@@ -40,12 +43,12 @@ def planner(*names: str) -> Callable[[Planner], Planner]:
     return register
 
 
-def reads_only(c: Any, name: str) -> bool:
+def reads_only(c: Context, name: str) -> bool:
     """Whether task ``name`` changes nothing: marked in READS_ONLY, or an environment task."""
     return name in READS_ONLY or name in settings_for(c).environments
 
 
-def arguments(body: Callable, c: Any, args: tuple, kwargs: dict) -> SimpleNamespace:
+def arguments(body: Callable, c: Context, args: tuple, kwargs: dict) -> SimpleNamespace:
     """The task's arguments by name, with the body's own defaults (so a planner never drifts from the task)."""
     bound = inspect.signature(body).bind(c, *args, **kwargs)
     bound.apply_defaults()
@@ -54,7 +57,7 @@ def arguments(body: Callable, c: Any, args: tuple, kwargs: dict) -> SimpleNamesp
     return SimpleNamespace(**values)
 
 
-def dry_run(c: Any, name: str, body: Callable, args: tuple, kwargs: dict) -> Any:
+def dry_run(c: Context, name: str, body: Callable, args: tuple, kwargs: dict) -> Any:
     """Run a read-only task, print a planning task's plan, or refuse (UsageError: exit 2, nothing changed)."""
     enable()
     if reads_only(c, name):
@@ -70,13 +73,13 @@ def dry_run(c: Any, name: str, body: Callable, args: tuple, kwargs: dict) -> Any
 
 
 # --- small planners -------------------------------------------------------------------------------------------
-def target(c: Any, deployment: str, environment: str) -> str:
+def target(c: Context, deployment: str, environment: str) -> str:
     """``account A, region R, dep/env``: what the real run would announce (STS GetCallerIdentity is a read)."""
     aws = aws_for(c)
     return f"account {aws.account}, region {aws.region}, {deployment}/{environment}"
 
 
-def _processes(c: Any, a: SimpleNamespace, suspend: bool) -> Plan:
+def _processes(c: Context, a: SimpleNamespace, suspend: bool) -> Plan:
     settings = settings_for(c)
     check_selection(settings, a.deployment, a.environment)
     names = scaling.canonical_processes(list(a.processes or []))
@@ -97,16 +100,16 @@ def _processes(c: Any, a: SimpleNamespace, suspend: bool) -> Plan:
 
 
 @planner("suspend_autoscaling_processes")
-def plan_suspend(c: Any, a: SimpleNamespace) -> Plan:
+def plan_suspend(c: Context, a: SimpleNamespace) -> Plan:
     return _processes(c, a, suspend=True)
 
 
 @planner("resume_autoscaling_processes")
-def plan_resume(c: Any, a: SimpleNamespace) -> Plan:
+def plan_resume(c: Context, a: SimpleNamespace) -> Plan:
     return _processes(c, a, suspend=False)
 
 
-def secrets_plan(c: Any, deployment: str, environment: str, names: list[str]) -> tuple[list[str], list[str]]:
+def secrets_plan(c: Context, deployment: str, environment: str, names: list[str]) -> tuple[list[str], list[str]]:
     """(found, missing) secret names (values never shown). A missing one with no terminal to ask on is the real
     run's error (MissingSecret); with a terminal, the real run would ask for it."""
     settings = settings_for(c)
@@ -119,7 +122,7 @@ def secrets_plan(c: Any, deployment: str, environment: str, names: list[str]) ->
 
 
 @planner("update_server_passwords")
-def plan_update_server_passwords(c: Any, a: SimpleNamespace) -> Plan:
+def plan_update_server_passwords(c: Context, a: SimpleNamespace) -> Plan:
     selection = selected(c)
     settings = settings_for(c)
     stack = discover(c, selection.deployment, selection.environment)

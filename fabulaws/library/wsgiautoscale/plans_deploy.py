@@ -152,7 +152,7 @@ def replacement_batches(group: dict, old: list[dict], batch: int) -> list[list[d
     """
     zones = list(group.get("AvailabilityZones") or sorted({i["AvailabilityZone"] for i in old}))
     present = list(fleet.members(group))
-    remaining, new, batches = list(old), [], []
+    remaining, new, batches = list(old), list[dict](), list[list[dict]]()
     while remaining:
         size = min(batch, len(remaining))
         for _ in range(size):
@@ -171,7 +171,7 @@ def replacement_batches(group: dict, old: list[dict], batch: int) -> list[list[d
 
 @planner("deploy_serial")
 def plan_deploy_serial(c: Any, a: SimpleNamespace) -> Plan:
-    from .tasks.deploy import ENGINES  # the task's own list of engines
+    from .tasks.operations import ENGINES  # the task's own list of engines
 
     settings = settings_for(c)
     check_selection(settings, a.deployment, a.environment)

@@ -9,15 +9,20 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from fabric import Connection
+
+    from fabulaws.config import Settings
 
 
 @dataclass
 class Node:
     """What a component may use while configuring one server."""
 
-    cxn: Any
-    settings: Any
+    cxn: Connection
+    settings: Settings
     deployment: str
     environment: str
     role: str
@@ -37,7 +42,7 @@ class Component:
     data_dirs: tuple[str, ...] = ()  # moved onto the data volume, with services stopped
     services: tuple[str, ...] = ()  # stopped while data_dirs move; started after configure
 
-    def package_list(self, settings: Any) -> list[str]:
+    def package_list(self, settings: Settings) -> list[str]:
         return list(self.packages)
 
     def configure(self, node: Node) -> None:

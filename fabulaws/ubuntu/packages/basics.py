@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING
 
 from ...remote.commands import join, sudo
 from .. import apt
 from ..system import enable, service
 from ..users import create_system_user
 from . import Component, Node
+
+if TYPE_CHECKING:
+    from fabulaws.config import Settings
 
 log = logging.getLogger("fabulaws.packages")
 
@@ -40,7 +43,7 @@ class AppServer(Component):
     packages = ("supervisor", "pgbouncer", "stunnel4")
     services = ("supervisor",)
 
-    def package_list(self, settings: Any) -> list[str]:
+    def package_list(self, settings: Settings) -> list[str]:
         return sorted(set(self.packages) | set(settings.app_server_packages))
 
     def configure(self, node: Node) -> None:

@@ -115,7 +115,7 @@ class Postgres(Component):
         db = node.settings.db_settings
         values = dict(DEFAULT_SETTINGS)
         values.update(db.postgresql_settings)
-        max_connections = int(values.get("max_connections") or 0)
+        max_connections = int(str(values.get("max_connections") or 0))
         if max_connections:
             derived = memory_settings(node.memory_mb, max_connections)
             values.update({k: v for k, v in derived.items() if k not in db.postgresql_settings})

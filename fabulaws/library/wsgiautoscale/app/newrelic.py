@@ -19,7 +19,7 @@ import urllib.request
 from ....errors import DeployError
 from ....remote.files import exists, put, render
 from ....report import say, warn
-from . import AppServer, template
+from . import ServerApp, template
 
 LICENSE_KEY = "newrelic_license_key"
 API_KEY = "newrelic_api_key"
@@ -35,7 +35,7 @@ def markers_configured(settings) -> bool:
     return API_KEY in settings.password_names
 
 
-def ini_path(app: AppServer, app_type: str) -> str:
+def ini_path(app: ServerApp, app_type: str) -> str:
     return posixpath.join(app.paths.services, f"newrelic-{app.environment}-{app_type}.ini")
 
 
@@ -43,7 +43,7 @@ def app_name(deployment: str, environment: str, app_type: str) -> str:
     return f"{deployment} {environment} ({app_type})"
 
 
-def upload_newrelic_conf(app: AppServer) -> str:
+def upload_newrelic_conf(app: ServerApp) -> str:
     """One ini file per application type, readable by the programs' user only (it holds the license key)."""
     if not agent_configured(app.settings):
         return f"skipped ({LICENSE_KEY} is not among password_names)"
@@ -57,7 +57,7 @@ def upload_newrelic_conf(app: AppServer) -> str:
     return f"{len(APP_TYPES)} files"
 
 
-def agent_for_programs(app: AppServer) -> dict | None:
+def agent_for_programs(app: ServerApp) -> dict | None:
     """What supervisor's programs run under the agent with, or None: not configured, or not installed (warned)."""
     if not agent_configured(app.settings):
         return None
@@ -85,7 +85,7 @@ def flag_deployment(settings, deployment: str, environment: str, changeset: str,
                 response.read()
         except Exception as exc:  # noqa: BLE001 - any failure of an optional notice is reported, never raised raw
             plain = isinstance(exc, urllib.error.URLError) and not isinstance(exc, urllib.error.HTTPError)
-            reason = exc.reason if plain else exc  # "gaierror: ... Name or service not known", "HTTPError: 403 ..."
+            reason = exc.reason if plain and isinstance(exc, urllib.error.URLError) else exc  # "gaierror: ... Name or service not known", "HTTPError: 403 ..."
             raise DeployError(f"flag_deployment: {settings.newrelic_deployments_url} refused the marker for {name}: "
                               f"{type(reason).__name__}: {reason}") from None
         say(report, f"Flagged deployment of {changeset[:12]} for {name}")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from ....aws import balancers as lb
 from ....aws import scaling
@@ -25,7 +25,7 @@ def health(ctx: DeployContext, instance_ids: list[str]) -> dict[str, dict[str, s
     return lb.health(ctx.aws, ctx.balancers(), instance_ids)
 
 
-def wait_in_service(ctx: DeployContext, launch: Launch, count: int, exclude: list[str] = ()) -> list[dict]:
+def wait_in_service(ctx: DeployContext, launch: Launch, count: int, exclude: Sequence[str] = ()) -> list[dict]:
     """Until ``count`` instances of ``launch`` (other than ``exclude``: servers the run found) are InService."""
     return wait_for(
         Wait(

@@ -14,12 +14,13 @@ from ....aws.launch import Launch
 from ....errors import DeployError
 from . import fleet, launches
 from .context import DeployContext
+from .journal import recorded
 from .operation import CAPTURE, Operation, Step
 from .state import finished, original, restore
 
 
 def _launch(ctx: DeployContext) -> Launch:
-    return ctx.journal.launch
+    return recorded(ctx.journal.launch, "launch")
 
 
 def suspend_launch(ctx: DeployContext) -> None:
@@ -74,7 +75,7 @@ def hold_balancers(ctx: DeployContext) -> None:
 
 
 def wait_new(ctx: DeployContext) -> None:
-    new = fleet.wait_in_service(ctx, _launch(ctx), ctx.journal.desired, exclude=ctx.journal.old)
+    new = fleet.wait_in_service(ctx, _launch(ctx), recorded(ctx.journal.desired, "desired count"), exclude=ctx.journal.old)
     ctx.journal.new = fleet.ids([i for i in new if i["LifecycleState"] == "InService"])
     ctx.journal.save()
 
@@ -144,8 +145,8 @@ def wait_old_gone(ctx: DeployContext) -> None:
 
 def settle(ctx: DeployContext) -> None:
     """min/desired as before the run (or num_web), max and policies as before, the same processes suspended."""
-    desired = ctx.journal.desired
-    restore(ctx, finished(ctx, min_size=ctx.journal.minimum, desired=desired,
+    desired = recorded(ctx.journal.desired, "desired count")
+    restore(ctx, finished(ctx, min_size=recorded(ctx.journal.minimum, "minimum size"), desired=desired,
                           max_size=max(original(ctx).max_size, desired)))
 
 

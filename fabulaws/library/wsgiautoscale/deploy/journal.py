@@ -14,12 +14,15 @@ import socket
 import time
 import uuid
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from ....aws import scaling
 from ....aws.launch import Launch
+from ....errors import DeployError
 from ....aws.statestore import PreconditionFailed, StateStore
 from .lease import GroupLocked, LeaseLost
+
+T = TypeVar("T")
 
 __all__ = ["GroupLocked", "GroupState", "Journal", "LOCK_TAG", "Resource", "old_lock_tag"]
 
@@ -63,6 +66,13 @@ class Resource:
     id: str
     temporary: bool = True
     details: dict = field(default_factory=dict)
+
+
+def recorded(value: T | None, what: str) -> T:
+    """A journal field a later step reads; its step ran first (the plan's order), so None is a journal from elsewhere."""
+    if value is None:
+        raise DeployError(f"the journal has no {what}: the step that records it has not run")
+    return value
 
 
 @dataclass

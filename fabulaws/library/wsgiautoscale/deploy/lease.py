@@ -14,6 +14,7 @@ import socket
 import threading
 import time
 from dataclasses import asdict, dataclass
+from typing import Any
 
 from ....aws.statestore import PreconditionFailed, StateStore
 from ....errors import DeployError
@@ -63,7 +64,7 @@ class Holder:
 
     @classmethod
     def from_dict(cls, data: dict) -> Holder:
-        fields = {k: data.get(k) for k in cls.__dataclass_fields__}
+        fields: dict[str, Any] = {k: data.get(k) for k in cls.__dataclass_fields__}
         return cls(**{**fields, "pid": int(fields["pid"] or 0), "started": float(fields["started"] or 0),
                       "expires": float(fields["expires"] or 0)})
 

@@ -17,7 +17,7 @@ from ....aws.statestore import StateStore
 from ....errors import DeployError, RolledBack
 from .context import DeployContext
 from .fleet import ids, members
-from .journal import LOCK_TAG, GroupState, Journal, old_lock_tag
+from .journal import LOCK_TAG, GroupState, Journal, old_lock_tag, recorded
 from .lease import GroupLocked, Lease, LeaseLost, read_holder
 from .resources import release
 from .state import original, restore
@@ -185,7 +185,7 @@ def recover(ctx: DeployContext, operations: dict[str, Operation], action: str = 
     if journal.operation not in operations:
         raise DeployError(f"the journal {journal.where} is for {journal.operation}, which recover does not know")
     operation = operations[journal.operation]
-    store = journal.store
+    store = recorded(journal.store, "state store")
     ctx.lease = Lease.take_over(store, journal.id, f"recover of {journal.operation}")
     try:
         fresh = Journal.load(store)  # as it is now that nobody else may write it

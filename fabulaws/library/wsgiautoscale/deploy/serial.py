@@ -19,13 +19,14 @@ from ....aws.launch import Launch, runs
 from ....waits import Wait, wait_for
 from . import fleet
 from .context import DeployContext
+from .journal import recorded
 from .full import DEPLOY_WORKER, PREPARE_LAUNCH, USE_LAUNCH
 from .operation import CAPTURE, Operation, Step
 from .state import finished, original, restore
 
 
 def _launch(ctx: DeployContext) -> Launch:
-    return ctx.journal.launch
+    return recorded(ctx.journal.launch, "launch")
 
 
 def hold_zones(ctx: DeployContext) -> None:
@@ -101,7 +102,7 @@ def start_refresh(ctx: DeployContext) -> None:
 
 
 def follow_refresh(ctx: DeployContext) -> None:
-    refresh_id = ctx.journal.refresh
+    refresh_id = recorded(ctx.journal.refresh, "instance refresh")
 
     def look() -> dict:
         return scaling.find_refresh(ctx.aws.autoscaling, ctx.group_name, refresh_id)

@@ -23,7 +23,8 @@ def original(ctx: DeployContext) -> GroupState:
 def finished(ctx: DeployContext, **changes: int) -> GroupState:
     """The settings a completed run leaves: the original ones on the new launch, with ``changes``."""
     before = original(ctx)
-    return replace(before, launch=ctx.journal.launch or before.launch, **changes)
+    fields: dict[str, object] = {"launch": ctx.journal.launch or before.launch, **changes}
+    return replace(before, **fields)  # type: ignore[arg-type]  # mypy cannot check fields passed by name
 
 
 def set_processes(ctx: DeployContext, wanted_suspended: list[str]) -> None:

@@ -96,6 +96,8 @@ def image_of(ctx: DeployContext, launch: Launch) -> str | None:
     try:
         if launch.configuration:
             return find_launch_configuration(ctx.aws.autoscaling, launch.configuration).get("ImageId")
+        if launch.template_id is None or launch.version is None:
+            return None
         return template_version(ctx.aws.ec2, launch.template_id, launch.version)["LaunchTemplateData"].get("ImageId")
     except Exception:  # noqa: BLE001 - the summary must not fail the run it describes
         return None

@@ -12,7 +12,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ....aws import tags as tagging
 from ....ec2 import EC2Instance
@@ -24,6 +24,12 @@ from ....ubuntu.packages import Node
 from ..paths import Paths
 from . import roles
 from .address import check_ssh_address
+
+if TYPE_CHECKING:
+    from fabric import Connection
+
+    from fabulaws.aws import Aws
+    from fabulaws.config import Settings
 
 DATA_DEVICE = "/dev/sdf"
 PostSetup = Callable[["NewServer", Any], None]
@@ -58,8 +64,8 @@ class NewServer:
     """Creates one server; ``create()`` runs every step, ``discard()`` removes what a failed try left."""
 
     spec: ServerSpec
-    settings: Any
-    aws: Any
+    settings: Settings
+    aws: Aws
     secret: Callable[[str], str]
     operator: str
     fabric_config: Any = None
@@ -75,7 +81,7 @@ class NewServer:
     key_prefix: str | None = None  # the launch key pair's name prefix (default: instance_settings.key_prefix)
     instance: EC2Instance | None = None
     volume_id: str | None = None
-    cxn: Any = None
+    cxn: Connection = None
 
     @property
     def instance_settings(self) -> Any:
@@ -107,13 +113,29 @@ class NewServer:
             started = time.monotonic()
             step()
             self.log.info("step %d/%d: %s done in %.1f s", number, len(steps), label, time.monotonic() - started)
+        return self.made
+
+    @property
+    def made(self) -> EC2Instance:
+        """The launched instance: every step after ``launch`` needs it."""
+        if self.instance is None or self.instance.instance_id is None:
+            raise DeployError(f"{self.spec.name}: no instance launched yet")
         return self.instance
+
+    @property
+    def instance_id(self) -> str:
+        return str(self.made.instance_id)
+
+    @property
+    def key_name(self) -> str:
+        """The launch key pair (``setup`` creates it before the instance, or fails)."""
+        return str(self.made.key_name)
 
     def launch(self) -> None:
         check_ssh_address(self.aws.ec2, self.settings, self.aws.region, [self.spec.zone])  # reachable once launched?
         subnets = self.settings.subnets or {}
         zone = self.aws.region + self.spec.zone
-        self.instance = EC2Instance(
+        self.instance = instance = EC2Instance(
             self.aws,
             ami=self.instance_settings.ami,
             instance_type=self.setting("instance_types"),
@@ -125,13 +147,13 @@ class NewServer:
             known_hosts=self.known_hosts,
             ssh_attribute=self.settings.ssh_attribute,
         )
-        self.instance.setup()  # on failure it terminates the instance and deletes the key pair itself
-        self.track("key-pair", self.instance.key_name)
-        self.track("instance", self.instance.instance_id)
-        if self.instance.key_file:
-            self.track("key-file", self.instance.key_file)
-        self.log.info("instance %s at %s (%s)", self.instance.instance_id, self.instance.hostname, zone)
-        self.cxn = self.instance.connection()
+        instance.setup()  # on failure it terminates the instance and deletes the key pair itself
+        self.track("key-pair", self.key_name)
+        self.track("instance", self.instance_id)
+        if self.made.key_file:
+            self.track("key-file", self.made.key_file)
+        self.log.info("instance %s at %s (%s)", self.instance_id, self.made.hostname, zone)
+        self.cxn = self.made.connection()
 
     def apt_sources(self) -> None:
         apt.set_mirror(self.cxn, self.instance_settings.ubuntu_mirror, self.aws.region)
@@ -140,9 +162,9 @@ class NewServer:
     def data_volume(self) -> None:
         tags = {**self.spec.tags(pending=True), **self.run_tags, "device": DATA_DEVICE}
         tags["Name"] = f"{tags['Name']}_{DATA_DEVICE.rsplit('/', 1)[-1]}"
-        zone = self.instance.describe()["Placement"]["AvailabilityZone"]
+        zone = self.made.describe()["Placement"]["AvailabilityZone"]
         self.volume_id = volumes.create_and_attach(
-            self.aws, self.instance.instance_id, zone, DATA_DEVICE, int(self.setting("volume_sizes")),
+            self.aws, self.instance_id, zone, DATA_DEVICE, int(self.setting("volume_sizes")),
             self.setting("volume_types"), self.instance_settings.ebs_encrypt, tags,
         )
         device = volumes.wait_for_device(self.cxn, DATA_DEVICE, self.volume_id)
@@ -162,17 +184,17 @@ class NewServer:
         admins = users.read_sysadmins(self.settings.ssh_keys)
         users.create_sysadmins(self.cxn, admins, self.instance_settings.admin_groups)
         users.create_deploy_user(self.cxn, self.settings.deploy_user, self.settings.home, admins)
-        image_user = self.instance.user
-        operator = connect(self.instance.hostname, self.operator, config=self.fabric_config, known=self.known_hosts,
+        image_user = self.made.user
+        operator = connect(self.made.hostname, self.operator, config=self.fabric_config, known=self.known_hosts,
                            timeouts=self.settings.remote_timeouts)
         check = operator.run("sudo -n true", hide=True, warn=True)
         if not check.ok:
-            raise DeployError(f"{self.operator} cannot use sudo on {self.instance.hostname}: {check.stderr.strip()}")
+            raise DeployError(f"{self.operator} cannot use sudo on {self.made.hostname}: {check.stderr.strip()}")
         self.cxn.close()
         self.cxn = operator
         if image_user != self.operator:
             users.retire_image_user(self.cxn, image_user)
-        self.instance.cleanup()  # the launch key pair is of no more use: delete it now, not at the end
+        self.made.cleanup()  # the launch key pair is of no more use: delete it now, not at the end
 
     def app_directories(self) -> None:
         dirs = roles.data_dirs(self.spec.role, self.settings.home)
@@ -198,6 +220,10 @@ class NewServer:
 
         return configure
 
+    def _report_step(self, message: str) -> None:
+        self.log.info("%s", message)
+        self.report(message)
+
     def _hook(self, hook: PostSetup) -> Callable[[], None]:
         return lambda: hook(self, self.cxn)
 
@@ -208,22 +234,22 @@ class NewServer:
             deployment=self.spec.deployment,
             environment=self.spec.environment,
             role=self.spec.role,
-            address=self.instance.internal_ip,
+            address=self.made.internal_ip,
             memory_mb=system.memory_mb(self.cxn),
             secret=self.secret,
             paths=Paths.for_environment(self.settings, self.spec.deployment, self.spec.environment),
             primary_address=self.primary_address,
-            report=lambda message: (self.log.info("%s", message), self.report(message)),
+            report=self._report_step,
         )
 
     def assign_role(self) -> None:
         """The real role, on the instance and its volumes: from now on tasks see the server."""
         tags = self.spec.tags(pending=False)
-        self.instance.add_tags(tags)
-        for mapping in self.instance.refresh().get("BlockDeviceMappings", []):
+        self.made.add_tags(tags)
+        for mapping in self.made.refresh().get("BlockDeviceMappings", []):
             volume_name = f"{tags['Name']}_{mapping['DeviceName'].rsplit('/', 1)[-1]}"
             tagging.add(self.aws.ec2, [mapping["Ebs"]["VolumeId"]], {"role": self.spec.role, "Name": volume_name})
-        self.log.info("Changing role for %s (%s) to %s", self.instance.hostname, self.instance.instance_id, self.spec.role)
+        self.log.info("Changing role for %s (%s) to %s", self.made.hostname, self.instance_id, self.spec.role)
 
     # --- failure -----------------------------------------------------------------------------------
     def discard(self) -> None:
