@@ -18,7 +18,7 @@ from fabulaws.config import load_settings  # noqa: E402
 from fabulaws.library.wsgiautoscale.deploy.context import DeployContext  # noqa: E402
 from fabulaws.library.wsgiautoscale.deploy.journal import Journal  # noqa: E402
 from fabulaws.library.wsgiautoscale.deploy.operation import execute  # noqa: E402
-from fabulaws.library.wsgiautoscale.tasks.deploy import OPERATIONS  # noqa: E402
+from fabulaws.library.wsgiautoscale.tasks.operations import OPERATIONS  # noqa: E402
 from fabulaws.waits import Polling  # noqa: E402
 
 from deploy_support import RecordingSteps  # noqa: E402

@@ -3,7 +3,7 @@
 How to drive an operation (what tests/deploy_driver.py and the kill matrices use):
 
 - start one: ``execute(operation, project.context(operation, steps, **params))`` (``operation`` from
-  ``tasks.deploy.OPERATIONS``: deploy_full, deploy_serial, deploy_serial_refresh, create_launch_config);
+  ``tasks.operations.OPERATIONS``: deploy_full, deploy_serial, deploy_serial_refresh, create_launch_config);
   the lock and journal live in the state bucket, so the working directory does not matter;
 - recover one (from any directory or process): ``recover_environment(project.context(...), OPERATIONS, action)``
   (``action``: auto, finish or rollback; the stored journal replaces the context's), or ``recover_here`` below;
@@ -120,7 +120,7 @@ class Project:
 def recover_here(directory: Path, steps, action: str = "auto", lines: list | None = None) -> str:
     """``recover`` as a second machine would: its own settings and clients from ``directory``, only the state
     bucket shared. Returns recover_environment's message."""
-    from fabulaws.library.wsgiautoscale.tasks.deploy import OPERATIONS
+    from fabulaws.library.wsgiautoscale.tasks.operations import OPERATIONS
 
     settings = load_settings(directory / "fabulaws-config.yml")
     project = Project(directory, Aws.from_settings(settings), settings)

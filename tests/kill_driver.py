@@ -72,7 +72,7 @@ def install(events: Events, steps_log: Path) -> None:
     """Hook botocore, state-file writes, the reporter and the server steps."""
     import botocore.client
     from fabulaws import report
-    from fabulaws.library.wsgiautoscale.tasks import deploy as deploy_tasks
+    from fabulaws.library.wsgiautoscale.tasks import operations as operation_tasks
 
     from deploy_support import RecordingSteps
 
@@ -116,7 +116,7 @@ def install(events: Events, steps_log: Path) -> None:
             super()._record(step, **data)
             events.event("server", step)
 
-    deploy_tasks.server_steps = lambda c, settings: KillableSteps(steps_log)
+    operation_tasks.server_steps = lambda c, settings: KillableSteps(steps_log)
 
 
 def run(kill_at: int, events: Path, steps: Path, command: list[str]) -> int:
@@ -142,7 +142,7 @@ def serve() -> None:
 
     import botocore.client  # noqa: F401 - imported before forking, with everything the CLI needs
     import fabulaws.cli  # noqa: F401
-    from fabulaws.library.wsgiautoscale.tasks import deploy  # noqa: F401
+    from fabulaws.library.wsgiautoscale.tasks import operations  # noqa: F401
 
     import deploy_support  # noqa: F401
 

@@ -8,6 +8,7 @@ import sys
 from fabric import Config
 from fabulaws.errors import DeployError
 from fabulaws.library.wsgiautoscale.servers.provision import ServerSpec
+from fabulaws.library.wsgiautoscale.context import environment_of
 from fabulaws.library.wsgiautoscale.tasks.servers import create_servers
 from invoke import Context
 
@@ -16,7 +17,8 @@ def main(user: str, key: str, *requests: str) -> int:
     config = Config(overrides={"connect_kwargs": {"key_filename": key}, "fabulaws": {"user": user}})
     specs = [ServerSpec("myproject", "testing", *request.split(":")) for request in requests]
     try:
-        create_servers(Context(config=config), "myproject", "testing", specs)
+        c = Context(config=config)
+        create_servers(c, environment_of(c, "myproject", "testing"), specs)
     except DeployError as exc:
         print(f"fabulaws: {exc}", file=sys.stderr)
         return 1

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from fabulaws.config import load_settings
+from fabulaws.library.wsgiautoscale.environment import Environment
 from fabulaws.library.wsgiautoscale.stack import Server, Stack
 
 BASE = Path(__file__).parent / "configs" / "base.yml"
@@ -33,13 +34,13 @@ def server(instance_id: str, role: str, minute: int = 0, host: str | None = None
 
 
 def test_roles_outside_valid_roles_are_ignored(settings):
-    stack = Stack.from_servers(settings, "myproject", "testing", [server("i-1", "web-PENDING"), server("i-2", "cache-OLD")])
+    stack = Stack.from_servers(Environment(settings, "myproject", "testing"), [server("i-1", "web-PENDING"), server("i-2", "cache-OLD")])
     assert stack.all_servers() == []
 
 
 def test_combo_servers_also_serve_db_primary_web_and_worker(settings):
     combo = server("i-c", "combo")
-    stack = Stack.from_servers(settings, "myproject", "testing", [combo, server("i-w", "web")])
+    stack = Stack.from_servers(Environment(settings, "myproject", "testing"), [combo, server("i-w", "web")])
     assert stack.by_role("web") == [server("i-w", "web"), combo]
     assert stack.by_role("worker") == [combo]
     assert stack.primary_database.server == combo
@@ -49,7 +50,7 @@ def test_combo_servers_also_serve_db_primary_web_and_worker(settings):
 
 def test_database_keys_names_and_stunnel_ports_are_stable(settings):
     servers = [server("i-9", "db-replica", minute=1), server("i-1", "db-replica", minute=2), server("i-5", "db-primary")]
-    stack = Stack.from_servers(settings, "myproject", "testing", list(reversed(servers)))
+    stack = Stack.from_servers(Environment(settings, "myproject", "testing"), list(reversed(servers)))
     assert [(db.key, db.name, db.server.instance_id, db.stunnel_port) for db in stack.all_databases] == [
         ("default", "myproject_testing", "i-5", 7432),
         ("replica0", "myproject_testing_replica0", "i-9", 7433),  # oldest replica first, not describe order
@@ -59,12 +60,12 @@ def test_database_keys_names_and_stunnel_ports_are_stable(settings):
 
 
 def test_replicas_launched_together_are_ordered_by_instance_id(settings):
-    stack = Stack.from_servers(settings, "myproject", "testing", [server("i-b", "db-replica"), server("i-a", "db-replica")])
+    stack = Stack.from_servers(Environment(settings, "myproject", "testing"), [server("i-b", "db-replica"), server("i-a", "db-replica")])
     assert [db.server.instance_id for db in stack.replica_databases] == ["i-a", "i-b"]
 
 
 def test_no_database_servers(settings):
-    stack = Stack.from_servers(settings, "myproject", "testing", [])
+    stack = Stack.from_servers(Environment(settings, "myproject", "testing"), [])
     assert stack.primary_database is None
     assert stack.all_databases == []
     assert stack.cache_server is None
@@ -72,7 +73,7 @@ def test_no_database_servers(settings):
 
 def test_dash_h_narrows_only_the_roles_it_names(settings):
     webs = [server("i-1", "web", host="h1"), server("i-2", "web", host="h2")]
-    stack = Stack.from_servers(settings, "myproject", "testing", [*webs, server("i-3", "worker", host="h3")])
+    stack = Stack.from_servers(Environment(settings, "myproject", "testing"), [*webs, server("i-3", "worker", host="h3")])
     narrowed = stack.narrowed(["h2"])
     assert [s.hostname for s in narrowed.by_role("web")] == ["h2"]
     assert [s.hostname for s in narrowed.by_role("worker")] == ["h3"]
@@ -80,7 +81,7 @@ def test_dash_h_narrows_only_the_roles_it_names(settings):
 
 
 def test_derived_paths_and_names(settings):
-    stack = Stack.from_servers(settings, "myproject", "testing", [])
+    stack = Stack.from_servers(Environment(settings, "myproject", "testing"), [])
     paths = stack.paths
     assert paths.root == "/home/myproject/www/testing"
     assert paths.log_dir == "/home/myproject/www/testing/log"
@@ -104,7 +105,7 @@ def test_derived_paths_and_names(settings):
 def test_log_files_follow_1x_order_then_workers_then_extras(tmp_path):
     text = BASE.read_text() + "celery_workers:\n  main: -c 2\nextra_log_files:\n  /var/log/app.log:\n    tag: app\n    date_format: '%Y'\n"
     (tmp_path / "fabulaws-config.yml").write_text(text)
-    stack = Stack.from_servers(load_settings(tmp_path / "fabulaws-config.yml"), "myproject", "testing", [])
+    stack = Stack.from_servers(Environment(load_settings(tmp_path / "fabulaws-config.yml"), "myproject", "testing"), [])
     logs = stack.log_files
     assert logs[0] == ("munin", "/var/log/munin/munin-node.log", None)
     assert logs[-2] == ("celery", "/home/myproject/www/testing/log/celeryd-main.log", None)

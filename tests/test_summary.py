@@ -14,10 +14,10 @@ import pytest
 from fabulaws.aws.launch import Launch
 from fabulaws.config import load_settings
 from fabulaws.errors import DeployError
-from fabulaws.library.wsgiautoscale.app.steps import ApplicationSteps
+from fabulaws.library.wsgiautoscale.app.engine_steps import ApplicationSteps
 from fabulaws.library.wsgiautoscale.deploy.full import DEPLOY_FULL
 from fabulaws.library.wsgiautoscale.deploy.operation import execute, recover
-from fabulaws.library.wsgiautoscale.tasks.deploy import CREATE_LAUNCH, OPERATIONS
+from fabulaws.library.wsgiautoscale.tasks.operations import CREATE_LAUNCH, OPERATIONS
 from fabulaws.report import Reporter, warn
 
 from conftest import run_cli

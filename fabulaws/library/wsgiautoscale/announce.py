@@ -10,8 +10,8 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from .context import NAMESPACE, aws_for, selected, settings_for
-from .stack import check_selection
+from .context import NAMESPACE, aws_for, selected_environment
+from .environment import Environment
 
 ANNOUNCED = "announced"  # key of the invoke config namespace: the lines already printed in this run
 
@@ -21,18 +21,15 @@ def announcement(account: str, region: str, deployment: str, environment: str) -
     return f"fabulaws: account {account}, region {region}, {deployment}/{environment}"
 
 
-def announce_change(c: Any, deployment: str | None = None, environment: str | None = None) -> None:
-    """Print the announcement for ``deployment``/``environment`` (default: the selected environment).
+def announce_change(c: Any, env: Environment | None = None) -> None:
+    """Print the announcement for ``env`` (default: the selected environment).
 
     Side effects: one STS GetCallerIdentity call (read-only), a line on stderr. Idempotent within a run.
     Raises UsageError/ConfigError for an unknown or missing selection before any AWS call.
     """
-    if deployment is None or environment is None:
-        selection = selected(c)
-        deployment, environment = selection.deployment, selection.environment
-    check_selection(settings_for(c), deployment, environment)
+    env = env or selected_environment(c)
     aws = aws_for(c)
-    line = announcement(aws.account, aws.region, deployment, environment)
+    line = announcement(aws.account, aws.region, env.deployment, env.environment)
     data = dict(c.config.get(NAMESPACE) or {})
     done = list(data.get(ANNOUNCED) or [])
     if line in done:

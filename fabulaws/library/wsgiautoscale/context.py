@@ -16,7 +16,8 @@ from typing import Any
 from ...aws import Aws
 from ...config import Settings, find_config_file, load_settings
 from ...errors import UsageError
-from .stack import Stack, check_selection
+from .environment import Environment
+from .stack import Stack
 
 from ...cli import NAMESPACE, PROJECT_HOOKS  # noqa: F401 - set by the program, read here
 
@@ -88,10 +89,9 @@ def aws_for(c_or_settings: Any) -> Aws:
     return aws
 
 
-def select(c: Any, deployment: str, environment: str) -> None:
-    """Remember the environment chosen on the command line for the tasks that follow."""
-    check_selection(settings_for(c), deployment, environment)
-    _update(c, deployment=deployment, environment=environment)
+def select(c: Any, env: Environment) -> None:
+    """Remember the environment chosen on the command line (checked when ``env`` was built) for the tasks that follow."""
+    _update(c, deployment=env.deployment, environment=env.environment)
 
 
 def selected(c: Any) -> Selection:
@@ -123,9 +123,22 @@ def cli_hosts(c: Any) -> list[str]:
     return list(_namespace(c).get("hosts") or [])
 
 
+def environment_of(c: Any, deployment: str, environment: str) -> Environment:
+    """The checked Environment value a task builds once (UsageError for an unknown deployment or environment)."""
+    return Environment.of(settings_for(c), deployment, environment)
+
+
+def selected_environment(c: Any) -> Environment:
+    """The Environment of the environment task that ran before (UsageError if none did)."""
+    selection = selected(c)
+    return environment_of(c, selection.deployment, selection.environment)
+
+
+def stack_of(c: Any, env: Environment) -> Stack:
+    """``env``'s running servers (one DescribeInstances), narrowed to ``-H`` hosts if any."""
+    return Stack.discover(env, aws_for(c).ec2).narrowed(cli_hosts(c))
+
+
 def discover(c: Any, deployment: str, environment: str) -> Stack:
-    """The environment's Stack, narrowed to ``-H`` hosts if any."""
-    settings = settings_for(c)
-    check_selection(settings, deployment, environment)
-    stack = Stack.discover(settings, deployment, environment, aws_for(c).ec2)
-    return stack.narrowed(cli_hosts(c))
+    """The environment's Stack, narrowed to ``-H`` hosts if any (for fabfiles; tasks use ``stack_of``)."""
+    return stack_of(c, environment_of(c, deployment, environment))

@@ -23,7 +23,8 @@ from .plans_deploy import (
 )
 from .servers import roles
 from .servers.provision import ServerSpec
-from .stack import REPLICA_ROLES, check_selection
+from .environment import Environment, check_selection
+from .stack import REPLICA_ROLES
 
 
 def creation_checks(c: Any, deployment: str, environment: str, specs: list[ServerSpec]) -> list[str]:
@@ -76,7 +77,7 @@ def plan_new(c: Any, a: SimpleNamespace) -> Plan:
     specs = [ServerSpec(a.deployment, a.environment, a.role, a.avail_zone or settings.avail_zones[0])] * count
     missing = creation_checks(c, a.deployment, a.environment, specs)
     if a.role in REPLICA_ROLES:
-        primary_for_replicas(c, a.deployment, a.environment, specs)  # UsageError when there is no primary to copy
+        primary_for_replicas(c, Environment(settings, a.deployment, a.environment), specs)  # UsageError: no primary
     plan = Plan(f"new {a.deployment}/{a.environment}")
     plan.add("target", target(c, a.deployment, a.environment))
     plan.add("create", f"{count} {a.role} server(s) in zone {zone}, in parallel, {tries} tries each; each gets "

@@ -1,7 +1,6 @@
-"""One (deployment, environment): its servers by role, databases and AWS names.
+"""The servers of one (deployment, environment) by role, and its databases: an Environment plus what EC2 says.
 
-Built once per task from EC2 tags; plain data, no globals (1.x kept all of this
-on Fabric's ``env``).
+Built once per task from EC2 tags; plain data, no globals.
 """
 
 from __future__ import annotations
@@ -11,8 +10,9 @@ from datetime import datetime
 from typing import Any
 
 from ...aws.instances import find_instances, tag
-from ...config.messages import did_you_mean
+from ...config import Settings
 from ...errors import UsageError
+from .environment import Environment, check_selection  # noqa: F401 - check_selection: its old home
 from .paths import Paths
 
 PRIMARY_ROLES = ("db-primary", "db-master")  # db-master/db-slave: names from early 1.x
@@ -72,47 +72,32 @@ class Database:
     stunnel_port: int
 
 
-def check_selection(settings: Any, deployment: str, environment: str) -> None:
-    """UsageError naming the valid choices if ``deployment`` or ``environment`` is unknown."""
-    for label, value, choices in (
-        ("deployment", deployment, settings.deployments),
-        ("environment", environment, settings.environments),
-    ):
-        if value not in choices:
-            raise UsageError(
-                f"unknown {label} {value!r}; choose a valid {label}: {', '.join(choices)}{did_you_mean(value, choices)}"
-            )
-
-
 @dataclass
 class Stack:
-    """Everything one environment of one deployment is made of."""
+    """One environment (its configured names: ``env``) and the servers found running in it, by role."""
 
-    settings: Any
-    deployment: str
-    environment: str
+    env: Environment
     servers: dict[str, list[Server]]
 
     @classmethod
-    def discover(cls, settings: Any, deployment: str, environment: str, ec2: Any) -> "Stack":
+    def discover(cls, env: Environment, ec2: Any) -> "Stack":
         """Find the environment's running servers (one paginated DescribeInstances for all roles)."""
-        check_selection(settings, deployment, environment)
-        instances = find_instances(ec2, {"deployment": deployment, "environment": environment})
-        found = [Server.from_instance(i, settings.ssh_attribute) for i in instances]
-        return cls.from_servers(settings, deployment, environment, found)
+        instances = find_instances(ec2, {"deployment": env.deployment, "environment": env.environment})
+        found = [Server.from_instance(i, env.settings.ssh_attribute) for i in instances]
+        return cls.from_servers(env, found)
 
     @classmethod
-    def from_servers(cls, settings: Any, deployment: str, environment: str, found: list[Server]) -> "Stack":
+    def from_servers(cls, env: Environment, found: list[Server]) -> "Stack":
         """Group servers by role; roles outside ``valid_roles`` (``-PENDING``, ``-OLD``) are left out."""
         ordered = sorted(found, key=lambda s: (s.launch_time.timestamp() if s.launch_time else 0.0, s.instance_id))
-        servers: dict[str, list[Server]] = {role: [] for role in settings.valid_roles}
+        servers: dict[str, list[Server]] = {role: [] for role in env.settings.valid_roles}
         for server in ordered:
             if server.role in servers:
                 servers[server.role].append(server)
         for combo in servers.get("combo", []):
             for role in COMBO_ALSO_SERVES:
                 servers.setdefault(role, []).append(combo)
-        return cls(settings, deployment, environment, servers)
+        return cls(env, servers)
 
     def narrowed(self, hosts: list[str]) -> "Stack":
         """Only the servers ``hosts`` (``-H``) name, by host name, address, DNS name or instance id.
@@ -183,35 +168,47 @@ class Stack:
     def _replicas(self) -> list[Server]:
         return [s for role in REPLICA_ROLES for s in self.servers.get(role, [])]
 
-    # --- names from the configuration ----------------------------------------------------
+    # --- names from the configuration (the Environment's) ----------------------------------
+    @property
+    def settings(self) -> Settings:
+        return self.env.settings
+
+    @property
+    def deployment(self) -> str:
+        return self.env.deployment
+
+    @property
+    def environment(self) -> str:
+        return self.env.environment
+
     @property
     def paths(self) -> Paths:
-        return Paths.for_environment(self.settings, self.deployment, self.environment)
+        return self.env.paths
 
     @property
     def group_name(self) -> str:
-        return self.settings.deployment_setting("auto_scaling_groups", self.deployment, self.environment)
+        return self.env.group_name
 
     @property
     def load_balancer_names(self) -> list[str]:
-        return self.settings.deployment_setting("load_balancers", self.deployment, self.environment, default=[])
+        return self.env.load_balancer_names
 
     @property
     def target_group_names(self) -> list[str]:
-        return self.settings.deployment_setting("target_groups", self.deployment, self.environment, default=[])
+        return self.env.target_group_names
 
     @property
     def branch(self) -> str:
-        return self.settings.deployment_setting("branches", self.deployment, self.environment)
+        return self.env.branch
 
     @property
     def server_port(self) -> int:
-        return self.settings.environment_setting("server_ports", self.environment)
+        return self.env.server_port
 
     @property
     def site_domains(self) -> list[str]:
-        return self.settings.environment_setting("site_domains_map", self.environment)
+        return self.env.site_domains
 
     @property
     def log_files(self) -> list[tuple[str, str, str | None]]:
-        return self.paths.log_files(self.settings)
+        return self.env.log_files

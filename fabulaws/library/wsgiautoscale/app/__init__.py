@@ -1,6 +1,6 @@
 """The application on web and worker servers: code, virtualenv, settings, services.
 
-Every function takes an :class:`AppServer`: one connection to one server plus
+Every function takes an :class:`ServerApp`: one connection to one server plus
 what its files are rendered from (settings, the environment's servers, secrets).
 """
 
@@ -26,7 +26,7 @@ def template(name: str) -> str:
 
 
 @dataclass
-class AppServer:
+class ServerApp:
     """One web or worker server of a (deployment, environment), connected."""
 
     cxn: Any
@@ -62,16 +62,16 @@ class AppServer:
         return as_user(self.cxn, self.settings.webserver_user, command, cwd=cwd, **kwargs)
 
 
-def on_app_servers(c: Any, servers: list, action: Callable[[AppServer], Any], what: str, settings: Any, stack: Stack,
+def on_app_servers(c: Any, servers: list, action: Callable[[ServerApp], Any], what: str, settings: Any, stack: Stack,
                    secrets: Any, aws: Any, report: Callable[[str], None] | None = None,
                    logs: Path | None = LOG_DIR) -> list[str]:
-    """Run ``action`` on an AppServer for each of ``servers`` in parallel (see ``on_each``): each server's remote
+    """Run ``action`` on an ServerApp for each of ``servers`` in parallel (see ``on_each``): each server's remote
     output streams into its own log file under ``logs``; a string result is reported beside the server's name."""
     out = report or reporter()
 
     def act(cxn: Any, server: Any) -> str:
         roles = [r for r in stack.roles_of(server) if r in APP_ROLES] or [server.role]
-        result = action(AppServer(cxn, settings, stack, roles, secrets, aws, out))
+        result = action(ServerApp(cxn, settings, stack, roles, secrets, aws, out))
         return f"{what}: {result}" if isinstance(result, str) else f"{what}: done"
 
     return on_each(c, servers, act, what, report=out if isinstance(out, Reporter) else None, logs=logs)

@@ -15,6 +15,7 @@ from ....aws import Aws
 from ....aws.cloudfront import invalidate_everything
 from ....aws.types import Client
 from ....report import say, warn
+from ..environment import Environment
 
 # Short: connect 5 s, read 15 s, two attempts; a shared client would wait 60 s per attempt, three times.
 NOTICE_CONFIG = Config(user_agent_extra="fabulaws/2", connect_timeout=5, read_timeout=15,
@@ -27,7 +28,8 @@ def notice_client(aws: Aws, service: str) -> Client:
 
 
 def distribution_of(settings: Any, deployment: str, environment: str) -> str | None:
-    return (settings.cloudfront_distribution_ids.get(deployment) or {}).get(environment) or None
+    """The environment's distribution by the settings' one lookup rule (see Environment.cloudfront_distribution_id)."""
+    return Environment(settings, deployment, environment).cloudfront_distribution_id
 
 
 def invalidate(aws: Aws, distribution: str, report: Callable[[str], None] | None = None) -> bool:
@@ -44,5 +46,5 @@ def invalidate(aws: Aws, distribution: str, report: Callable[[str], None] | None
 
 def invalidate_if_configured(app: Any) -> bool:
     """invalidate() for the environment's distribution, if ``cloudfront_distribution_ids`` names one."""
-    distribution = distribution_of(app.settings, app.deployment, app.environment)
+    distribution = app.stack.env.cloudfront_distribution_id
     return invalidate(app.aws, distribution, app.report) if distribution else False

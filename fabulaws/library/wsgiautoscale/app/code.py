@@ -7,12 +7,12 @@ import posixpath
 from ....errors import DeployError
 from ....remote.commands import join, sudo
 from ....remote.files import exists
-from . import AppServer
+from . import ServerApp
 
 SERVICE_DIRS = ("nginx", "nginx/html", "supervisor", "pgbouncer")
 
 
-def setup_dirs(app: AppServer) -> None:
+def setup_dirs(app: ServerApp) -> None:
     """Log, service, media and static directories, owned as 1.x made them."""
     paths, settings = app.paths, app.settings
     sudo(app.cxn, join("chmod", "0711", paths.home), hide=True)  # services may pass through, not list it
@@ -22,7 +22,7 @@ def setup_dirs(app: AppServer) -> None:
     sudo(app.cxn, join("chown", "-R", settings.webserver_user, paths.media_root, paths.static_root), hide=True)
 
 
-def clone_repo(app: AppServer) -> None:
+def clone_repo(app: ServerApp) -> None:
     """Clone ``repo`` into code_root (once) and check out the environment's branch.
 
     Host keys of the repository's server are checked as usual: unlike 1.x,
@@ -35,7 +35,7 @@ def clone_repo(app: AppServer) -> None:
     app.as_deploy_user(join(app.settings.vcs_cmd, "checkout", "--quiet", app.stack.branch), cwd=paths.code_root)
 
 
-def update_source(app: AppServer, changeset: str | None = None) -> str:
+def update_source(app: ServerApp, changeset: str | None = None) -> str:
     """Fetch and reset to ``changeset`` (default: the branch's head); returns the changeset now checked out."""
     code_root = app.paths.code_root
     vcs = app.settings.vcs_cmd
@@ -48,17 +48,17 @@ def update_source(app: AppServer, changeset: str | None = None) -> str:
     return current_changeset(app)
 
 
-def current_changeset(app: AppServer) -> str:
+def current_changeset(app: ServerApp) -> str:
     return app.as_deploy_user(app.settings.latest_changeset_cmd, cwd=app.paths.code_root).stdout.strip()
 
 
-def create_virtualenv(app: AppServer) -> None:
+def create_virtualenv(app: ServerApp) -> None:
     """A fresh virtualenv with the configured Python (``python3 -m venv``; 1.x needed the virtualenv package)."""
     app.as_deploy_user(join(app.settings.python, "-m", "venv", "--clear", app.paths.virtualenv_root))
     app.as_deploy_user(join(posixpath.join(app.paths.virtualenv_root, "bin", "pip"), "install", "-q", "--upgrade", "pip"))
 
 
-def update_requirements(app: AppServer) -> None:
+def update_requirements(app: ServerApp) -> None:
     """pip install the requirements file (from ``requirements_sdists`` only, when that is set)."""
     settings, paths = app.settings, app.paths
     command = [posixpath.join(paths.virtualenv_root, "bin", "pip"), "install", "-q"]

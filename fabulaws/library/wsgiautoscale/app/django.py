@@ -8,12 +8,12 @@ from urllib.parse import quote
 from ....errors import ConfigError, DeployError
 from ....remote.commands import join
 from ....remote.files import put, render
-from . import AppServer, cdn
+from . import ServerApp, cdn
 from .code import current_changeset
 from .services import pgbouncer_databases, upload_pgbouncer_conf
 
 
-def broker_url(app: AppServer) -> str:
+def broker_url(app: ServerApp) -> str:
     """RabbitMQ on the cache server, with the app user and the environment's vhost (password URL-quoted)."""
     cache = app.stack.cache_server
     if cache is None:
@@ -22,13 +22,13 @@ def broker_url(app: AppServer) -> str:
     return f"amqp://{quote(app.settings.deploy_user, safe='')}:{password}@{cache.private_ip}:5672/{quote(app.paths.vhost, safe='')}"
 
 
-def allowed_hosts(app: AppServer) -> list[str]:
+def allowed_hosts(app: ServerApp) -> list[str]:
     """The site's domains plus this server's own address (the load balancer's health checks use it)."""
     own = [app.cxn.host] if app.cxn.host not in app.stack.site_domains else []
     return [*app.stack.site_domains, *own, "localhost", "127.0.0.1"]
 
 
-def update_local_settings(app: AppServer) -> None:
+def update_local_settings(app: ServerApp) -> None:
     """Render ``localsettings_template`` (0600, deploy user: it holds secrets) and pgbouncer's files with it."""
     settings = app.settings
     if settings.localsettings_template is None:
@@ -47,7 +47,7 @@ def update_local_settings(app: AppServer) -> None:
         group=settings.webserver_user, mode="0640")
 
 
-def managepy(app: AppServer, command: str, warn: bool = False):
+def managepy(app: ServerApp, command: str, warn: bool = False):
     """``manage.py <command>`` in code_root as the webserver user, with the environment's settings."""
     python = posixpath.join(app.paths.virtualenv_root, "bin", "python")
     line = f"{join(python, 'manage.py')} {command}"
@@ -59,10 +59,10 @@ def managepy(app: AppServer, command: str, warn: bool = False):
     return result
 
 
-def migrate(app: AppServer) -> None:
+def migrate(app: ServerApp) -> None:
     managepy(app, "migrate --noinput")
 
 
-def collectstatic(app: AppServer) -> None:
+def collectstatic(app: ServerApp) -> None:
     managepy(app, "collectstatic --noinput")
     cdn.invalidate_if_configured(app)  # a failure there is a warning (app/cdn.py)

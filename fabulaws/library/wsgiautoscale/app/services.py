@@ -9,23 +9,23 @@ from ....errors import ConfigError, DeployError
 from ....remote.commands import join, sudo
 from ....remote.files import put, render
 from ....ubuntu.system import service
-from . import AppServer, template
+from . import ServerApp, template
 from .newrelic import agent_for_programs
 
 GROUPS = ("web", "celery", "pgbouncer")
 
 
-def settings_module(app: AppServer) -> str:
+def settings_module(app: ServerApp) -> str:
     return app.settings.settings_managepy or f"{app.settings.project}.local_settings"
 
 
-def worker_count(app: AppServer) -> int:
+def worker_count(app: ServerApp) -> int:
     cpus = int(app.cxn.run("nproc", hide=True).stdout.strip() or 1)
     return cpus * app.settings.gunicorn_worker_multiplier
 
 
 # --- pgbouncer --------------------------------------------------------------------------------------
-def pgbouncer_databases(app: AppServer) -> list[dict]:
+def pgbouncer_databases(app: ServerApp) -> list[dict]:
     """One pool per database server; the application sees them all on 127.0.0.1 (primary first)."""
     databases = app.stack.all_databases
     if not databases:
@@ -39,7 +39,7 @@ def pgbouncer_users(user: str, password: str) -> str:
     return f'"{user}" "{password.replace(chr(34), chr(34) * 2)}"\n'
 
 
-def upload_pgbouncer_conf(app: AppServer) -> bool:
+def upload_pgbouncer_conf(app: ServerApp) -> bool:
     settings, paths = app.settings, app.paths
     directory = posixpath.join(paths.services, "pgbouncer")
     users_file = posixpath.join(directory, "pgbouncer-users.txt")
@@ -52,12 +52,12 @@ def upload_pgbouncer_conf(app: AppServer) -> bool:
     return put(app.cxn, text, pgbouncer_ini(app), owner=settings.deploy_user, mode="0600") or changed
 
 
-def pgbouncer_ini(app: AppServer) -> str:
+def pgbouncer_ini(app: ServerApp) -> str:
     return posixpath.join(app.paths.services, "pgbouncer", f"pgbouncer-{app.environment}.ini")
 
 
 # --- supervisor ---------------------------------------------------------------------------------------
-def upload_supervisor_conf(app: AppServer, run_update: bool = True) -> None:
+def upload_supervisor_conf(app: ServerApp, run_update: bool = True) -> None:
     """Render the environment's programs and link them into supervisor's conf.d (secrets stay out of it)."""
     settings, paths = app.settings, app.paths
     conf = posixpath.join(paths.services, "supervisor", f"{app.environment}.conf")
@@ -79,7 +79,7 @@ def upload_supervisor_conf(app: AppServer, run_update: bool = True) -> None:
         sudo(app.cxn, "supervisorctl update", hide=True)
 
 
-def supervisor(app: AppServer, command: str, group: str, process: str | None = None) -> None:
+def supervisor(app: ServerApp, command: str, group: str, process: str | None = None) -> None:
     """``supervisorctl <command> <env>-<group>:*`` (or one process), as 1.x's ``supervisor`` task."""
     if group not in GROUPS:
         raise DeployError(f"supervisor group must be one of {', '.join(GROUPS)} (got {group!r})")
@@ -91,7 +91,7 @@ def supervisor(app: AppServer, command: str, group: str, process: str | None = N
 
 
 # --- nginx ----------------------------------------------------------------------------------------------
-def html_dir(app: AppServer) -> str:
+def html_dir(app: ServerApp) -> str:
     return posixpath.join(app.paths.services, "nginx", "html")
 
 
@@ -114,7 +114,7 @@ def basic_auth_line(username: str, password: str) -> str:
     return f"{username}:{hashed}\n"
 
 
-def upload_nginx_conf(app: AppServer) -> None:
+def upload_nginx_conf(app: ServerApp) -> None:
     settings, paths = app.settings, app.paths
     passwd_file = None
     if settings.use_basic_auth.get(app.environment):
@@ -141,7 +141,7 @@ def upload_nginx_conf(app: AppServer) -> None:
 OWN_HOSTS_SERVICE = "fabulaws-own-hosts"
 
 
-def install_boot_names(app: AppServer) -> None:
+def install_boot_names(app: ServerApp) -> None:
     """A boot service records the server's own names before the site starts (1.x's web rc.local, over IMDSv2);
     run once now."""
     context = {"deployment": app.deployment, "environment": app.environment, "own_hosts": join(app.paths.own_hosts),
@@ -155,7 +155,7 @@ def install_boot_names(app: AppServer) -> None:
 
 
 # --- the upgrade page -------------------------------------------------------------------------------------
-def begin_upgrade(app: AppServer, stay_healthy: bool = True) -> None:
+def begin_upgrade(app: ServerApp, stay_healthy: bool = True) -> None:
     """Serve the upgrade message (503) for everything; keep passing the health check when ``stay_healthy``."""
     pages = static_html(app)
     names = ["upgrade_message"] + (["healthcheck_override"] if stay_healthy else [])
@@ -163,12 +163,12 @@ def begin_upgrade(app: AppServer, stay_healthy: bool = True) -> None:
         put(app.cxn, pages[name].read_bytes(), posixpath.join(html_dir(app), pages[name].name), owner=app.settings.deploy_user)
 
 
-def end_upgrade(app: AppServer) -> None:
+def end_upgrade(app: ServerApp) -> None:
     for page in static_html(app).values():
         sudo(app.cxn, join("rm", "-f", posixpath.join(html_dir(app), page.name)), hide=True)
 
 
-def static_html(app: AppServer) -> dict:
+def static_html(app: ServerApp) -> dict:
     pages = app.settings.static_html or {}
     missing = [key for key in ("upgrade_message", "healthcheck_override") if key not in pages]
     if missing:

@@ -9,7 +9,9 @@ from typing import Any, Callable
 from .... import report as output
 from ....aws import Aws, scaling
 from ....aws.balancers import Balancer, find_balancers
+from ....config import Settings
 from ....errors import DeployError, UsageError
+from ..environment import Environment
 from ..stack import Stack
 from .journal import Journal
 from .lease import Lease
@@ -27,7 +29,7 @@ class DeployContext:
     """An operation on one environment's web Auto Scaling group."""
 
     aws: Aws
-    settings: Any
+    settings: Settings
     deployment: str
     environment: str
     group_name: str
@@ -39,6 +41,7 @@ class DeployContext:
     overall: float = OVERALL_DEADLINE  # seconds the whole operation may take
     lease: Lease | None = None  # held while the operation runs (execute, recover)
     _balancers: list[Balancer] | None = None
+    _env: Environment | None = None
     _warnings_before: int = 0  # the reporter's warnings from before this run (not listed in its summary)
     _began: float = field(default_factory=time.monotonic)
 
@@ -85,16 +88,22 @@ class DeployContext:
         """The group as it is now (one DescribeAutoScalingGroups)."""
         return scaling.find_group(self.aws.autoscaling, self.group_name)
 
+    @property
+    def env(self) -> Environment:
+        """The environment's configured names (the task's own value when it passed one, else built once)."""
+        if self._env is None:
+            self._env = Environment(self.settings, self.deployment, self.environment)
+        return self._env
+
     def balancers(self) -> list[Balancer]:
         """Every classic ELB and target group of the environment (looked up once)."""
         if self._balancers is None:
-            stack = Stack(self.settings, self.deployment, self.environment, {})
-            self._balancers = find_balancers(self.aws, stack.load_balancer_names, stack.target_group_names)
+            self._balancers = find_balancers(self.aws, self.env.load_balancer_names, self.env.target_group_names)
         return self._balancers
 
     def stack(self) -> Stack:
         """The environment's servers now (new web servers are found by their propagated tags)."""
-        return Stack.discover(self.settings, self.deployment, self.environment, self.aws.ec2)
+        return Stack.discover(self.env, self.aws.ec2)
 
     def warn(self, message: str) -> None:
         """Something the operator must know although the run goes on: reported now, kept in the journal (so a

@@ -7,7 +7,7 @@ from typing import Any
 from . import app
 from .autoscaling import resume_autoscaling_processes, suspend_autoscaling_processes
 from .balancers import add_all_to_elb, add_to_elb
-from .deploy import (
+from .operations import (
     create_launch_config_for_deployment,
     deploy_full,
     deploy_serial,

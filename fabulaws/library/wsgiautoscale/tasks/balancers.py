@@ -7,22 +7,26 @@ deadline instead of 300 s per instance and load balancer.
 
 from __future__ import annotations
 
+from invoke import Context
+
+from ....aws import Aws
 from ....aws import balancers as lb
 from ....aws.instances import find_instances
 from ....errors import DeployError
-from ..app import deploy, services
+from ..app import ServerApp, release, services
 from ..announce import announce_change
-from ..context import aws_for
+from ..context import aws_for, selected_environment, stack_of
+from ..environment import Environment
 from ..deploy.fleet import healthy_everywhere
 from ....waits import Polling, wait_for
-from .app import app_servers, selected_stack
+from .app import app_servers
 from .base import task
-from .deploy import report
+from .operations import report
 
 
-def _web_servers_and_balancers(c):
+def _web_servers_and_balancers(c: Context, env: Environment) -> tuple[Aws, list[str], list[lb.Balancer]]:
     aws = aws_for(c)
-    stack = selected_stack(c)
+    stack = stack_of(c, env)
     webs = stack.by_role("web")
     if not webs:
         raise DeployError(f"no running web servers in {stack.deployment} {stack.environment}")
@@ -32,7 +36,8 @@ def _web_servers_and_balancers(c):
     return aws, [server.instance_id for server in webs], balancers
 
 
-def _register_and_wait(aws, instance_ids: list[str], balancers: list, timeout: float, poll: float) -> None:
+def _register_and_wait(aws: Aws, instance_ids: list[str], balancers: list[lb.Balancer], timeout: float, poll: float
+                       ) -> None:
     for balancer in balancers:
         report(f"Adding {', '.join(instance_ids)} to {balancer}")
         lb.register(aws, balancer, instance_ids)
@@ -52,11 +57,12 @@ def _register_and_wait(aws, instance_ids: list[str], balancers: list, timeout: f
     "timeout": "seconds to wait for every server to be healthy in every load balancer",
     "poll": "seconds between AWS status checks while waiting",
 })
-def add_all_to_elb(c, timeout=300, poll=2):
+def add_all_to_elb(c: Context, timeout: float = 300, poll: float = 2) -> None:
     """Register every web server in the environment's load balancers and target groups, then wait until each is
     healthy in all of them (replaces 1.x ``add_all_to_elb``)."""
-    announce_change(c)
-    aws, instance_ids, balancers = _web_servers_and_balancers(c)
+    env = selected_environment(c)
+    announce_change(c, env)
+    aws, instance_ids, balancers = _web_servers_and_balancers(c, env)
     _register_and_wait(aws, instance_ids, balancers, timeout, poll)
 
 
@@ -64,22 +70,23 @@ def add_all_to_elb(c, timeout=300, poll=2):
     "timeout": "seconds to wait for every server to be healthy in every load balancer",
     "poll": "seconds between AWS status checks while waiting",
 })
-def add_to_elb(c, timeout=300, poll=2):
+def add_to_elb(c: Context, timeout: float = 300, poll: float = 2) -> None:
     """Deploy the web servers that serve in no load balancer yet, then add them (replaces 1.x ``add_to_elb``).
 
     Refused when one of them is already healthy in a load balancer: its visitors would see the deploy."""
-    announce_change(c)
-    aws, instance_ids, balancers = _web_servers_and_balancers(c)
+    env = selected_environment(c)
+    announce_change(c, env)
+    aws, instance_ids, balancers = _web_servers_and_balancers(c, env)
     serving = {i: per for i, per in lb.health(aws, balancers, instance_ids).items()
                if any(state in lb.HEALTHY for state in per.values())}
     if serving:
         raise DeployError(f"Instance(s) already in load balancer(s): {lb.describe_health(serving)}")
 
-    def deploy_out_of_service(app) -> str:
+    def deploy_out_of_service(app: ServerApp) -> str:
         services.begin_upgrade(app, stay_healthy=False)
-        changeset = deploy.deploy_web(app)
+        changeset = release.deploy_web_server(app)
         services.end_upgrade(app)
         return changeset
 
-    app_servers(c, ("web",), deploy_out_of_service, "deploy_web")
+    app_servers(c, env, ("web",), deploy_out_of_service, "deploy_web")
     _register_and_wait(aws, instance_ids, balancers, timeout, poll)

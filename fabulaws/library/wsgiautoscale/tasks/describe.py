@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import json as jsonlib
 
+from ....aws import Aws
 from ....aws.balancers import find_balancers, instance_states
-from ..context import aws_for, discover
+from invoke import Context
+
+from ..context import aws_for, environment_of, stack_of
 from ..stack import Stack
 from .base import task
 
 LABEL_WIDTH = 13
 
 
-def describe_stack(stack: Stack, aws) -> dict:
+def describe_stack(stack: Stack, aws: Aws) -> dict:
     """Plain data for ``describe``: one DescribeInstances plus one describe per load balancer."""
     web_ids = [server.instance_id for server in stack.by_role("web")]
     balancers = find_balancers(aws, stack.load_balancer_names, stack.target_group_names) if web_ids else []
@@ -67,8 +70,8 @@ def format_description(data: dict) -> str:
     "environment": "environment to act on (a name in the config's environments, e.g. staging)",
     "json": "print JSON instead of text",
 })
-def describe(c, deployment, environment, json=False):
+def describe(c: Context, deployment: str, environment: str, json: bool = False) -> None:
     """Show the environment's servers by role, with web servers' load balancer state."""
-    stack = discover(c, deployment, environment)
+    stack = stack_of(c, environment_of(c, deployment, environment))
     data = describe_stack(stack, aws_for(c))
     print(jsonlib.dumps(data, indent=2) if json else format_description(data))

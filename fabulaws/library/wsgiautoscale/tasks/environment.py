@@ -2,26 +2,25 @@
 
 from __future__ import annotations
 
-from typing import Any
+from invoke import Context, Task
 
+from ....config import Settings
 from ....config.environments import check_selected
-from ....errors import UsageError
-from ....prompts import confirm
+from ....prompts import confirm_production
+from ..environment import Environment
 from ..context import select
 from .base import task
 
 
-def environment_task(settings: Any, environment: str) -> Any:
+def environment_task(settings: Settings, environment: str) -> Task:
     """A task named ``environment`` that selects it for the tasks that follow on the command line."""
     default_deployment = settings.default_deployment
 
-    def select_environment(c, deployment_tag=default_deployment, answer=None):
+    def select_environment(c: Context, deployment_tag: str = default_deployment, answer: str | None = None) -> None:
         check_selected(settings, deployment_tag, environment)  # its gaps in the config: an error before anything
         if settings.is_production(environment):
-            question = f"Are you sure you want to activate the {environment} environment?"
-            if not confirm(question, answer):
-                raise UsageError(f"{environment.capitalize()} environment not activated.")
-        select(c, deployment_tag, environment)
+            confirm_production("tasks", environment, answer)
+        select(c, Environment.of(settings, deployment_tag, environment))
 
     select_environment.__name__ = environment.replace("-", "_")
     select_environment.__doc__ = (

@@ -11,22 +11,27 @@ import os
 import posixpath
 from pathlib import Path
 
+from fabric import Connection
+from invoke import Context
+
+from ....config import Settings
 from ....errors import DeployError, UsageError
 from ....prompts import confirm
 from ....remote.commands import join, sudo
 from ....remote.files import put
 from ....secrets import Secrets
 from ..announce import announce_change
-from ..context import aws_for, discover, selected, settings_for
+from ..context import aws_for, selected_environment, stack_of
+from ..environment import Environment
 from ..servers.each import on_each, open_connection
 from .base import task
 
 
-def server_secret_path(settings, name: str) -> str:
+def server_secret_path(settings: Settings, name: str) -> str:
     return posixpath.join(settings.home, name)
 
 
-def read_server_secret(cxn, settings, name: str) -> str | None:
+def read_server_secret(cxn: Connection, settings: Settings, name: str) -> str | None:
     """The copy of secret ``name`` on the server (None if it has none); 1.x's files end with one newline."""
     result = sudo(cxn, join("cat", server_secret_path(settings, name)), hide=True, warn=True)
     if not result.ok:
@@ -35,18 +40,23 @@ def read_server_secret(cxn, settings, name: str) -> str | None:
 
 
 @task
-def update_server_passwords(c):
+def update_server_passwords(c: Context) -> None:
     """Write every secret of password_names to HOME/<name> (mode 0600) on every server of the environment.
 
     Replaces 1.x ``fab <env> update_server_passwords``; run it as ``fabulaws -u <you> <env> update_server_passwords``.
     """
-    announce_change(c)
-    selection = selected(c)
-    settings = settings_for(c)
-    stack = discover(c, selection.deployment, selection.environment)
-    values = Secrets(settings, selection.deployment, selection.environment, aws_for(c)).load(settings.password_names)
+    env = selected_environment(c)
+    announce_change(c, env)
+    write_server_passwords(c, env)
 
-    def write(cxn, server) -> str:
+
+def write_server_passwords(c: Context, env: Environment) -> None:
+    """update_server_passwords on ``env`` (for tasks that do it among other things)."""
+    settings = env.settings
+    stack = stack_of(c, env)
+    values = Secrets(settings, env.deployment, env.environment, aws_for(c)).load(settings.password_names)
+
+    def write(cxn: Connection, server: object) -> str:
         changed = [
             name for name, value in values.items()
             if put(cxn, value + "\n", server_secret_path(settings, name), owner=settings.deploy_user, mode="0600")
@@ -59,17 +69,17 @@ def update_server_passwords(c):
 @task(help={
     "answer": "y overwrites the local fabsecrets file without asking; n refuses",
 })
-def update_local_fabsecrets(c, answer=None):
+def update_local_fabsecrets(c: Context, answer: str | None = None) -> None:
     """Replace fabsecrets_<env>.py with the secrets stored on the environment's worker (file written 0600).
 
     Replaces 1.x ``fab <env> update_local_fabsecrets``. Asks before overwriting an
     existing file (``answer=y`` answers for you).
     """
-    selection = selected(c)
-    settings = settings_for(c)
+    selection = selected_environment(c)
+    settings = selection.settings
     if settings.secrets.store != "file":
         raise UsageError(f"secrets.store is {settings.secrets.store!r}: this project keeps no fabsecrets file to update")
-    stack = discover(c, selection.deployment, selection.environment)
+    stack = stack_of(c, selection)
     workers = stack.by_role("worker")
     if not workers:
         raise DeployError(f"no running worker in {selection.deployment} {selection.environment} to copy the secrets from")

@@ -4,23 +4,27 @@ from __future__ import annotations
 
 import random
 
+from invoke import Context
+
+from ....config import Settings
 from ....errors import ConfigError, UsageError
 from ....remote.hostkeys import KnownHosts
 from ....secrets import Secrets
 from ....ubuntu.users import read_sysadmins
 from ..announce import announce_change
-from ..context import aws_for, discover, operator_name, settings_for
+from ..context import aws_for, environment_of, operator_name, stack_of
+from ..environment import Environment
 from ..servers import roles
-from ..servers.creation import LOG_DIR, Creation, PrimaryRendezvous, raise_for_failures
+from ..servers.creation import LOG_DIR, Creation, Outcome, PrimaryRendezvous, raise_for_failures
 from ..servers.provision import NewServer, ServerSpec
 from ..servers.address import check_ssh_address
-from ..stack import PRIMARY_ROLES, REPLICA_ROLES, check_selection
+from ..stack import PRIMARY_ROLES, REPLICA_ROLES
 from .base import flag, task
 
 POST_SETUP: list = []  # steps run on each new server before it gets its role (the application's, later)
 
 
-def check_spec(settings, spec: ServerSpec) -> None:
+def check_spec(settings: Settings, spec: ServerSpec) -> None:
     for label, value, choices in (
         ("role", spec.role, [r for r in settings.valid_roles if r in roles.ROLE_COMPONENTS]),
         ("availability zone", spec.zone, settings.avail_zones),
@@ -29,7 +33,7 @@ def check_spec(settings, spec: ServerSpec) -> None:
             raise UsageError(f"Choose a valid {label}: {', '.join(choices)} (got {value!r})")
 
 
-def check_operator_is_sysadmin(c, settings) -> None:
+def check_operator_is_sysadmin(c: Context, settings: Settings) -> None:
     """New servers let in only the sysadmins of ``ssh_keys``: the operator must be one, or nobody gets in."""
     operator = operator_name(c)
     admins = [admin.name for admin in read_sysadmins(settings.ssh_keys)]
@@ -40,31 +44,31 @@ def check_operator_is_sysadmin(c, settings) -> None:
         )
 
 
-def check_creation(c, deployment: str, environment: str, specs: list[ServerSpec]) -> Secrets:
+def check_creation(c: Context, env: Environment, specs: list[ServerSpec]) -> Secrets:
     """Every check creating ``specs`` needs, before anything is launched; returns the loaded secrets."""
-    settings = settings_for(c)
-    check_selection(settings, deployment, environment)
+    settings = env.settings
     for spec in specs:
         check_spec(settings, spec)
     aws = aws_for(c)
     check_ssh_address(aws.ec2, settings, aws.region, [spec.zone for spec in specs])  # before anything is launched
     check_operator_is_sysadmin(c, settings)
-    secrets = Secrets(settings, deployment, environment, aws_for(c))
+    secrets = Secrets(settings, env.deployment, env.environment, aws_for(c))
     secrets.load(sorted({name for spec in specs for name in roles.secrets_needed(spec.role, settings.instance_settings.fs_encrypt)}))
     return secrets
 
 
-def create_servers(c, deployment: str, environment: str, specs: list[ServerSpec], tries: int = 3,
-                   keep_failed: bool = False, post_setup: list | None = None, checked: Secrets | None = None):
+def create_servers(c: Context, env: Environment, specs: list[ServerSpec], tries: int = 3,
+                   keep_failed: bool = False, post_setup: list | None = None, checked: Secrets | None = None
+                   ) -> list[Outcome]:
     """Validate everything (unless ``checked``, what check_creation returned, says it was), then create ``specs``
     in parallel; DeployError naming every failure."""
-    settings = settings_for(c)
-    secrets = checked or check_creation(c, deployment, environment, specs)
+    settings = env.settings
+    secrets = checked or check_creation(c, env, specs)
     aws = aws_for(c)
     operator = operator_name(c)
     rendezvous = PrimaryRendezvous()
     if any(spec.role in REPLICA_ROLES for spec in specs):
-        rendezvous = primary_for_replicas(c, deployment, environment, specs)
+        rendezvous = primary_for_replicas(c, env, specs)
     known = KnownHosts()
     hooks = list(POST_SETUP if post_setup is None else post_setup)
 
@@ -78,13 +82,14 @@ def create_servers(c, deployment: str, environment: str, specs: list[ServerSpec]
     return outcomes
 
 
-def primary_for_replicas(c, deployment: str, environment: str, specs: list[ServerSpec]) -> PrimaryRendezvous:
+def primary_for_replicas(c: Context, env: Environment, specs: list[ServerSpec]) -> PrimaryRendezvous:
     """Replicas copy the primary being created alongside them, else the existing one; none is an error."""
     if any(spec.role in PRIMARY_ROLES + ("combo",) for spec in specs):
         return PrimaryRendezvous(pending=True)
-    primary = discover(c, deployment, environment).primary_database
+    primary = stack_of(c, env).primary_database
     if primary is None:
-        raise UsageError(f"there is no db-primary in {deployment} {environment} for a db-replica to copy; create one first")
+        raise UsageError(
+            f"there is no db-primary in {env.deployment} {env.environment} for a db-replica to copy; create one first")
     return PrimaryRendezvous(existing=primary.server.private_ip)
 
 
@@ -97,15 +102,16 @@ def primary_for_replicas(c, deployment: str, environment: str, specs: list[Serve
     "tries": "attempts per server before giving up on it",
     "keep_failed": "yes: keep a server whose last try failed, for inspection; no: terminate it",
 })
-def new(c, deployment, environment, role, avail_zone=None, count=1, tries=3, keep_failed="no"):
+def new(c: Context, deployment: str, environment: str, role: str, avail_zone: str | None = None, count: int = 1,
+        tries: int = 3, keep_failed: str = "no") -> None:
     """Create count servers of a role (in parallel, 3 tries each); they get their role only once set up."""
-    settings = settings_for(c)
-    check_selection(settings, deployment, environment)
-    announce_change(c, deployment, environment)
+    env = environment_of(c, deployment, environment)
+    settings = env.settings
+    announce_change(c, env)
     if avail_zone is None:
         avail_zone = random.choice(settings.avail_zones)
         print(f'Note: Assigning random availability zone "{avail_zone}"')
     if int(count) < 1 or int(tries) < 1:
         raise UsageError(f"new: count={count}, tries={tries}: expected positive numbers")
     specs = [ServerSpec(deployment, environment, role, avail_zone) for _ in range(int(count))]
-    create_servers(c, deployment, environment, specs, tries=int(tries), keep_failed=flag(keep_failed))
+    create_servers(c, env, specs, tries=int(tries), keep_failed=flag(keep_failed))

@@ -1,15 +1,21 @@
-"""Deployment tasks: create_launch_config_for_deployment, deploy_full, deploy_serial, recover, prune."""
+"""Tasks that run an operation of the deploy engine on the web group: create_launch_config_for_deployment,
+deploy_full, deploy_serial, recover, prune."""
 
 from __future__ import annotations
 
+from typing import Any
+
+from invoke import Context
+
 from ....aws import scaling
 from ....aws.statestore import StateStore
+from ....config import Settings
 from ....errors import DeployError, UsageError
-from ....prompts import confirm
+from ....prompts import confirm_production
 from ....report import reporter
 from ..announce import announce_change
-from ..app.steps import ApplicationSteps
-from ..context import aws_for, settings_for
+from ..app.engine_steps import ApplicationSteps
+from ..context import aws_for, environment_of, project_hook
 from ..deploy import launches
 from ..deploy.context import OVERALL_DEADLINE, DeployContext
 from ..deploy.full import DEPLOY_FULL
@@ -18,8 +24,9 @@ from ..deploy.operation import CAPTURE, Operation, Step, execute
 from ..deploy.operation import recover_environment
 from ..deploy.prune import prune as prune_unused
 from ..deploy.serial import DEPLOY_SERIAL, DEPLOY_SERIAL_REFRESH
+from ..deploy.steps import ServerSteps
+from ..environment import Environment
 from ....waits import Polling
-from ..stack import check_selection
 from .base import flag, task
 
 CREATE_LAUNCH = Operation("create_launch_config", (CAPTURE, Step("prepare_launch", launches.prepare)))
@@ -27,9 +34,9 @@ OPERATIONS = {op.name: op for op in (DEPLOY_FULL, DEPLOY_SERIAL, DEPLOY_SERIAL_R
 ENGINES = {"serial": DEPLOY_SERIAL, "instance-refresh": DEPLOY_SERIAL_REFRESH}
 
 
-def server_steps(c, settings):
+def server_steps(c: Context, settings: Settings) -> ServerSteps:
     """The SSH steps the engine calls (image baking, maintenance page, worker deploy) for the selected run."""
-    return ApplicationSteps(c)
+    return ApplicationSteps(c, post_bootstrap=project_hook(c, "post_bootstrap"))
 
 
 def report(message: str) -> None:
@@ -37,30 +44,33 @@ def report(message: str) -> None:
     reporter().info(message)
 
 
-def _context(c, deployment, environment, operation, params, poll, timeout, steps=None,
-             deadline=OVERALL_DEADLINE) -> DeployContext:
-    """Validate everything the operation names, before anything changes; then start its journal."""
-    settings = settings_for(c)
-    check_selection(settings, deployment, environment)
+def begin_operation(c: Context, env: Environment, operation: Operation, params: dict[str, Any], poll: float,
+                    timeout: float, steps: ServerSteps | None = None, deadline: float = OVERALL_DEADLINE
+                    ) -> DeployContext:
+    """Validate everything the operation names, before anything changes; then start its journal.
+
+    ``params`` is left as given: the journal gets a copy (with ``launch_config_name`` resolved to ``launch``).
+    """
+    settings = env.settings
     aws = aws_for(c)
-    group_name = settings.deployment_setting("auto_scaling_groups", deployment, environment)
-    group = scaling.find_group(aws.autoscaling, group_name)
+    group = scaling.find_group(aws.autoscaling, env.group_name)
+    params = dict(params)
     if params.get("launch_config_name"):
         params["launch"] = launches.named_launch(aws, group, params.pop("launch_config_name")).to_dict()
     if params.get("ami"):
         launches.image_changeset(aws, params["ami"])  # the image must exist
-    existing = Journal.load(StateStore.peek(aws, deployment, environment))  # checked again under the lock
+    existing = Journal.load(StateStore.peek(aws, env.deployment, env.environment))  # checked again under the lock
     if existing is not None:
         raise DeployError(
-            f"an earlier {existing.describe()} did not finish; run `fabulaws recover:{deployment},{environment}` first"
+            f"an earlier {existing.describe()} did not finish; run `fabulaws recover:{env.deployment},{env.environment}` first"
         )
-    announce_change(c, deployment, environment)  # everything checked; the journal is the first change
-    journal = Journal.start(operation.name, deployment, environment, group_name, params)
-    return DeployContext(
-        aws, settings, deployment, environment, group_name, steps or server_steps(c, settings), journal,
-        Polling(delay=float(poll)), float(timeout), reporter(), overall=float(deadline),
+    announce_change(c, env)  # everything checked; the journal is the first change
+    journal = Journal.start(operation.name, env.deployment, env.environment, env.group_name, params)
+    ctx = DeployContext(
+        aws, settings, env.deployment, env.environment, env.group_name, steps or server_steps(c, settings), journal,
+        Polling(delay=float(poll)), float(timeout), reporter(), overall=float(deadline), _env=env,
     )
-
+    return ctx
 
 
 @task(types={"poll": "seconds", "timeout": "seconds"}, help={
@@ -71,9 +81,11 @@ def _context(c, deployment, environment, operation, params, poll, timeout, steps
     "poll": "seconds between AWS status checks while waiting",
     "timeout": "seconds to wait for the image to bake before giving up",
 })
-def create_launch_config_for_deployment(c, deployment, environment, ami=None, changeset=None, poll=2, timeout=1800):
+def create_launch_config_for_deployment(c: Context, deployment: str, environment: str, ami: str | None = None,
+                                        changeset: str | None = None, poll: float = 2, timeout: float = 1800) -> None:
     """Create the next launch configuration (or launch template version) for the web group; ami= skips baking."""
-    ctx = _context(c, deployment, environment, CREATE_LAUNCH, {"ami": ami, "changeset": changeset}, poll, timeout)
+    env = environment_of(c, deployment, environment)
+    ctx = begin_operation(c, env, CREATE_LAUNCH, {"ami": ami, "changeset": changeset}, poll, timeout)
     execute(CREATE_LAUNCH, ctx)
 
 
@@ -91,17 +103,15 @@ def create_launch_config_for_deployment(c, deployment, environment, ami=None, ch
     "timeout": "seconds each wait (image, servers, health) may take before the deploy fails",
     "deadline": "seconds the whole deploy may take (default 10800: 3 hours)",
 })
-def deploy_full(c, deployment, environment, launch_config_name=None, num_web=2, answer=None, ami=None, changeset=None,
-                rollback="yes", poll=2, timeout=1800, deadline=10800):
+def deploy_full(c: Context, deployment: str, environment: str, launch_config_name: str | None = None, num_web: int = 2,
+                answer: str | None = None, ami: str | None = None, changeset: str | None = None, rollback: str = "yes",
+                poll: float = 2, timeout: float = 1800, deadline: float = 10800) -> None:
     """Deploy with downtime: new web servers beside the old, maintenance page, migrate, swap them all."""
-    settings = settings_for(c)
-    check_selection(settings, deployment, environment)
-    if settings.is_production(environment):
-        question = "Are you sure you want to run a deploy_full in production? This will cause downtime!"
-        if not confirm(question, answer):
-            raise UsageError("Not running deploy_full on production")
+    env = environment_of(c, deployment, environment)
+    if env.is_production:
+        confirm_production("deploy_full", environment, answer, warning="This will cause downtime!")
     params = {"launch_config_name": launch_config_name, "num_web": int(num_web), "ami": ami, "changeset": changeset}
-    ctx = _context(c, deployment, environment, DEPLOY_FULL, params, poll, timeout, deadline=deadline)
+    ctx = begin_operation(c, env, DEPLOY_FULL, params, poll, timeout, deadline=deadline)
     execute(DEPLOY_FULL, ctx, rollback=flag(rollback))
 
 
@@ -120,22 +130,21 @@ def deploy_full(c, deployment, environment, launch_config_name=None, num_web=2, 
     "timeout": "seconds each wait (image, servers, health) may take before the deploy fails",
     "deadline": "seconds the whole deploy may take (default 10800: 3 hours)",
 })
-def deploy_serial(c, deployment, environment, launch_config_name=None, answer=None, batch=1, engine="serial", ami=None,
-                  changeset=None, rollback="yes", poll=2, timeout=1800, deadline=10800):
+def deploy_serial(c: Context, deployment: str, environment: str, launch_config_name: str | None = None,
+                  answer: str | None = None, batch: int = 1, engine: str = "serial", ami: str | None = None,
+                  changeset: str | None = None, rollback: str = "yes", poll: float = 2, timeout: float = 1800,
+                  deadline: float = 10800) -> None:
     """Deploy without downtime: replace web servers a batch at a time, never below capacity."""
-    settings = settings_for(c)
-    check_selection(settings, deployment, environment)
+    env = environment_of(c, deployment, environment)
     if engine not in ENGINES:
         raise UsageError(f"deploy_serial: engine={engine!r}: expected one of {', '.join(ENGINES)}")
     if int(batch) < 1:
         raise UsageError(f"deploy_serial: batch={batch}: expected a positive number of servers")
-    if settings.is_production(environment) and not confirm(
-        f"Are you sure you want to activate the {environment} environment?", answer
-    ):
-        raise UsageError(f"{environment.capitalize()} environment not activated.")
+    if env.is_production:
+        confirm_production("deploy_serial", environment, answer)
     operation = ENGINES[engine]
     params = {"launch_config_name": launch_config_name, "batch": int(batch), "ami": ami, "changeset": changeset}
-    ctx = _context(c, deployment, environment, operation, params, poll, timeout, deadline=deadline)
+    ctx = begin_operation(c, env, operation, params, poll, timeout, deadline=deadline)
     execute(operation, ctx, rollback=flag(rollback))
 
 
@@ -146,18 +155,17 @@ def deploy_serial(c, deployment, environment, launch_config_name=None, answer=No
     "poll": "seconds between AWS status checks while waiting",
     "timeout": "seconds each wait may take before recovery fails",
 })
-def recover(c, deployment, environment, action="auto", poll=2, timeout=1800):
+def recover(c: Context, deployment: str, environment: str, action: str = "auto", poll: float = 2,
+            timeout: float = 1800) -> None:
     """After a killed deploy: finish it (past the migrations) or roll it back, from its journal; unlock the group."""
     if action not in ("auto", "finish", "rollback"):
         raise UsageError(f"recover: action={action!r}: expected auto, finish or rollback")
-    settings = settings_for(c)
-    check_selection(settings, deployment, environment)
-    announce_change(c, deployment, environment)
+    env = environment_of(c, deployment, environment)
+    announce_change(c, env)
     aws = aws_for(c)
-    group_name = settings.deployment_setting("auto_scaling_groups", deployment, environment)
-    placeholder = Journal.start("recover", deployment, environment, group_name, {})  # the stored one replaces it
-    ctx = DeployContext(aws, settings, deployment, environment, group_name, server_steps(c, settings), placeholder,
-                        Polling(delay=float(poll)), float(timeout), reporter())
+    placeholder = Journal.start("recover", deployment, environment, env.group_name, {})  # the stored one replaces it
+    ctx = DeployContext(aws, env.settings, deployment, environment, env.group_name, server_steps(c, env.settings),
+                        placeholder, Polling(delay=float(poll)), float(timeout), reporter(), _env=env)
     report(recover_environment(ctx, OPERATIONS, action))  # from the journal in the state bucket
 
 
@@ -166,11 +174,10 @@ def recover(c, deployment, environment, action="auto", poll=2, timeout=1800):
     "environment": "environment to act on (a name in the config's environments, e.g. staging)",
     "keep": "how many of the newest unused images, launch configurations and template versions to keep",
 })
-def prune(c, deployment, environment, keep=3):
+def prune(c: Context, deployment: str, environment: str, keep: int = 3) -> None:
     """Delete images (and snapshots), launch configurations and template versions older than the newest keep, unused."""
-    settings = settings_for(c)
-    check_selection(settings, deployment, environment)
-    announce_change(c, deployment, environment)
+    env = environment_of(c, deployment, environment)
+    announce_change(c, env)
     aws = aws_for(c)
-    group = scaling.find_group(aws.autoscaling, settings.deployment_setting("auto_scaling_groups", deployment, environment))
+    group = scaling.find_group(aws.autoscaling, env.group_name)
     prune_unused(aws, deployment, environment, int(keep), group, report)

@@ -1,12 +1,14 @@
-"""What 1.x's bootstrap, update_services, deploy_web and deploy_worker do on one server, in 1.x's order."""
+"""A release of the application on one server: what the bootstrap, update_services, deploy_web and deploy_worker
+tasks do on each of their servers, in 1.x's order."""
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Any, Callable
+
+from fabric import Connection
 
 from ....remote.streaming import connection_of
-from ..context import project_hook
-from . import AppServer
+from . import ServerApp
 from .code import (
     clone_repo,
     create_virtualenv,
@@ -24,7 +26,7 @@ from .services import (
 )
 
 
-def update_services(app: AppServer, run_update: bool = True) -> None:
+def update_services(app: ServerApp, run_update: bool = True) -> None:
     setup_dirs(app)
     upload_newrelic_conf(app)
     upload_supervisor_conf(app, run_update)
@@ -33,19 +35,19 @@ def update_services(app: AppServer, run_update: bool = True) -> None:
         upload_nginx_conf(app)
 
 
-def bootstrap(app: AppServer) -> None:
-    """A server's first deployment: code, services and virtualenv (then ``post_bootstrap`` if the fabfile has one)."""
+def bootstrap(app: ServerApp, post_bootstrap: Callable[[Connection], Any] | None = None) -> None:
+    """A server's first deployment: code, services and virtualenv, then ``post_bootstrap`` (the fabfile's hook of
+    that name, if it has one) with a Connection to the server."""
     clone_repo(app)
     update_services(app, run_update=False)  # supervisor starts the programs once their virtualenv exists
     create_virtualenv(app)
     update_requirements(app)
-    hook = project_hook(app.cxn, "post_bootstrap")
-    if hook is not None:
+    if post_bootstrap is not None:
         app.report(f"{app.host}: post_bootstrap")
-        hook(connection_of(app.cxn))  # a fabfile task: invoke wants the Connection itself (its output is its own)
+        post_bootstrap(connection_of(app.cxn))  # a fabfile task: invoke wants the Connection itself
 
 
-def deploy_code(app: AppServer, changeset: str | None) -> str:
+def deploy_code(app: ServerApp, changeset: str | None) -> str:
     changeset = update_source(app, changeset)
     update_requirements(app)
     update_local_settings(app)
@@ -53,7 +55,7 @@ def deploy_code(app: AppServer, changeset: str | None) -> str:
     return changeset
 
 
-def deploy_web(app: AppServer, changeset: str | None = None) -> str:
+def deploy_web_server(app: ServerApp, changeset: str | None = None) -> str:
     """Stop the site, update code, requirements, settings and static files, start it again."""
     supervisor(app, "stop", "web")
     supervisor(app, "stop", "pgbouncer")
@@ -65,7 +67,7 @@ def deploy_web(app: AppServer, changeset: str | None = None) -> str:
     return changeset
 
 
-def deploy_worker(app: AppServer, changeset: str | None = None, run_migrations: bool = True,
+def deploy_worker_server(app: ServerApp, changeset: str | None = None, run_migrations: bool = True,
                   before_migrate: Callable[[], None] | None = None) -> str:
     """Stop Celery, update everything, migrate and collect static files (on one worker only), start Celery.
 
@@ -84,7 +86,7 @@ def deploy_worker(app: AppServer, changeset: str | None = None, run_migrations: 
     return changeset
 
 
-def restore_worker(app: AppServer, changeset: str) -> str:
+def restore_worker_server(app: ServerApp, changeset: str) -> str:
     """Undo of a deploy_worker stopped before its migrations: ``changeset`` again with its requirements, local
     settings and supervisor configuration; pgbouncer and Celery running again."""
     supervisor(app, "stop", "celery")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ....aws import tags as tagging
 from ....ec2 import EC2Instance
@@ -21,10 +21,21 @@ from ..servers.creation import LOG_DIR, log_path, server_logger
 from ..servers.each import open_connection
 from ..servers.provision import NewServer, ServerSpec
 from ..stack import Stack
-from . import AppServer, newrelic, on_app_servers
+from . import ServerApp, newrelic, on_app_servers
 from .code import current_changeset
-from .deploy import bootstrap, deploy_web, deploy_worker, restore_worker
+from .release import (
+    bootstrap,
+    deploy_web_server,
+    deploy_worker_server,
+    restore_worker_server,
+)
 from .services import begin_upgrade, end_upgrade
+
+if TYPE_CHECKING:
+    from fabric import Connection
+    from invoke import Context
+
+    from fabulaws.library.wsgiautoscale.deploy.context import DeployContext
 
 
 class ApplicationSteps:
@@ -32,10 +43,13 @@ class ApplicationSteps:
 
     declares_no_return = True  # deploy_worker declares the point of no return right before the migrations
 
-    def __init__(self, c: Any, before_app: Callable[[], None] | None = None) -> None:
+    def __init__(self, c: Context, before_app: Callable[[], None] | None = None,
+                 post_bootstrap: Callable[[Connection], Any] | None = None) -> None:
         """``before_app`` runs once before the first application step (create_environment: wait for the
-        database, cache and worker servers being created meanwhile, then bootstrap the workers)."""
+        database, cache and worker servers being created meanwhile, then bootstrap the workers);
+        ``post_bootstrap``: the fabfile's hook, run after the image server's bootstrap."""
         self.c = c
+        self.post_bootstrap = post_bootstrap
         self._secrets: Secrets | None = None
         self._before_app = before_app
 
@@ -44,19 +58,19 @@ class ApplicationSteps:
             waiting, self._before_app = self._before_app, None
             waiting()
 
-    def secrets(self, ctx: Any) -> Secrets:
+    def secrets(self, ctx: DeployContext) -> Secrets:
         if self._secrets is None:
             self._secrets = Secrets(ctx.settings, ctx.deployment, ctx.environment, ctx.aws)
         return self._secrets
 
-    def _on_servers(self, ctx: Any, servers: list, action: Any, what: str, stack: Stack | None = None) -> None:
+    def _on_servers(self, ctx: DeployContext, servers: list, action: Any, what: str, stack: Stack | None = None) -> None:
         if servers:
             secrets = self.secrets(ctx)
             secrets.load(ctx.settings.password_names)
             on_app_servers(self.c, servers, action, what, ctx.settings, stack or ctx.stack(), secrets, ctx.aws, ctx.report)
 
     # --- ServerSteps ---------------------------------------------------------------------------------
-    def bake_image(self, ctx: Any) -> tuple[str, str]:
+    def bake_image(self, ctx: DeployContext) -> tuple[str, str]:
         """A temporary web server (role ``web-IMAGE``, invisible to discovery) at the branch head, imaged,
         then terminated, also on failure. Recorded in the journal before they exist: the run tag its instance and
         volumes carry, its key pairs' name prefix, the image's name; so ``recover`` deletes them after a kill."""
@@ -86,9 +100,9 @@ class ApplicationSteps:
             ctx.report("image server: bootstrap and deploy_web")
             with open(path, "a", buffering=1, encoding="utf-8", errors="replace") as stream:  # its remote output too
                 cxn = StreamedConnection(server.cxn, stream)
-                app = AppServer(cxn, settings, ctx.stack(), ["web"], secrets, ctx.aws, ctx.report)
-                bootstrap(app)
-                changeset = deploy_web(app)
+                app = ServerApp(cxn, settings, ctx.stack(), ["web"], secrets, ctx.aws, ctx.report)
+                bootstrap(app, self.post_bootstrap)
+                changeset = deploy_web_server(app)
             stamp = time.strftime("%Y%m%d%H%M%S", time.gmtime())
             ctx.report(f"creating the image of {instance.instance_id} at {changeset[:12]}")
             name = f"{ctx.deployment}_{ctx.environment}_web_{stamp}_{changeset}"
@@ -103,7 +117,7 @@ class ApplicationSteps:
             log.removeHandler(handler)
             handler.close()
 
-    def servers_ready(self, ctx: Any, instance_ids: list[str]) -> None:
+    def servers_ready(self, ctx: DeployContext, instance_ids: list[str]) -> None:
         """Return once every new server answers SSH with its data volume mounted (1.x slept 120 s for that);
         load balancer health is waited for later."""
         waiting = set(instance_ids)
@@ -135,13 +149,13 @@ class ApplicationSteps:
         wait_for(Wait(f"SSH on the {len(waiting)} new server(s)", unreachable, lambda left: not left,
                       lambda left: ", ".join(sorted(left)), deadline=ctx.wait_deadline()), ctx.polling, ctx.report)
 
-    def begin_upgrade(self, ctx: Any, servers: list[Any]) -> None:
+    def begin_upgrade(self, ctx: DeployContext, servers: list[Any]) -> None:
         self._on_servers(ctx, servers, begin_upgrade, "begin_upgrade")
 
-    def end_upgrade(self, ctx: Any, servers: list[Any]) -> None:
+    def end_upgrade(self, ctx: DeployContext, servers: list[Any]) -> None:
         self._on_servers(ctx, servers, end_upgrade, "end_upgrade")
 
-    def deploy_worker(self, ctx: Any, changeset: str) -> None:
+    def deploy_worker(self, ctx: DeployContext, changeset: str) -> None:
         """Every worker at ``changeset``; the first one migrates and collects static files."""
         self.before_app()
         stack = ctx.stack()
@@ -150,14 +164,14 @@ class ApplicationSteps:
             ctx.warn(f"no worker server in {ctx.deployment} {ctx.environment}: migrations and collectstatic did NOT "
                      f"run for {changeset}; create a worker, then run `fabulaws {ctx.environment} deploy_worker`")
         self.record_changesets(ctx, workers, stack)
-        self._on_servers(ctx, workers[:1], lambda app: deploy_worker(app, changeset, before_migrate=ctx.point_of_no_return),
+        self._on_servers(ctx, workers[:1], lambda app: deploy_worker_server(app, changeset, before_migrate=ctx.point_of_no_return),
                          "deploy_worker", stack)
-        self._on_servers(ctx, workers[1:], lambda app: deploy_worker(app, changeset, run_migrations=False),
+        self._on_servers(ctx, workers[1:], lambda app: deploy_worker_server(app, changeset, run_migrations=False),
                          "deploy_worker", stack)
         flag_optional(ctx, changeset, self.secrets(ctx))
 
 
-    def record_changesets(self, ctx: Any, workers: list, stack: Stack) -> None:
+    def record_changesets(self, ctx: DeployContext, workers: list, stack: Stack) -> None:
         """Each worker's changeset before this run changes it, in the journal (a rollback restores them)."""
         if not workers:
             return
@@ -175,16 +189,16 @@ class ApplicationSteps:
         self._on_servers(ctx, workers, read, "current_changeset", stack)
         ctx.record_workers(found)
 
-    def restore_workers(self, ctx: Any, workers: dict[str, str]) -> None:
+    def restore_workers(self, ctx: DeployContext, workers: dict[str, str]) -> None:
         """Each worker back at its changeset from before the run (before the point of no return only)."""
         stack = ctx.stack()
         servers = [s for s in stack.by_role("worker") if s.instance_id in workers]
         by_host = {address: s.instance_id for s in servers for address in (s.hostname, s.private_ip) if address}
-        self._on_servers(ctx, servers, lambda app: restore_worker(app, workers[by_host[app.host]]), "restore_worker",
+        self._on_servers(ctx, servers, lambda app: restore_worker_server(app, workers[by_host[app.host]]), "restore_worker",
                          stack)
 
 
-def flag_optional(ctx: Any, changeset: str, secrets: Secrets) -> None:
+def flag_optional(ctx: DeployContext, changeset: str, secrets: Secrets) -> None:
     """The New Relic markers, when configured; a failure is a warning: the database is migrated by now, and an
     optional notice must not roll a deploy back onto old code."""
     try:
