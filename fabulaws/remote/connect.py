@@ -189,7 +189,7 @@ def wait_for_ssh(ec2: Any, instance_ids: list[str], addresses: Callable[[], dict
                 changed.append(f"{host}: the SSH host key differs from the one recorded: {exc}")
                 continue
             except NOT_YET as exc:
-                why = f"{type(exc).__name__}: {exc}"
+                why = " ".join(f"{type(exc).__name__}: {exc}".split())  # one line of progress
             if why is None:
                 del waiting[instance_id]
             else:

@@ -6,21 +6,22 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+import paramiko
+
 from ....aws import tags as tagging
-from ....ec2 import EC2Instance
 from ....errors import DeployError
 from ....remote.commands import join, sudo
+from ....remote.connect import wait_for_ssh
 from ....remote.hostkeys import KnownHosts
 from ....remote.streaming import StreamedConnection
 from ....secrets import Secrets
-from ....waits import Wait, wait_for
 from ..context import operator_name
 from ..deploy.resources import RUN_TAG
 from ..servers import roles
 from ..servers.creation import LOG_DIR, log_path, server_logger
 from ..servers.each import open_connection
 from ..servers.provision import NewServer, ServerSpec
-from ..stack import Stack
+from ..stack import Server, Stack
 from . import ServerApp, newrelic, on_app_servers
 from .code import current_changeset
 from .release import (
@@ -119,35 +120,30 @@ class ApplicationSteps:
 
     def servers_ready(self, ctx: DeployContext, instance_ids: list[str]) -> None:
         """Return once every new server answers SSH with its data volume mounted (1.x slept 120 s for that);
-        load balancer health is waited for later."""
-        waiting = set(instance_ids)
+        load balancer health is waited for later. The one wait for new servers' SSH (remote.connect.wait_for_ssh)."""
         services_dir = ctx.stack().paths.services
         known = KnownHosts()
-        recorded: set[str] = set()
-        started = time.monotonic()
+        servers: dict[str, Server] = {}
 
-        def unreachable() -> set[str]:
-            servers = {s.instance_id: s for s in ctx.stack().all_servers() if s.instance_id in waiting}
-            for instance_id, server in servers.items():
-                host = server.hostname or server.private_ip
-                if instance_id not in recorded and known.record_instance(ctx.aws.ec2, instance_id, host):
-                    recorded.add(instance_id)  # its host keys, from its console (an address may be reused)
-                if instance_id not in recorded and time.monotonic() - started < EC2Instance.console_grace:
-                    continue  # sshd may answer before the keys are published: no first-contact trust yet
+        def addresses() -> dict[str, str]:
+            servers.update({s.instance_id: s for s in ctx.stack().all_servers() if s.instance_id in instance_ids})
+            return {instance_id: s.hostname or s.private_ip for instance_id, s in servers.items()}
+
+        def mounted(instance_id: str, host: str) -> str | None:
+            try:
+                cxn = open_connection(self.c, servers[instance_id], known)
                 try:
-                    cxn = open_connection(self.c, server, known)
-                    try:
-                        mounted = sudo(cxn, join("test", "-d", services_dir), hide=True, warn=True).ok
-                    finally:
-                        cxn.close()
-                    if mounted:
-                        waiting.discard(instance_id)
-                except Exception:  # noqa: BLE001 - not yet: sshd is starting
-                    pass
-            return set(waiting)
+                    ready = sudo(cxn, join("test", "-d", services_dir), hide=True, warn=True).ok
+                finally:
+                    cxn.close()
+            except paramiko.BadHostKeyException:
+                raise
+            except Exception as exc:  # noqa: BLE001 - not yet: sshd, the operator's user or sudo are still starting
+                return " ".join(f"{type(exc).__name__}: {exc}".split())
+            return None if ready else "its data volume is not mounted yet"
 
-        wait_for(Wait(f"SSH on the {len(waiting)} new server(s)", unreachable, lambda left: not left,
-                      lambda left: ", ".join(sorted(left)), deadline=ctx.wait_deadline()), ctx.polling, ctx.report)
+        wait_for_ssh(ctx.aws.ec2, instance_ids, addresses, mounted, known, ctx.wait_deadline(), ctx.polling,
+                     ctx.report, what=f"SSH on the {len(instance_ids)} new server(s)")
 
     def begin_upgrade(self, ctx: DeployContext, servers: list[Any]) -> None:
         self._on_servers(ctx, servers, begin_upgrade, "begin_upgrade")
