@@ -12,7 +12,7 @@ ACCOUNT = "123456789012"  # moto's default account
 
 def regional(service: str) -> Iterator[tuple[str, Any]]:
     """(region, backend) for every region of ``service`` that has been used; never creates one."""
-    per_account = get_backend(service)
+    per_account = get_backend(service)  # type: ignore[call-overload]  # any service name
     if ACCOUNT not in dict.keys(per_account):
         return
     yield from list(dict.items(per_account[ACCOUNT]))
@@ -20,4 +20,4 @@ def regional(service: str) -> Iterator[tuple[str, Any]]:
 
 def backend(service: str, region: str) -> Any:
     """The backend of ``service`` in ``region`` (created if needed)."""
-    return get_backend(service)[ACCOUNT][region]
+    return get_backend(service)[ACCOUNT][region]  # type: ignore[call-overload]  # any service name

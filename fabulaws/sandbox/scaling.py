@@ -180,8 +180,9 @@ def launch(region: str, group: Any, count: int, now: float, zone: str | None = N
                 protected_from_scale_in=group.new_instances_protected_from_scale_in,
                 autoscaling_group=group,
             )
-            state.sandbox_launch = {"launch_config": spec["launch_config_name"], "template": spec["template"]}
-            state.sandbox_reason = reason
+            # the sandbox's own notes on moto's record
+            state.sandbox_launch = {"launch_config": spec["launch_config_name"], "template": spec["template"]}  # type: ignore[attr-defined]
+            state.sandbox_reason = reason  # type: ignore[attr-defined]
             group.instance_states.append(state)
             launched.append(state)
             log.info("%s: launched %s in %s%s", group.name, instance.id, target_zone, f" ({reason})" if reason else "")
@@ -320,7 +321,7 @@ def _least_populated_zone(group: Any) -> str:
 def _subnets_by_zone(ec2: Any, group: Any) -> dict[str, str]:
     if not group.vpc_zone_identifier:
         return {}
-    subnets = {}
+    subnets: dict[str, Any] = {}
     for subnet_id in group.vpc_zone_identifier.split(","):
         subnet = ec2.get_subnet(subnet_id.strip())
         subnets.setdefault(subnet.availability_zone, subnet.id)

@@ -43,9 +43,9 @@ def vpc_network(ec2: Any) -> ipaddress.IPv4Network:
     """The VPC range of the sandbox behind ``ec2``'s endpoint (its slot's), or VPC_CIDR for a plain moto server."""
     try:
         with urllib.request.urlopen(ec2.meta.endpoint_url.rstrip("/") + "/_sandbox/network", timeout=5) as response:
-            return ipaddress.ip_network(json.load(response)["vpc_cidr"])
+            return ipaddress.IPv4Network(json.load(response)["vpc_cidr"])
     except (OSError, ValueError, KeyError, TypeError):
-        return ipaddress.ip_network(VPC_CIDR)
+        return ipaddress.IPv4Network(VPC_CIDR)
 
 
 def ensure_network(ec2: Any, settings: Settings, report: list[str]) -> tuple[str | None, dict[str, str]]:
@@ -65,7 +65,7 @@ def ensure_network(ec2: Any, settings: Settings, report: list[str]) -> tuple[str
         vpc_id = ec2.create_vpc(CidrBlock=str(network), TagSpecifications=_name_tag("vpc", name))["Vpc"]["VpcId"]
         report.append(f"created VPC {name} ({vpc_id}, {network})")
     else:
-        network = ipaddress.ip_network(vpcs[0]["CidrBlock"])
+        network = ipaddress.IPv4Network(vpcs[0]["CidrBlock"])
     subnets = list(network.subnets(new_prefix=24))
     subnet_ids = {}
     for index, (letter, value) in enumerate(sorted(settings.subnets.items())):
@@ -200,7 +200,7 @@ def ensure_group(
             SecurityGroups=security_group_ids,
             InstanceMonitoring={"Enabled": True},
         )
-        how = {"LaunchConfigurationName": launch_config}
+        how: dict[str, Any] = {"LaunchConfigurationName": launch_config}
     else:
         template = aws.ec2.create_launch_template(
             LaunchTemplateName=name,
@@ -213,7 +213,7 @@ def ensure_group(
             },
         )["LaunchTemplate"]
         how = {"LaunchTemplate": {"LaunchTemplateId": template["LaunchTemplateId"], "Version": "$Default"}}
-    zones = {"VPCZoneIdentifier": ",".join(subnet_ids[letter] for letter in settings.avail_zones if letter in subnet_ids)}
+    zones: dict[str, Any] = {"VPCZoneIdentifier": ",".join(subnet_ids[letter] for letter in settings.avail_zones if letter in subnet_ids)}
     if not zones["VPCZoneIdentifier"]:
         zones = {"AvailabilityZones": [aws.region + letter for letter in settings.avail_zones]}
     tags = {"Name": f"{deployment}_{environment}_web", "deployment": deployment, "environment": environment, "role": "web"}

@@ -16,7 +16,7 @@ import time
 import urllib.parse
 from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from werkzeug.serving import WSGIRequestHandler, make_server
 
@@ -102,11 +102,11 @@ class Sandbox:
         # stall: the control loops skip their ticks for that many real seconds (a machine too busy to run them).
         self.faults: dict[str, Any] = {"throttle": 0.0, "fail": {}, "stall": 0.0}
         self._stalled_until = 0.0
-        self.trace = None  # a file that gets one line per API request (``serve --trace``)
+        self.trace: TextIO | None = None  # a file that gets one line per API request (``serve --trace``)
         patches.apply(self)
         self.moto = DomainDispatcherApplication(create_backend_app)
         self.server = make_server(host, port, self.wsgi, threaded=True, request_handler=QuietHandler)
-        self.host, self.port = self.server.server_address[:2]
+        self.host, self.port = str(self.server.server_address[0]), int(self.server.server_address[1])
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
 

@@ -41,12 +41,12 @@ class Slot:
     @property
     def vpc_network(self) -> ipaddress.IPv4Network:
         """Where the seed puts the project's VPC (subnets 10.N.1.0/24, 10.N.2.0/24...)."""
-        return ipaddress.ip_network(f"10.{self.number}.0.0/16")
+        return ipaddress.IPv4Network(f"10.{self.number}.0.0/16")
 
     @property
     def default_vpc_network(self) -> ipaddress.IPv4Network:
         """moto's default VPC in this sandbox (AWS's is 172.31.0.0/16)."""
-        return ipaddress.ip_network(f"172.{16 + self.number}.0.0/16")
+        return ipaddress.IPv4Network(f"172.{16 + self.number}.0.0/16")
 
     @property
     def networks(self) -> tuple[ipaddress.IPv4Network, ...]:
@@ -55,12 +55,12 @@ class Slot:
     @property
     def balancer_network(self) -> ipaddress.IPv4Network:
         """Loopback addresses of this sandbox's load balancers (reachable from the operator's machine)."""
-        return ipaddress.ip_network(f"127.10.{self.number}.0/24")
+        return ipaddress.IPv4Network(f"127.10.{self.number}.0/24")
 
     @property
     def link_network(self) -> ipaddress.IPv4Network:
         """The point-to-point link between the operator's machine and the router namespace (RFC 2544 range)."""
-        return ipaddress.ip_network(f"198.18.{self.number}.0/30")
+        return ipaddress.IPv4Network(f"198.18.{self.number}.0/30")
 
     @property
     def outside_address(self) -> str:
@@ -90,7 +90,7 @@ class Slot:
 
     def owner_of(self, cidr: str) -> Slot | None:
         """Another slot whose ranges ``cidr`` overlaps (None: free for this sandbox)."""
-        network = ipaddress.ip_network(cidr, strict=False)
+        network = ipaddress.IPv4Network(cidr, strict=False)
         for other in self.others():
             if any(network.overlaps(own) for own in other.networks):
                 return other

@@ -128,6 +128,10 @@ class HostManager:
         }
 
     # --- work queues ---------------------------------------------------------------------------
+    def _create_volumes(self, copies: list) -> None:
+        for copy in copies:
+            self.volumes.create(*copy)
+
     def submit(self, key: str, work: Callable[[], None], what: str) -> None:
         with self._queues_lock:
             pending = self._queues.get(key)
@@ -161,7 +165,7 @@ class HostManager:
             ec2.attach_volume(volume.id, instance.id, device, delete_on_termination=True)
             attached[device] = volume.id
             copies.append((volume.id, size, Path(snapshot)))
-        self.submit(instance.id, lambda: [self.volumes.create(*copy) for copy in copies], "create volumes from the image")
+        self.submit(instance.id, lambda: self._create_volumes(copies), "create volumes from the image")
 
     def instance_running(self, region: str, instance: Any) -> None:
         """Boot the host: the image's layers, the attached volumes, the launch key pair."""

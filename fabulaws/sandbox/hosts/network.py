@@ -147,7 +147,7 @@ class Network:
 
     def add_subnet(self, network: str) -> None:
         """Give the bridge the subnet's gateway address, and route the subnet if outside the slot's ranges."""
-        subnet = ipaddress.ip_network(network)
+        subnet = ipaddress.IPv4Network(network)  # the sandbox routes IPv4 only
         if not any(subnet.subnet_of(own) for own in self.slot.networks):
             self.route(str(subnet))
         gateway = Interface("0.0.0.0", network).gateway
