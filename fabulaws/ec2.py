@@ -159,7 +159,7 @@ class EC2Instance:
     def wait_running(self) -> dict:
         """Until the instance runs (botocore's InstanceRunning waiter, bounded)."""
         try:
-            instances.wait_running(self.aws.ec2, self.instance_id, self.running_timeout)
+            instances.wait_running(self.aws.ec2, self.created_id, self.running_timeout)
         except WaiterError as exc:
             raise InstanceError(f"{self.instance_id} is not running after {self.running_timeout:.0f} s: {exc}") from None
         return self.refresh()
@@ -191,8 +191,15 @@ class EC2Instance:
     # --- using -----------------------------------------------------------------------------------
     def refresh(self) -> dict:
         """Describe the instance again (addresses, state, tags)."""
-        self.instance = instances.describe(self.aws.ec2, self.instance_id)
+        self.instance = instances.describe(self.aws.ec2, self.created_id)
         return self.instance
+
+    @property
+    def created_id(self) -> str:
+        """The instance's id; InstanceError before ``setup()`` created it (or ``instance_id=`` named it)."""
+        if not self.instance_id:
+            raise InstanceError("no instance yet: call setup() first, or give instance_id=")
+        return self.instance_id
 
     def describe(self) -> dict:
         return self.instance or self.refresh()
@@ -222,11 +229,11 @@ class EC2Instance:
     def add_tags(self, tags: dict[str, str]) -> None:
         self.tags.update(tags)
         self.instance = None
-        tagging.add(self.aws.ec2, [self.instance_id], tags)
+        tagging.add(self.aws.ec2, [self.created_id], tags)
 
     def create_image(self, name: str, no_reboot: bool = False) -> str:
         """Image the instance (its volumes too), tag the image like the instance, wait until it is available."""
-        image_id = images.create(self.aws.ec2, self.instance_id, name, no_reboot)
+        image_id = images.create(self.aws.ec2, self.created_id, name, no_reboot)
         images.tag_like(self.aws.ec2, image_id, self.refresh())
         try:
             images.wait_available(self.aws.ec2, image_id, self.image_timeout)

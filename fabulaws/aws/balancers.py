@@ -6,12 +6,15 @@ Each call is one batched describe per load balancer or target group.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 from botocore.exceptions import ClientError
 
 from ..errors import AwsResourceError
 from .errors import not_found
+
+if TYPE_CHECKING:
+    from .session import Aws
 
 
 @dataclass(frozen=True)
@@ -26,7 +29,7 @@ class Balancer:
         return self.name if self.kind == "elb" else f"target group {self.name}"
 
 
-def find_balancers(aws: Any, elb_names: list[str], target_group_names: list[str]) -> list[Balancer]:
+def find_balancers(aws: Aws, elb_names: list[str], target_group_names: list[str]) -> list[Balancer]:
     """Resolve configured names; a name that does not exist is an AwsResourceError (by error code; any other
     error, AccessDenied for one, goes through)."""
     balancers = [Balancer("elb", name) for name in elb_names]
@@ -49,7 +52,7 @@ def find_balancers(aws: Any, elb_names: list[str], target_group_names: list[str]
     return balancers
 
 
-def instance_states(aws: Any, balancer: Balancer, instance_ids: list[str]) -> dict[str, str]:
+def instance_states(aws: Aws, balancer: Balancer, instance_ids: list[str]) -> dict[str, str]:
     """State of each instance in ``balancer``: InService/OutOfService (ELB) or healthy/initial/... (ELBv2).
 
     Instances not registered are reported as ``OutOfService`` / ``unused``.
@@ -69,7 +72,7 @@ def instance_states(aws: Any, balancer: Balancer, instance_ids: list[str]) -> di
 HEALTHY = ("InService", "healthy")
 
 
-def health(aws: Any, balancers: list[Balancer], instance_ids: list[str]) -> dict[str, dict[str, str]]:
+def health(aws: Aws, balancers: list[Balancer], instance_ids: list[str]) -> dict[str, dict[str, str]]:
     """``{instance: {balancer: state}}``: one describe call per load balancer and target group."""
     result: dict[str, dict[str, str]] = {i: {} for i in instance_ids}
     for balancer in balancers:
@@ -83,7 +86,7 @@ def describe_health(seen: dict[str, dict[str, str]]) -> str:
     return "; ".join(f"{i}: " + ", ".join(f"{b} {s}" for b, s in per.items()) for i, per in seen.items())
 
 
-def register(aws: Any, balancer: Balancer, instance_ids: list[str]) -> None:
+def register(aws: Aws, balancer: Balancer, instance_ids: list[str]) -> None:
     if not instance_ids:
         return
     if balancer.kind == "elb":
@@ -92,7 +95,7 @@ def register(aws: Any, balancer: Balancer, instance_ids: list[str]) -> None:
         aws.elbv2.register_targets(TargetGroupArn=balancer.arn, Targets=[{"Id": i} for i in instance_ids])
 
 
-def deregister(aws: Any, balancer: Balancer, instance_ids: list[str]) -> None:
+def deregister(aws: Aws, balancer: Balancer, instance_ids: list[str]) -> None:
     if not instance_ids:
         return
     if balancer.kind == "elb":

@@ -6,7 +6,8 @@ What is already gone is fine to a delete, and "no such thing" is an answer to a 
 
 from __future__ import annotations
 
-from typing import Callable, TypeVar
+from collections.abc import Callable
+from typing import TypeVar
 
 from botocore.exceptions import ClientError
 

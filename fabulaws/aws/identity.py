@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from .types import Client
 
 
-def find_account(sts: Any) -> str:
+def find_account(sts: Client) -> str:
     """The 12-digit account id of the caller (STS GetCallerIdentity; needs no permission). Read-only."""
     return sts.get_caller_identity()["Account"]

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Callable, Mapping
+from functools import partial
+from typing import Any
 
 from . import tags as tagging
 from .errors import unless_gone
@@ -44,8 +46,8 @@ def delete(ec2: Client, image: Mapping[str, Any], missing_ok: bool = False) -> N
 
     ``missing_ok``: an image or snapshot already gone is fine (decided by the error code); other errors go through.
     """
-    steps = [lambda: ec2.deregister_image(ImageId=image["ImageId"])]
-    steps += [lambda snapshot=snapshot: ec2.delete_snapshot(SnapshotId=snapshot) for snapshot in snapshots(image)]
+    steps: list[Callable[[], object]] = [lambda: ec2.deregister_image(ImageId=image["ImageId"])]
+    steps += [partial(ec2.delete_snapshot, SnapshotId=snapshot) for snapshot in snapshots(image)]
     for step in steps:
         unless_gone(step) if missing_ok else step()
 

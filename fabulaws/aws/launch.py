@@ -21,7 +21,7 @@ class Launch:
     version: str | None = None  # as the group is told: "3", "$Latest" or "$Default"
 
     @classmethod
-    def of(cls, resource: dict) -> "Launch":
+    def of(cls, resource: dict) -> Launch:
         """The launch of a group or of a group's instance (DescribeAutoScalingGroups shapes)."""
         if resource.get("LaunchConfigurationName"):
             return cls(configuration=resource["LaunchConfigurationName"])
@@ -33,7 +33,7 @@ class Launch:
         return cls()
 
     @classmethod
-    def from_dict(cls, data: dict) -> "Launch":
+    def from_dict(cls, data: dict) -> Launch:
         return cls(**data)
 
     def to_dict(self) -> dict:
@@ -63,16 +63,18 @@ def runs(instance: dict, target: Launch) -> bool:
     return mine.template_id == target.template_id and str(mine.version) == str(target.version)
 
 
-def find_launch_configuration(autoscaling: Any, name: str) -> dict:
+def find_launch_configuration(autoscaling: Client, name: str) -> dict:
     found = autoscaling.describe_launch_configurations(LaunchConfigurationNames=[name])["LaunchConfigurations"]
     if not found:
         raise AwsResourceError(f"Cannot find a launch configuration with the name '{name}'.")
     return found[0]
 
 
-def template_version(ec2: Client, template_id: str, version: str, label: str | None = None) -> dict:
+def template_version(ec2: Client, template_id: str | None, version: str | None, label: str | None = None) -> dict:
     """One version of a template (``$Latest``/``$Default`` resolved); AwsResourceError if there is none (no such
     template or version, by error code; any other error goes through)."""
+    if template_id is None or version is None:
+        raise AwsResourceError(f"launch template {label or template_id} has no version {version}")
     versions = unless_gone(lambda: ec2.describe_launch_template_versions(
         LaunchTemplateId=template_id, Versions=[str(version)])["LaunchTemplateVersions"])
     if not versions:
@@ -81,7 +83,7 @@ def template_version(ec2: Client, template_id: str, version: str, label: str | N
 
 
 def create_launch_configuration(
-    autoscaling: Any, name: str, image_id: str, security_groups: list[str], instance_type: str, source: dict | None = None
+    autoscaling: Client, name: str, image_id: str, security_groups: list[str], instance_type: str, source: dict | None = None
 ) -> Launch:
     """A launch configuration like 1.x's (image, groups, type, detailed monitoring), keeping the key, user data,
     instance profile and block devices of ``source`` (the group's current configuration) when given."""
@@ -100,7 +102,7 @@ def create_launch_configuration(
     return Launch(configuration=name)
 
 
-def create_template_version(ec2: Any, base: Launch, image_id: str, description: str, tags: dict[str, str]) -> Launch:
+def create_template_version(ec2: Client, base: Launch, image_id: str, description: str, tags: dict[str, str]) -> Launch:
     """A new version of ``base``'s template, inheriting its current version, with a new image and tags."""
     source = template_version(ec2, base.template_id, base.version or "$Default")
     data = {
@@ -131,8 +133,10 @@ def delete_launch_configuration(autoscaling: Client, name: str, missing_ok: bool
         autoscaling.delete_launch_configuration(LaunchConfigurationName=name)
 
 
-def find_template(ec2: Client, template_id: str) -> dict:
+def find_template(ec2: Client, template_id: str | None) -> dict:
     """DescribeLaunchTemplates of one template (its name, default and latest version numbers). Read-only."""
+    if template_id is None:
+        raise AwsResourceError("no launch template to describe (the launch is a launch configuration)")
     return ec2.describe_launch_templates(LaunchTemplateIds=[template_id])["LaunchTemplates"][0]
 
 

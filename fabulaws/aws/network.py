@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from ..errors import AwsResourceError
 from .types import Client
 
 
-def resolve_subnet(ec2: Any, value: str) -> dict:
+def resolve_subnet(ec2: Client, value: str) -> dict:
     """The subnet whose id is ``value`` or whose Name tag is ``value``."""
     if value.startswith("subnet-"):
         found = ec2.describe_subnets(Filters=[{"Name": "subnet-id", "Values": [value]}])["Subnets"]
@@ -20,7 +18,7 @@ def resolve_subnet(ec2: Any, value: str) -> dict:
     return found[0]
 
 
-def resolve_security_groups(ec2: Any, names_or_ids: list[str], vpc_id: str | None) -> list[str]:
+def resolve_security_groups(ec2: Client, names_or_ids: list[str], vpc_id: str | None) -> list[str]:
     """Security group ids for ``names_or_ids`` (names are looked up in ``vpc_id``, or the default VPC)."""
     ids = [value for value in names_or_ids if value.startswith("sg-")]
     names = [value for value in names_or_ids if not value.startswith("sg-")]

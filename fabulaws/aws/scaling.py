@@ -35,7 +35,7 @@ def canonical_processes(names: list[str]) -> list[str]:
     return result
 
 
-def find_group(autoscaling: Any, name: str) -> dict:
+def find_group(autoscaling: Client, name: str) -> dict:
     """The group named ``name``; AwsResourceError if there is none."""
     groups = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[name])["AutoScalingGroups"]
     if not groups:
@@ -52,19 +52,19 @@ def suspended_processes(group: dict) -> list[str]:
     return [name for name in PROCESSES if name in suspended] + sorted(suspended - set(PROCESSES))
 
 
-def suspend_processes(autoscaling: Any, group_name: str, processes: list[str]) -> None:
+def suspend_processes(autoscaling: Client, group_name: str, processes: list[str]) -> None:
     """Suspend ``processes`` (all of them when empty) on the group. Idempotent."""
     kwargs = {"ScalingProcesses": processes} if processes else {}
     autoscaling.suspend_processes(AutoScalingGroupName=group_name, **kwargs)
 
 
-def resume_processes(autoscaling: Any, group_name: str, processes: list[str]) -> None:
+def resume_processes(autoscaling: Client, group_name: str, processes: list[str]) -> None:
     """Resume ``processes`` (all of them when empty) on the group. Idempotent."""
     kwargs = {"ScalingProcesses": processes} if processes else {}
     autoscaling.resume_processes(AutoScalingGroupName=group_name, **kwargs)
 
 
-def update_group(autoscaling: Any, name: str, **changes: Any) -> None:
+def update_group(autoscaling: Client, name: str, **changes: Any) -> None:
     """UpdateAutoScalingGroup with only the given attributes."""
     autoscaling.update_auto_scaling_group(AutoScalingGroupName=name, **changes)
 
@@ -73,7 +73,7 @@ def group_tags(group: dict) -> dict[str, str]:
     return tagging.of(group)
 
 
-def set_tags(autoscaling: Any, name: str, tags: dict[str, str], propagate: bool) -> None:
+def set_tags(autoscaling: Client, name: str, tags: dict[str, str], propagate: bool) -> None:
     autoscaling.create_or_update_tags(
         Tags=[
             {"ResourceId": name, "ResourceType": "auto-scaling-group", "Key": key, "Value": value, "PropagateAtLaunch": propagate}
@@ -82,11 +82,11 @@ def set_tags(autoscaling: Any, name: str, tags: dict[str, str], propagate: bool)
     )
 
 
-def delete_tag(autoscaling: Any, name: str, key: str) -> None:
+def delete_tag(autoscaling: Client, name: str, key: str) -> None:
     autoscaling.delete_tags(Tags=[{"ResourceId": name, "ResourceType": "auto-scaling-group", "Key": key}])
 
 
-def terminate_instance(autoscaling: Any, instance_id: str, decrement: bool) -> None:
+def terminate_instance(autoscaling: Client, instance_id: str, decrement: bool) -> None:
     """TerminateInstanceInAutoScalingGroup; a no-op for an instance that already left the group (Auto Scaling's
     ValidationError, and DescribeAutoScalingInstances confirms it is in no group); any other error goes through."""
     unless_gone(lambda: autoscaling.terminate_instance_in_auto_scaling_group(

@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import TYPE_CHECKING
 
 import boto3
 import botocore.session
@@ -28,6 +29,10 @@ from botocore.exceptions import ProfileNotFound
 
 from ..dryrun import guard
 from ..errors import ConfigError, UsageError
+from .types import Client
+
+if TYPE_CHECKING:
+    from ..config import Settings
 
 # Our defaults where the user set nothing: botocore's own lookup (environment, then
 # the profile) still wins, because these replace only the last link of its chain.
@@ -122,16 +127,16 @@ class Aws:
         self.region: str = chosen.value
         self.region_source = chosen.source
         self.session = boto3.Session(botocore_session=botocore_session, region_name=self.region)
-        self._clients: dict[str, Any] = {}
+        self._clients: dict[str, Client] = {}
         self._lock = threading.Lock()
         self._account: str | None = None
 
     @classmethod
-    def from_settings(cls, settings: Any, profile: str | None = None, region: str | None = None) -> "Aws":
+    def from_settings(cls, settings: Settings, profile: str | None = None, region: str | None = None) -> Aws:
         """Clients for ``settings`` (its ``region``/``aws_profile``), with command-line choices on top."""
         return cls(region, profile, project_region=settings.region, project_profile=settings.aws_profile)
 
-    def client(self, service: str) -> Any:
+    def client(self, service: str) -> Client:
         """The shared client for ``service`` (boto3 clients are thread-safe; sessions are not)."""
         with self._lock:
             if service not in self._clients:
@@ -139,7 +144,7 @@ class Aws:
                 self._clients[service] = guard(self.session.client(service, config=CLIENT_CONFIG))
             return self._clients[service]
 
-    def client_with(self, service: str, config: Config) -> Any:
+    def client_with(self, service: str, config: Config) -> Client:
         """A new client for ``service`` with its own ``config`` (e.g. short timeouts for an optional notice);
         under ``--dry`` it refuses writes too. Not shared: each call makes one."""
         with self._lock:  # boto3 sessions are not thread-safe
@@ -155,25 +160,25 @@ class Aws:
         return self._account
 
     @property
-    def ec2(self) -> Any:
+    def ec2(self) -> Client:
         return self.client("ec2")
 
     @property
-    def autoscaling(self) -> Any:
+    def autoscaling(self) -> Client:
         return self.client("autoscaling")
 
     @property
-    def elb(self) -> Any:
+    def elb(self) -> Client:
         return self.client("elb")
 
     @property
-    def elbv2(self) -> Any:
+    def elbv2(self) -> Client:
         return self.client("elbv2")
 
     @property
-    def s3(self) -> Any:
+    def s3(self) -> Client:
         return self.client("s3")
 
     @property
-    def ssm(self) -> Any:
+    def ssm(self) -> Client:
         return self.client("ssm")

@@ -11,12 +11,17 @@ from __future__ import annotations
 import json
 import os
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
 from .errors import code as _code
+from .types import Client
+
+if TYPE_CHECKING:
+    from .session import Aws
 
 BUCKET_VARIABLE = "FABULAWS_STATE_BUCKET"
 
@@ -28,7 +33,7 @@ class PreconditionFailed(Exception):
     """A conditional write lost: the object exists (If-None-Match) or changed (If-Match)."""
 
 
-def default_bucket(aws: Any) -> str:
+def default_bucket(aws: Aws) -> str:
     """``FABULAWS_STATE_BUCKET``, else ``fabulaws-state-<account>-<region>``."""
     return os.environ.get(BUCKET_VARIABLE) or f"fabulaws-state-{aws.account}-{aws.region}"
 
@@ -46,21 +51,21 @@ def _missing(exc: ClientError) -> bool:
 class StateStore:
     """The lock and journal objects of one (deployment, environment)."""
 
-    s3: Any
+    s3: Client
     bucket: str
     prefix: str
     region: str = "us-east-1"
 
     @classmethod
-    def for_environment(cls, aws: Any, deployment: str, environment: str,
-                        report: Any = None) -> "StateStore":
+    def for_environment(cls, aws: Aws, deployment: str, environment: str,
+                        report: Callable[[str], None] | None = None) -> StateStore:
         """The store of ``deployment``/``environment``; the bucket is created on first use (said once)."""
         store = cls(aws.client("s3"), default_bucket(aws), f"{deployment}/{environment}", aws.region)
         store.ensure_bucket(report)
         return store
 
     @classmethod
-    def peek(cls, aws: Any, deployment: str, environment: str) -> "StateStore":
+    def peek(cls, aws: Aws, deployment: str, environment: str) -> StateStore:
         """The same store for reading only (a bucket not yet created reads as empty; nothing is created)."""
         return cls(aws.client("s3"), default_bucket(aws), f"{deployment}/{environment}", aws.region)
 
@@ -76,7 +81,7 @@ class StateStore:
         return f"s3://{self.bucket}/{key}"
 
     # --- the bucket -----------------------------------------------------------------------------
-    def ensure_bucket(self, report: Any = None) -> None:
+    def ensure_bucket(self, report: Callable[[str], None] | None = None) -> None:
         """Create the bucket if missing: versioned, AES256 by default, all public access blocked. Idempotent."""
         try:  # NOTE: not HeadBucket: an error without a body (e.g. throttling) cannot be told apart, nor retried
             self.s3.get_bucket_versioning(Bucket=self.bucket)

@@ -71,9 +71,11 @@ def wait_for_device(cxn: Connection, device: str, volume_id: str, timeout: float
     wait = Wait(what=f"volume {volume_id} on {cxn.host}", look=look, done=lambda found: found is not None,
                 progress=lambda found: "no block device yet", deadline=timeout)
     try:
-        return wait_for(wait, DEVICE_POLLING, lambda message: None)
+        found = wait_for(wait, DEVICE_POLLING, lambda message: None)
     except WaitTimedOut:
         raise DeployError(f"{cxn.host}: volume {volume_id} did not appear as any of {', '.join(candidates)}") from None
+    assert found is not None  # what done() waited for
+    return found
 
 
 def format_and_mount(cxn: Connection, device: str, mount_point: str, fs_type: str, passphrase: str | None = None) -> str:

@@ -7,7 +7,13 @@ from typing import TYPE_CHECKING
 
 from ....aws import Aws, images
 from ....aws import tags as tagging
-from ....aws.launch import Launch, create_launch_configuration, create_template_version, find_launch_configuration, template_version
+from ....aws.launch import (
+    Launch,
+    create_launch_configuration,
+    create_template_version,
+    find_launch_configuration,
+    template_version,
+)
 from ....aws.network import resolve_security_groups, resolve_subnet
 from ....errors import AwsResourceError
 from .context import DeployContext
@@ -112,8 +118,9 @@ def prepare(ctx: DeployContext) -> None:
         launch = Launch.from_dict(params["launch"])
     else:
         image = params.get("ami")
-        changeset = params.get("changeset") or (image_changeset(ctx.aws, image) if image else None)
-        if not image:
+        if image:
+            changeset = params.get("changeset") or image_changeset(ctx.aws, image)
+        else:
             image, changeset = ctx.steps.bake_image(ctx)
         launch = new_launch(ctx, image, changeset)
     ctx.journal.launch = launch

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from ....aws import Aws, images, instances
-from ....aws.launch import (Launch, delete_launch_configuration, delete_template_version, find_launch_configurations,
-                            find_template, template_versions)
+from ....aws.launch import (
+    Launch,
+    delete_launch_configuration,
+    delete_template_version,
+    find_launch_configurations,
+    find_template,
+    template_versions,
+)
 from ....aws.scaling import find_groups
 from ....aws.tags import tag
 from ....report import say
@@ -24,7 +30,7 @@ def used_launches(aws: Aws) -> tuple[set[str], set[tuple[str, str]], set[str]]:
                 configurations.add(launch.configuration)
             elif launch.template_id:
                 versions.add((launch.template_id, str(launch.version)))
-    in_use = set()
+    in_use: set[str] = set()
     if configurations:
         in_use.update(c["ImageId"] for c in find_launch_configurations(aws.autoscaling)
                       if c["LaunchConfigurationName"] in configurations)

@@ -8,11 +8,15 @@ cut short by a kill is found too. Every deletion is idempotent: what is already 
 from __future__ import annotations
 
 import os
-from typing import Callable
+from collections.abc import Callable
 
 from ....aws import Aws, images, instances, keypairs, volumes
 from ....aws.errors import unless_gone
-from ....aws.launch import delete_launch_configuration, delete_template_version, template_versions
+from ....aws.launch import (
+    delete_launch_configuration,
+    delete_template_version,
+    template_versions,
+)
 from ....aws.types import Client
 from ....ec2 import key_file_path
 from .journal import Journal, Resource
