@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import DeployError, UsageError
 from .report import reporter
+
+if TYPE_CHECKING:
+    from invoke import Context
 
 READ_PREFIXES = ("Describe", "Get", "List", "Head")  # Head*: S3's reads (HeadObject, HeadBucket)
 NOTE = "--dry: nothing was changed"
@@ -26,7 +29,7 @@ class DryRunRefused(DeployError):
     """A dry run reached a call that would change AWS (the safety net caught it; nothing was sent)."""
 
 
-def is_dry(c: Any) -> bool:
+def is_dry(c: Context) -> bool:
     """Whether the run was started with ``-R/--dry`` (invoke sets ``run.dry`` on the task's Config)."""
     config = getattr(c, "config", None)
     run = config.get("run") if config is not None and hasattr(config, "get") else None

@@ -15,11 +15,14 @@ import os
 import re
 import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import paramiko
 
 from ..aws import console
+
+if TYPE_CHECKING:
+    from fabulaws.aws.types import Client
 
 log = logging.getLogger("fabulaws.hostkeys")
 KEYS_BLOCK = re.compile(r"-----BEGIN SSH HOST KEY KEYS-----\s*\n(.*?)-----END SSH HOST KEY KEYS-----", re.S)
@@ -105,7 +108,7 @@ class KnownHosts:
             temporary.chmod(0o600)
             os.replace(temporary, self.path)
 
-    def record_instance(self, ec2: Any, instance_id: str, host: str) -> bool:
+    def record_instance(self, ec2: Client, instance_id: str, host: str) -> bool:
         """Trust the keys EC2 instance ``instance_id`` published on its console for ``host``; False while it has
         published none (still booting, an image that does not print them, or EC2 does not know the instance yet)."""
         return self.record_console(host, console_text(console.output(ec2, instance_id))) > 0

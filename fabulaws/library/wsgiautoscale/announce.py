@@ -8,10 +8,13 @@ Read-only tasks (``describe``, ``current_changeset``) do not announce.
 from __future__ import annotations
 
 import sys
-from typing import Any
+from typing import TYPE_CHECKING
 
 from .context import NAMESPACE, aws_for, selected_environment
 from .environment import Environment
+
+if TYPE_CHECKING:
+    from invoke import Context
 
 ANNOUNCED = "announced"  # key of the invoke config namespace: the lines already printed in this run
 
@@ -21,7 +24,7 @@ def announcement(account: str, region: str, deployment: str, environment: str) -
     return f"fabulaws: account {account}, region {region}, {deployment}/{environment}"
 
 
-def announce_change(c: Any, env: Environment | None = None) -> None:
+def announce_change(c: Context, env: Environment | None = None) -> None:
     """Print the announcement for ``env`` (default: the selected environment).
 
     Side effects: one STS GetCallerIdentity call (read-only), a line on stderr. Idempotent within a run.
@@ -36,4 +39,4 @@ def announce_change(c: Any, env: Environment | None = None) -> None:
         return
     print(line, file=sys.stderr, flush=True)
     data[ANNOUNCED] = [*done, line]
-    c.config[NAMESPACE] = data
+    c.config[NAMESPACE] = data  # type: ignore[assignment]  # invoke annotates config values as str

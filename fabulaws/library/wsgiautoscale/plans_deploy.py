@@ -12,28 +12,34 @@ from __future__ import annotations
 import math
 from collections import Counter
 from types import SimpleNamespace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ...aws import scaling
 from ...aws.launch import Launch, find_template, runs
 from ...aws.statestore import StateStore
 from ...dryrun import Plan
 from ...errors import DeployError, UsageError
-from .context import aws_for, discover, settings_for
+from .context import aws_for, settings_for, stack_of
 from .deploy import fleet, prune
 from .deploy.full import DEPLOY_FULL, HELD
 from .deploy.journal import Journal
 from .deploy.launches import changeset_of, image_changeset, named_launch
 from .deploy.serial import retire_order
 from .plans import planner, target
-from .stack import check_selection
+from .environment import Environment, check_selection
+
+if TYPE_CHECKING:
+    from invoke import Context
+
+    from fabulaws.aws import Aws
+    from fabulaws.config import Settings
 
 
-def checked_group(c: Any, deployment: str, environment: str) -> tuple[Any, str, dict]:
-    """(settings, group name, group): the real run's checks before its journal, read-only."""
+def checked_group(c: Context, deployment: str, environment: str) -> tuple[Any, str, dict]:
+    """(settings, group name, group): the real run's checks before its journal, read-only (the planner checked
+    the selection)."""
     settings = settings_for(c)
-    check_selection(settings, deployment, environment)
-    group_name = settings.deployment_setting("auto_scaling_groups", deployment, environment)
+    group_name = Environment(settings, deployment, environment).group_name
     group = scaling.find_group(aws_for(c).autoscaling, group_name)
     existing = unfinished_run(aws_for(c), deployment, environment)
     if existing is not None:
@@ -43,7 +49,7 @@ def checked_group(c: Any, deployment: str, environment: str) -> tuple[Any, str, 
     return settings, group_name, group
 
 
-def unfinished_run(aws: Any, deployment: str, environment: str) -> Any:
+def unfinished_run(aws: Aws, deployment: str, environment: str) -> Any:
     """The journal of a run that did not finish (the real task refuses to start then), or None; reads only."""
     return Journal.load(StateStore.peek(aws, deployment, environment))
 
@@ -58,7 +64,7 @@ def whole(task: str, name: str, value: Any, least: int) -> int:
     return number
 
 
-def launch_lines(c: Any, plan: Plan, settings: Any, group: dict, a: SimpleNamespace) -> Launch | None:
+def launch_lines(c: Context, plan: Plan, settings: Settings, group: dict, a: SimpleNamespace) -> Launch | None:
     """Add what the run would launch (an existing launch, or an image and a new launch); the existing launch or None."""
     aws = aws_for(c)
     current = Launch.of(group)
@@ -74,7 +80,7 @@ def launch_lines(c: Any, plan: Plan, settings: Any, group: dict, a: SimpleNamesp
         changeset = a.changeset or f"<head of {branch}>"
         plan.add("image", f"bake one from {changeset} on a temporary web server (instance and key pair, "
                           "deleted once the image is made)")
-    if current.uses_template:
+    if current.template_id is not None:  # current.uses_template
         found = find_template(aws.ec2, current.template_id)
         plan.add("create", f"version {found['LatestVersionNumber'] + 1} of launch template {found['LaunchTemplateName']} "
                            "with that image")
@@ -100,13 +106,13 @@ def servers(instances: list[dict]) -> str:
     return ", ".join(f"{i['InstanceId']} ({i['AvailabilityZone']})" for i in instances) or "none"
 
 
-def production_note(plan: Plan, settings: Any, environment: str) -> None:
+def production_note(plan: Plan, settings: Settings, environment: str) -> None:
     if settings.is_production(environment):
         plan.add("confirm", f"{environment} is a production environment: the real run asks first (or answer=y)")
 
 
 # --- deploy_full ----------------------------------------------------------------------------------------------
-def full_lines(c: Any, plan: Plan, a: SimpleNamespace, group: dict, num_web: int) -> None:
+def full_lines(c: Context, plan: Plan, a: SimpleNamespace, group: dict, num_web: int) -> None:
     """deploy_full's capacity, process and server changes (the rules of its scale_out/retire_old/restore_settings)."""
     members = fleet.members(group)
     minimum = group["MinSize"] or num_web
@@ -121,7 +127,7 @@ def full_lines(c: Any, plan: Plan, a: SimpleNamespace, group: dict, num_web: int
                           f"Launch; at the end exactly as now ({', '.join(before) or 'none'} suspended)")
     plan.add("new servers", f"{desired} web server(s) of the new launch, kept out of the load balancers until the new "
                             "code runs")
-    stack = discover(c, a.deployment, a.environment)
+    stack = stack_of(c, Environment(settings_for(c), a.deployment, a.environment))  # checked by the planner
     webs = ", ".join(s.instance_id for s in stack.by_role("web")) or "none"
     workers = ", ".join(s.instance_id for s in stack.by_role("worker")) or "none"
     plan.add("downtime", f"maintenance page on the web servers ({webs}) from begin_upgrade to end_upgrade; "
@@ -131,7 +137,8 @@ def full_lines(c: Any, plan: Plan, a: SimpleNamespace, group: dict, num_web: int
 
 
 @planner("deploy_full")
-def plan_deploy_full(c: Any, a: SimpleNamespace) -> Plan:
+def plan_deploy_full(c: Context, a: SimpleNamespace) -> Plan:
+    check_selection(settings_for(c), a.deployment, a.environment)
     settings, group_name, group = checked_group(c, a.deployment, a.environment)
     num_web = whole("deploy_full", "num_web", a.num_web, 1)
     plan = Plan(f"deploy_full {a.deployment}/{a.environment}")
@@ -170,7 +177,7 @@ def replacement_batches(group: dict, old: list[dict], batch: int) -> list[list[d
 
 
 @planner("deploy_serial")
-def plan_deploy_serial(c: Any, a: SimpleNamespace) -> Plan:
+def plan_deploy_serial(c: Context, a: SimpleNamespace) -> Plan:
     from .tasks.operations import ENGINES  # the task's own list of engines
 
     settings = settings_for(c)
@@ -214,7 +221,8 @@ def plan_deploy_serial(c: Any, a: SimpleNamespace) -> Plan:
 
 
 @planner("create_launch_config_for_deployment")
-def plan_create_launch(c: Any, a: SimpleNamespace) -> Plan:
+def plan_create_launch(c: Context, a: SimpleNamespace) -> Plan:
+    check_selection(settings_for(c), a.deployment, a.environment)
     settings, group_name, group = checked_group(c, a.deployment, a.environment)
     plan = Plan(f"create_launch_config_for_deployment {a.deployment}/{a.environment}")
     plan.add("target", target(c, a.deployment, a.environment))
@@ -226,12 +234,12 @@ def plan_create_launch(c: Any, a: SimpleNamespace) -> Plan:
 
 # --- prune ----------------------------------------------------------------------------------------------------
 @planner("prune")
-def plan_prune(c: Any, a: SimpleNamespace) -> Plan:
+def plan_prune(c: Context, a: SimpleNamespace) -> Plan:
     settings = settings_for(c)
     check_selection(settings, a.deployment, a.environment)
     keep = whole("prune", "keep", a.keep, 0)
     aws = aws_for(c)
-    group_name = settings.deployment_setting("auto_scaling_groups", a.deployment, a.environment)
+    group_name = Environment(settings, a.deployment, a.environment).group_name
     group = scaling.find_group(aws.autoscaling, group_name)
     chosen = prune.select(aws, a.deployment, a.environment, keep, group)
     plan = Plan(f"prune {a.deployment}/{a.environment}, keep={keep}")

@@ -7,11 +7,12 @@ primary for a replica), done without prompting; what would be launched is listed
 from __future__ import annotations
 
 from types import SimpleNamespace
-from typing import Any
+from typing import TYPE_CHECKING
 
 from ...aws import balancers as lb
 from ...dryrun import Plan
-from .context import operator_name, settings_for
+from .context import operator_name, selected_environment, settings_for
+from .environment import Environment, check_selection
 from .plans import planner, secrets_plan, target
 from .plans_deploy import (
     checked_group,
@@ -23,11 +24,13 @@ from .plans_deploy import (
 )
 from .servers import roles
 from .servers.provision import ServerSpec
-from .environment import Environment, check_selection
 from .stack import REPLICA_ROLES
 
+if TYPE_CHECKING:
+    from invoke import Context
 
-def creation_checks(c: Any, deployment: str, environment: str, specs: list[ServerSpec]) -> list[str]:
+
+def creation_checks(c: Context, deployment: str, environment: str, specs: list[ServerSpec]) -> list[str]:
     """check_creation's checks without prompting: roles and zones, the operator's ssh key, the secrets the servers
     need; returns the secret names the real run would ask for."""
     from .tasks.servers import check_operator_is_sysadmin, check_spec
@@ -41,7 +44,7 @@ def creation_checks(c: Any, deployment: str, environment: str, specs: list[Serve
 
 
 @planner("create_environment")
-def plan_create_environment(c: Any, a: SimpleNamespace) -> Plan:
+def plan_create_environment(c: Context, a: SimpleNamespace) -> Plan:
     from .tasks.environments import backend_specs
 
     settings = settings_for(c)
@@ -67,7 +70,7 @@ def plan_create_environment(c: Any, a: SimpleNamespace) -> Plan:
 
 
 @planner("new")
-def plan_new(c: Any, a: SimpleNamespace) -> Plan:
+def plan_new(c: Context, a: SimpleNamespace) -> Plan:
     from .tasks.servers import primary_for_replicas
 
     settings = settings_for(c)
@@ -90,10 +93,11 @@ def plan_new(c: Any, a: SimpleNamespace) -> Plan:
 
 
 @planner("add_all_to_elb")
-def plan_add_all_to_elb(c: Any, a: SimpleNamespace) -> Plan:
+def plan_add_all_to_elb(c: Context, a: SimpleNamespace) -> Plan:
     from .tasks.balancers import _web_servers_and_balancers
 
-    aws, instance_ids, balancers = _web_servers_and_balancers(c)  # the real task's checks (servers, balancers)
+    # the real task's checks (servers, balancers)
+    aws, instance_ids, balancers = _web_servers_and_balancers(c, selected_environment(c))
     seen = lb.health(aws, balancers, instance_ids)
     stack_target = target(c, *_selection(c))
     plan = Plan("add_all_to_elb")
@@ -105,7 +109,7 @@ def plan_add_all_to_elb(c: Any, a: SimpleNamespace) -> Plan:
     return plan
 
 
-def _selection(c: Any) -> tuple[str, str]:
+def _selection(c: Context) -> tuple[str, str]:
     from .context import selected
 
     chosen = selected(c)

@@ -7,7 +7,8 @@ while are no reason to fail, let alone roll back, a deploy whose migrations may 
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from botocore.config import Config
 
@@ -16,6 +17,9 @@ from ....aws.cloudfront import invalidate_everything
 from ....aws.types import Client
 from ....report import say, warn
 from ..environment import Environment
+
+if TYPE_CHECKING:
+    from fabulaws.config import Settings
 
 # Short: connect 5 s, read 15 s, two attempts; a shared client would wait 60 s per attempt, three times.
 NOTICE_CONFIG = Config(user_agent_extra="fabulaws/2", connect_timeout=5, read_timeout=15,
@@ -27,7 +31,7 @@ def notice_client(aws: Aws, service: str) -> Client:
     return aws.client_with(service, NOTICE_CONFIG)
 
 
-def distribution_of(settings: Any, deployment: str, environment: str) -> str | None:
+def distribution_of(settings: Settings, deployment: str, environment: str) -> str | None:
     """The environment's distribution by the settings' one lookup rule (see Environment.cloudfront_distribution_id)."""
     return Environment(settings, deployment, environment).cloudfront_distribution_id
 

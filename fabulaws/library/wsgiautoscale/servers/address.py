@@ -9,19 +9,20 @@ before anything is launched, so that is where it is found.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ....aws.network import find_default_subnet, resolve_subnet
 from ....aws.tags import tag
 from ....errors import ConfigError
 
 if TYPE_CHECKING:
+    from fabulaws.aws.types import Client
     from fabulaws.config import Settings
 
 PUBLIC_FIELDS = ("PublicDnsName", "PublicIpAddress")
 
 
-def find_launch_subnet(ec2: Any, settings: Settings, region: str, zone: str) -> dict | None:
+def find_launch_subnet(ec2: Client, settings: Settings, region: str, zone: str) -> dict | None:
     """The subnet a server in ``zone`` (a letter) is launched into: the configured one, else the zone's default
     subnet; None when there is none to read (EC2 then decides). Read-only."""
     configured = (settings.subnets or {}).get(zone)
@@ -30,7 +31,7 @@ def find_launch_subnet(ec2: Any, settings: Settings, region: str, zone: str) -> 
     return find_default_subnet(ec2, region + zone)
 
 
-def check_ssh_address(ec2: Any, settings: Settings, region: str, zones: Iterable[str]) -> None:
+def check_ssh_address(ec2: Client, settings: Settings, region: str, zones: Iterable[str]) -> None:
     """ConfigError (one line: the key, its value, the subnet) when a server launched in one of ``zones`` would have
     no value for ``ec2_attr_for_ssh``; nothing is launched or changed. Read-only."""
     if settings.ssh_attribute not in PUBLIC_FIELDS:
