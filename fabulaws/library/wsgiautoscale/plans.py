@@ -20,7 +20,7 @@ from ...aws import scaling
 from ...dryrun import Plan, cannot_plan, enable
 from ...secrets import Secrets
 from .context import aws_for, discover, selected, settings_for
-from .stack import check_selection
+from .environment import Environment, check_selection
 
 if TYPE_CHECKING:
     from invoke import Context
@@ -83,7 +83,7 @@ def _processes(c: Context, a: SimpleNamespace, suspend: bool) -> Plan:
     settings = settings_for(c)
     check_selection(settings, a.deployment, a.environment)
     names = scaling.canonical_processes(list(a.processes or []))
-    group_name = settings.deployment_setting("auto_scaling_groups", a.deployment, a.environment)
+    group_name = Environment(settings, a.deployment, a.environment).group_name
     group = scaling.find_group(aws_for(c).autoscaling, group_name)
     now = scaling.suspended_processes(group)
     wanted = names or list(scaling.PROCESSES)
