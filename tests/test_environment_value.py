@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 import pytest
-
 from fabulaws.config import load_settings
-from fabulaws.errors import UsageError
 from fabulaws.library.wsgiautoscale.app import cdn
 
 BASE = Path(__file__).parent / "configs" / "base.yml"

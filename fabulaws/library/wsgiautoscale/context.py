@@ -11,13 +11,16 @@ import getpass
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ...aws import Aws
 from ...config import Settings, find_config_file, load_settings
-from ...errors import UsageError
+from ...errors import ConfigError, UsageError
 from .environment import Environment
 from .stack import Stack
+
+if TYPE_CHECKING:
+    from .servers.each import Connections
 
 from ...cli import NAMESPACE, PROJECT_HOOKS  # noqa: F401 - set by the program, read here
 
@@ -116,6 +119,18 @@ def operator_name(c: Any) -> str:
 def project_hook(c: Any, name: str) -> Any:
     """The fabfile's task ``name`` (one of PROJECT_HOOKS), or None; ``c`` is any Context or Connection."""
     return (_namespace(c).get("hooks") or {}).get(name)
+
+
+def connections_for(c: Any) -> Connections:
+    """How tasks reach servers: as the operator (``-u`` or the local user), with ``c``'s Fabric config and the
+    project's ``remote_timeouts`` (the defaults for a fabfile's own use without a configuration file)."""
+    from .servers.each import Connections
+
+    try:
+        timeouts = settings_for(c).remote_timeouts
+    except ConfigError:
+        timeouts = None
+    return Connections(operator_name(c), c.config, timeouts)
 
 
 def cli_hosts(c: Any) -> list[str]:

@@ -38,7 +38,7 @@ class Environment:
     environment: str
 
     @classmethod
-    def of(cls, settings: Settings, deployment: str, environment: str) -> "Environment":
+    def of(cls, settings: Settings, deployment: str, environment: str) -> Environment:
         """The checked value: UsageError (listing the choices) for an unknown deployment or environment."""
         check_selection(settings, deployment, environment)
         return cls(settings, deployment, environment)

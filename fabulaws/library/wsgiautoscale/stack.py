@@ -37,7 +37,7 @@ class Server:
     tags: dict[str, str] = field(default_factory=dict, compare=False)
 
     @classmethod
-    def from_instance(cls, instance: dict, ssh_attribute: str) -> "Server":
+    def from_instance(cls, instance: dict, ssh_attribute: str) -> Server:
         return cls(
             instance_id=instance["InstanceId"],
             role=tag(instance, "role", ""),
@@ -80,14 +80,14 @@ class Stack:
     servers: dict[str, list[Server]]
 
     @classmethod
-    def discover(cls, env: Environment, ec2: Any) -> "Stack":
+    def discover(cls, env: Environment, ec2: Any) -> Stack:
         """Find the environment's running servers (one paginated DescribeInstances for all roles)."""
         instances = find_instances(ec2, {"deployment": env.deployment, "environment": env.environment})
         found = [Server.from_instance(i, env.settings.ssh_attribute) for i in instances]
         return cls.from_servers(env, found)
 
     @classmethod
-    def from_servers(cls, env: Environment, found: list[Server]) -> "Stack":
+    def from_servers(cls, env: Environment, found: list[Server]) -> Stack:
         """Group servers by role; roles outside ``valid_roles`` (``-PENDING``, ``-OLD``) are left out."""
         ordered = sorted(found, key=lambda s: (s.launch_time.timestamp() if s.launch_time else 0.0, s.instance_id))
         servers: dict[str, list[Server]] = {role: [] for role in env.settings.valid_roles}
@@ -99,7 +99,7 @@ class Stack:
                 servers.setdefault(role, []).append(combo)
         return cls(env, servers)
 
-    def narrowed(self, hosts: list[str]) -> "Stack":
+    def narrowed(self, hosts: list[str]) -> Stack:
         """Only the servers ``hosts`` (``-H``) name, by host name, address, DNS name or instance id.
 
         Roles none of them serves keep all their servers (``-H web2`` narrows the web

@@ -6,16 +6,18 @@ what its files are rendered from (settings, the environment's servers, secrets).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
+from ....config import Settings
 from ....remote.commands import as_user
 from ....report import LOG_DIR, Reporter, reporter
 from ..paths import Paths
-from ..servers.each import on_each
-from ..stack import Stack
+from ..servers.each import Connections, on_each
+from ..stack import Server, Stack
 
 APP_ROLES = ("web", "worker")
 
@@ -62,7 +64,8 @@ class ServerApp:
         return as_user(self.cxn, self.settings.webserver_user, command, cwd=cwd, **kwargs)
 
 
-def on_app_servers(c: Any, servers: list, action: Callable[[ServerApp], Any], what: str, settings: Any, stack: Stack,
+def on_app_servers(connections: Connections, servers: list[Server], action: Callable[[ServerApp], Any], what: str,
+                   settings: Settings, stack: Stack,
                    secrets: Any, aws: Any, report: Callable[[str], None] | None = None,
                    logs: Path | None = LOG_DIR) -> list[str]:
     """Run ``action`` on an ServerApp for each of ``servers`` in parallel (see ``on_each``): each server's remote
@@ -74,4 +77,4 @@ def on_app_servers(c: Any, servers: list, action: Callable[[ServerApp], Any], wh
         result = action(ServerApp(cxn, settings, stack, roles, secrets, aws, out))
         return f"{what}: {result}" if isinstance(result, str) else f"{what}: done"
 
-    return on_each(c, servers, act, what, report=out if isinstance(out, Reporter) else None, logs=logs)
+    return on_each(connections, servers, act, what, report=out if isinstance(out, Reporter) else None, logs=logs)

@@ -8,7 +8,7 @@ while are no reason to fail, let alone roll back, a deploy whose migrations may 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from botocore.config import Config
 
@@ -20,6 +20,7 @@ from ..environment import Environment
 
 if TYPE_CHECKING:
     from fabulaws.config import Settings
+    from fabulaws.library.wsgiautoscale.app import ServerApp
 
 # Short: connect 5 s, read 15 s, two attempts; a shared client would wait 60 s per attempt, three times.
 NOTICE_CONFIG = Config(user_agent_extra="fabulaws/2", connect_timeout=5, read_timeout=15,
@@ -48,7 +49,7 @@ def invalidate(aws: Aws, distribution: str, report: Callable[[str], None] | None
     return True
 
 
-def invalidate_if_configured(app: Any) -> bool:
+def invalidate_if_configured(app: ServerApp) -> bool:
     """invalidate() for the environment's distribution, if ``cloudfront_distribution_ids`` names one."""
     distribution = app.stack.env.cloudfront_distribution_id
     return invalidate(app.aws, distribution, app.report) if distribution else False

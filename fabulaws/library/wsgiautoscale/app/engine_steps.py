@@ -15,11 +15,10 @@ from ....remote.connect import wait_for_ssh
 from ....remote.hostkeys import KnownHosts
 from ....remote.streaming import StreamedConnection
 from ....secrets import Secrets
-from ..context import operator_name
 from ..deploy.resources import RUN_TAG
 from ..servers import roles
 from ..servers.creation import LOG_DIR, log_path, server_logger
-from ..servers.each import open_connection
+from ..servers.each import Connections
 from ..servers.provision import NewServer, ServerSpec
 from ..stack import Server, Stack
 from . import ServerApp, newrelic, on_app_servers
@@ -34,7 +33,6 @@ from .services import begin_upgrade, end_upgrade
 
 if TYPE_CHECKING:
     from fabric import Connection
-    from invoke import Context
 
     from fabulaws.library.wsgiautoscale.deploy.context import DeployContext
 
@@ -44,15 +42,20 @@ class ApplicationSteps:
 
     declares_no_return = True  # deploy_worker declares the point of no return right before the migrations
 
-    def __init__(self, c: Context, before_app: Callable[[], None] | None = None,
+    def __init__(self, connections: Connections | None, before_app: Callable[[], None] | None = None,
                  post_bootstrap: Callable[[Connection], Any] | None = None) -> None:
         """``before_app`` runs once before the first application step (create_environment: wait for the
         database, cache and worker servers being created meanwhile, then bootstrap the workers);
         ``post_bootstrap``: the fabfile's hook, run after the image server's bootstrap."""
-        self.c = c
+        self.connections = connections
         self.post_bootstrap = post_bootstrap
         self._secrets: Secrets | None = None
         self._before_app = before_app
+
+    def _connections(self) -> Connections:
+        if self.connections is None:
+            raise DeployError("the application steps need connections to the servers (none were given)")
+        return self.connections
 
     def before_app(self) -> None:
         if self._before_app is not None:
@@ -64,11 +67,11 @@ class ApplicationSteps:
             self._secrets = Secrets(ctx.settings, ctx.deployment, ctx.environment, ctx.aws)
         return self._secrets
 
-    def _on_servers(self, ctx: DeployContext, servers: list, action: Any, what: str, stack: Stack | None = None) -> None:
+    def _on_servers(self, ctx: DeployContext, servers: list[Server], action: Callable[..., object], what: str, stack: Stack | None = None) -> None:
         if servers:
             secrets = self.secrets(ctx)
             secrets.load(ctx.settings.password_names)
-            on_app_servers(self.c, servers, action, what, ctx.settings, stack or ctx.stack(), secrets, ctx.aws, ctx.report)
+            on_app_servers(self._connections(), servers, action, what, ctx.settings, stack or ctx.stack(), secrets, ctx.aws, ctx.report)
 
     # --- ServerSteps ---------------------------------------------------------------------------------
     def bake_image(self, ctx: DeployContext) -> tuple[str, str]:
@@ -92,7 +95,7 @@ class ApplicationSteps:
         path = log_path(LOG_DIR, spec, 0)
         log, handler = server_logger(path.stem, path)
         ctx.report(f"baking the web image on a temporary server; its log: {path}")
-        server = NewServer(spec, settings, ctx.aws, secrets.get, operator_name(self.c), self.c.config, KnownHosts(), log,
+        server = NewServer(spec, settings, ctx.aws, secrets.get, self._connections().user, self._connections().config, KnownHosts(), log,
                            report=lambda status: ctx.report(f"image server: {status}"), assign=False, track=track,
                            run_tags={RUN_TAG: ctx.journal.id}, key_prefix=key_prefix)
         try:
@@ -131,7 +134,7 @@ class ApplicationSteps:
 
         def mounted(instance_id: str, host: str) -> str | None:
             try:
-                cxn = open_connection(self.c, servers[instance_id], known)
+                cxn = self._connections().open(servers[instance_id], known)
                 try:
                     ready = sudo(cxn, join("test", "-d", services_dir), hide=True, warn=True).ok
                 finally:
@@ -145,10 +148,10 @@ class ApplicationSteps:
         wait_for_ssh(ctx.aws.ec2, instance_ids, addresses, mounted, known, ctx.wait_deadline(), ctx.polling,
                      ctx.report, what=f"SSH on the {len(instance_ids)} new server(s)")
 
-    def begin_upgrade(self, ctx: DeployContext, servers: list[Any]) -> None:
+    def begin_upgrade(self, ctx: DeployContext, servers: list[Server]) -> None:
         self._on_servers(ctx, servers, begin_upgrade, "begin_upgrade")
 
-    def end_upgrade(self, ctx: DeployContext, servers: list[Any]) -> None:
+    def end_upgrade(self, ctx: DeployContext, servers: list[Server]) -> None:
         self._on_servers(ctx, servers, end_upgrade, "end_upgrade")
 
     def deploy_worker(self, ctx: DeployContext, changeset: str) -> None:
@@ -174,7 +177,7 @@ class ApplicationSteps:
         by_host = {address: s.instance_id for s in workers for address in (s.hostname, s.private_ip) if address}
         found: dict[str, str] = {}
 
-        def read(app: Any) -> str:
+        def read(app: ServerApp) -> str:
             try:
                 changeset = current_changeset(app)
             except Exception:  # noqa: BLE001 - no code yet (a new worker): nothing to restore there

@@ -3,7 +3,8 @@ tasks do on each of their servers, in 1.x's order."""
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from fabric import Connection
 

@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from .... import report as output
 from ....aws import Aws, scaling
 from ....aws.balancers import Balancer, find_balancers
 from ....config import Settings
 from ....errors import DeployError, UsageError
+from ....waits import Polling
 from ..environment import Environment
 from ..stack import Stack
 from .journal import Journal
 from .lease import Lease
-from ....waits import Polling
 
 OVERALL_DEADLINE = 10800  # seconds a whole operation may take (3 hours; each wait has its own, ``deadline``)
 

@@ -4,7 +4,7 @@ is baked), whose failure the deploy sees as its own at the point where it needs 
 from __future__ import annotations
 
 import threading
-from typing import Callable
+from collections.abc import Callable
 
 from ....errors import DeployError
 

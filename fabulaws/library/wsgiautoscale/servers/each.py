@@ -8,45 +8,63 @@ terminal a live line per server shows what it is doing.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from datetime import datetime, timezone
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Callable, TextIO
+from typing import TextIO
 
-from ....errors import ConfigError, DeployError
+from fabric import Config, Connection
+from invoke import Context
+
+from ....config.schema import RemoteTimeouts
+from ....errors import DeployError
 from ....remote.connect import connect
 from ....remote.hostkeys import KnownHosts
 from ....remote.streaming import StreamedConnection
 from ....report import Reporter, open_log, reporter
-from ..context import operator_name, settings_for
+from ..context import connections_for
 from ..stack import Server
 
-Action = Callable[[Any, Server], str]
+Action = Callable[[Connection, Server], str]
 
 
-def open_connection(c: Any, server: Server, known: KnownHosts | None = None) -> Any:
+@dataclass(frozen=True)
+class Connections:
+    """How to reach an environment's servers: as whom (``-u`` or the local user), with which Fabric config (keys,
+    ``-i``), and the project's command deadlines (``remote_timeouts``; None: the defaults)."""
+
+    user: str
+    config: Config
+    timeouts: RemoteTimeouts | None = None
+
+    def open(self, server: Server, known: KnownHosts | None = None) -> Connection:
+        """A Connection to ``server`` with the project's known host keys, command deadlines and keepalive."""
+        return connect(server.hostname or server.private_ip, self.user, config=self.config,
+                       known=known or KnownHosts(), timeouts=self.timeouts)
+
+
+def connections_of(c: Connections | Context) -> Connections:
+    """``c`` itself, or what a fabfile task's Context says (fabfiles call ``on_each(c, ...)``)."""
+    return c if isinstance(c, Connections) else connections_for(c)
+
+
+def open_connection(c: Connections | Context, server: Server, known: KnownHosts | None = None) -> Connection:
     """A Connection to ``server`` as the operator (``-u``), with the project's known host keys, command deadlines
     and keepalive (``remote_timeouts``)."""
-    return connect(server.hostname or server.private_ip, operator_name(c), config=c.config, known=known or KnownHosts(),
-                   timeouts=remote_timeouts(c))
-
-
-def remote_timeouts(c: Any) -> Any:
-    """The project's ``remote_timeouts``; the defaults for a fabfile's own use without a configuration file."""
-    try:
-        return settings_for(c).remote_timeouts
-    except ConfigError:
-        return None
+    return connections_of(c).open(server, known)
 
 
 def label_of(server: Server) -> str:
     return f"[{server.hostname or server.private_ip}] ({server.role})"
 
 
-def on_each(c: Any, servers: list[Server], action: Action, what: str, workers: int = 10, report: Reporter | None = None,
-            logs: Path | None = None) -> list[str]:
+def on_each(c: Connections | Context, servers: list[Server], action: Action, what: str, workers: int = 10,
+            report: Reporter | None = None, logs: Path | None = None) -> list[str]:
     """Run ``action(connection, server)`` on every server in parallel; report and return each one's result line.
 
+    + c: how to connect (a fabfile task may pass its Context)
     + report: where lines go (default: the process's reporter)
     + logs: a directory: each server's remote output streams into its own file there (mode 0600)
 
@@ -55,6 +73,7 @@ def on_each(c: Any, servers: list[Server], action: Action, what: str, workers: i
     if not servers:
         raise DeployError(f"{what}: no running servers found")
     out = report or reporter()
+    connections = connections_of(c)
     known = KnownHosts()
     labels = {id(server): label_of(server) for server in servers}
     files: dict[int, tuple[Path, TextIO]] = {}
@@ -67,10 +86,10 @@ def on_each(c: Any, servers: list[Server], action: Action, what: str, workers: i
 
     def run(server: Server, status: Callable[[str], None]) -> str:
         status("connecting")
-        cxn = open_connection(c, server, known)
+        cxn: Connection = connections.open(server, known)
         if id(server) in files:
             log = files[id(server)][1]
-            log.write(f"# {what} on {labels[id(server)]}, {datetime.now(timezone.utc):%Y-%m-%d %H:%M:%S} UTC\n")
+            log.write(f"# {what} on {labels[id(server)]}, {datetime.now(UTC):%Y-%m-%d %H:%M:%S} UTC\n")
             cxn = StreamedConnection(cxn, log, status)
         try:
             return action(cxn, server)

@@ -7,13 +7,6 @@ from typing import Any
 from . import app
 from .autoscaling import resume_autoscaling_processes, suspend_autoscaling_processes
 from .balancers import add_all_to_elb, add_to_elb
-from .operations import (
-    create_launch_config_for_deployment,
-    deploy_full,
-    deploy_serial,
-    prune,
-    recover,
-)
 from .describe import describe
 from .environment import environment_task
 from .environments import (
@@ -21,6 +14,13 @@ from .environments import (
     update_environment,
     update_sysadmin_users,
     upgrade_packages,
+)
+from .operations import (
+    create_launch_config_for_deployment,
+    deploy_full,
+    deploy_serial,
+    prune,
+    recover,
 )
 from .secrets import update_local_fabsecrets, update_server_passwords
 from .servers import new

@@ -7,7 +7,8 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from invoke import Context
 
@@ -15,8 +16,23 @@ from ....errors import ConfigError
 from ....secrets import Secrets
 from ....ubuntu.system import service
 from ..announce import announce_change
-from ..app import APP_ROLES, ServerApp, code, django, newrelic, on_app_servers, release, services
-from ..context import aws_for, project_hook, selected_environment, stack_of
+from ..app import (
+    APP_ROLES,
+    ServerApp,
+    code,
+    django,
+    newrelic,
+    on_app_servers,
+    release,
+    services,
+)
+from ..context import (
+    aws_for,
+    connections_for,
+    project_hook,
+    selected_environment,
+    stack_of,
+)
 from ..environment import Environment
 from ..stack import Server, Stack
 from .base import flag, task
@@ -44,7 +60,7 @@ def app_servers(c: Context, env: Environment, roles: tuple[str, ...], action: Ca
     if secrets:
         store.load(settings.password_names)  # before any thread starts: a missing one fails here, nothing changed
     targets = [server for server in stack.all_servers() if set(stack.roles_of(server)) & set(roles)]
-    return on_app_servers(c, targets, action, what, settings, stack, store, aws)
+    return on_app_servers(connections_for(c), targets, action, what, settings, stack, store, aws)
 
 
 @task

@@ -13,12 +13,12 @@ from ....aws import Aws
 from ....aws import balancers as lb
 from ....aws.instances import find_instances
 from ....errors import DeployError
-from ..app import ServerApp, release, services
-from ..announce import announce_change
-from ..context import aws_for, selected_environment, stack_of
-from ..environment import Environment
-from ..deploy.fleet import healthy_everywhere
 from ....waits import Polling, wait_for
+from ..announce import announce_change
+from ..app import ServerApp, release, services
+from ..context import aws_for, selected_environment, stack_of
+from ..deploy.fleet import healthy_everywhere
+from ..environment import Environment
 from .app import app_servers
 from .base import task
 from .operations import report

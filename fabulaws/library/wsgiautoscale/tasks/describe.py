@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json as jsonlib
 
-from ....aws import Aws
-from ....aws.balancers import find_balancers, instance_states
 from invoke import Context
 
+from ....aws import Aws
+from ....aws.balancers import find_balancers, instance_states
 from ..context import aws_for, environment_of, stack_of
 from ..stack import Stack
 from .base import task

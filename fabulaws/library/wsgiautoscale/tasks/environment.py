@@ -7,8 +7,8 @@ from invoke import Context, Task
 from ....config import Settings
 from ....config.environments import check_selected
 from ....prompts import confirm_production
-from ..environment import Environment
 from ..context import select
+from ..environment import Environment
 from .base import task
 
 

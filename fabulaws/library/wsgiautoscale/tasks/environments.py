@@ -11,7 +11,14 @@ from ....ubuntu import apt, users
 from ..announce import announce_change
 from ..app.engine_steps import ApplicationSteps
 from ..app.release import bootstrap
-from ..context import environment_of, project_hook, select, selected_environment, stack_of
+from ..context import (
+    connections_for,
+    environment_of,
+    project_hook,
+    select,
+    selected_environment,
+    stack_of,
+)
 from ..deploy.full import DEPLOY_FULL
 from ..deploy.operation import execute
 from ..environment import Environment
@@ -68,7 +75,7 @@ def create_environment(c: Context, deployment: str, environment: str, num_web: i
 
     params = {"launch_config_name": None, "num_web": int(num_web), "ami": None, "changeset": None}
     ctx = begin_operation(c, env, DEPLOY_FULL, params, poll, timeout,  # checks the group first
-                          steps=ApplicationSteps(c, before_app=backends_ready, post_bootstrap=post_bootstrap))
+                          steps=ApplicationSteps(connections_for(c), before_app=backends_ready, post_bootstrap=post_bootstrap))
     report(f"Creating {', '.join(f'{s.role} ({s.zone})' for s in specs)} while the web image is baked")
     run_alongside(lambda: execute(DEPLOY_FULL, ctx, rollback=flag(rollback)), backends)
     report(f"The {environment} environment of {deployment} is created.")
@@ -92,7 +99,7 @@ def update_sysadmins(c: Context, env: Environment) -> None:
         users.create_deploy_user(cxn, settings.deploy_user, settings.home, admins)
         return f"{len(admins)} sysadmins"
 
-    on_each(c, stack_of(c, env).all_servers(), update, "update_sysadmin_users")
+    on_each(connections_for(c), stack_of(c, env).all_servers(), update, "update_sysadmin_users")
 
 
 @task
@@ -111,7 +118,7 @@ def upgrade_every_server(c: Context, env: Environment) -> None:
         apt.upgrade(cxn)
         return "upgraded"
 
-    on_each(c, stack_of(c, env).all_servers(), upgrade, "upgrade_packages")
+    on_each(connections_for(c), stack_of(c, env).all_servers(), upgrade, "upgrade_packages")
 
 
 @task(help={

@@ -13,20 +13,19 @@ from ....config import Settings
 from ....errors import DeployError, UsageError
 from ....prompts import confirm_production
 from ....report import reporter
+from ....waits import Polling
 from ..announce import announce_change
 from ..app.engine_steps import ApplicationSteps
-from ..context import aws_for, environment_of, project_hook
+from ..context import aws_for, connections_for, environment_of, project_hook
 from ..deploy import launches
 from ..deploy.context import OVERALL_DEADLINE, DeployContext
 from ..deploy.full import DEPLOY_FULL
 from ..deploy.journal import Journal
-from ..deploy.operation import CAPTURE, Operation, Step, execute
-from ..deploy.operation import recover_environment
+from ..deploy.operation import CAPTURE, Operation, Step, execute, recover_environment
 from ..deploy.prune import prune as prune_unused
 from ..deploy.serial import DEPLOY_SERIAL, DEPLOY_SERIAL_REFRESH
 from ..deploy.steps import ServerSteps
 from ..environment import Environment
-from ....waits import Polling
 from .base import flag, task
 
 CREATE_LAUNCH = Operation("create_launch_config", (CAPTURE, Step("prepare_launch", launches.prepare)))
@@ -36,7 +35,7 @@ ENGINES = {"serial": DEPLOY_SERIAL, "instance-refresh": DEPLOY_SERIAL_REFRESH}
 
 def server_steps(c: Context, settings: Settings) -> ServerSteps:
     """The SSH steps the engine calls (image baking, maintenance page, worker deploy) for the selected run."""
-    return ApplicationSteps(c, post_bootstrap=project_hook(c, "post_bootstrap"))
+    return ApplicationSteps(connections_for(c), post_bootstrap=project_hook(c, "post_bootstrap"))
 
 
 def report(message: str) -> None:

@@ -21,9 +21,9 @@ from ....remote.commands import join, sudo
 from ....remote.files import put
 from ....secrets import Secrets
 from ..announce import announce_change
-from ..context import aws_for, selected_environment, stack_of
+from ..context import aws_for, connections_for, selected_environment, stack_of
 from ..environment import Environment
-from ..servers.each import on_each, open_connection
+from ..servers.each import on_each
 from .base import task
 
 
@@ -63,7 +63,7 @@ def write_server_passwords(c: Context, env: Environment) -> None:
         ]
         return f"{len(changed)} of {len(values)} secrets updated"
 
-    on_each(c, stack.all_servers(), write, "update_server_passwords")
+    on_each(connections_for(c), stack.all_servers(), write, "update_server_passwords")
 
 
 @task(help={
@@ -89,7 +89,7 @@ def update_local_fabsecrets(c: Context, answer: str | None = None) -> None:
         if not confirm(question, answer):
             raise UsageError("Aborted.")
     secrets = Secrets(settings, selection.deployment, selection.environment)
-    cxn = open_connection(c, workers[0])
+    cxn = connections_for(c).open(workers[0])
     try:
         values = {}
         for name in settings.password_names:  # the worker's copies win over the local file, as in 1.x

@@ -15,9 +15,15 @@ from ..announce import announce_change
 from ..context import aws_for, environment_of, operator_name, stack_of
 from ..environment import Environment
 from ..servers import roles
-from ..servers.creation import LOG_DIR, Creation, Outcome, PrimaryRendezvous, raise_for_failures
-from ..servers.provision import NewServer, ServerSpec
 from ..servers.address import check_ssh_address
+from ..servers.creation import (
+    LOG_DIR,
+    Creation,
+    Outcome,
+    PrimaryRendezvous,
+    raise_for_failures,
+)
+from ..servers.provision import NewServer, ServerSpec
 from ..stack import PRIMARY_ROLES, REPLICA_ROLES
 from .base import flag, task
 
