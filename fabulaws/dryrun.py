@@ -19,6 +19,8 @@ from .report import reporter
 if TYPE_CHECKING:
     from invoke import Context
 
+    from fabulaws.aws.types import Client
+
 READ_PREFIXES = ("Describe", "Get", "List", "Head")  # Head*: S3's reads (HeadObject, HeadBucket)
 NOTE = "--dry: nothing was changed"
 
@@ -61,7 +63,7 @@ def _refuse_writes(model: Any = None, **_: Any) -> None:
         raise DryRunRefused(f"--dry: refused {service}:{model.name}, which would change AWS; nothing was changed")
 
 
-def guard(client: Any) -> Any:
+def guard(client: Client) -> Client:
     """Register the safety net on ``client`` (botocore's ``before-call``, before anything is sent); returns it."""
     client.meta.events.register("before-call.*.*", _refuse_writes, unique_id="fabulaws-dry-run")
     return client

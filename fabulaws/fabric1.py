@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import inspect
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import UsageError
+
+if TYPE_CHECKING:
+    from invoke import Collection, ParserContext
 
 TRUE_WORDS = ("true", "yes", "y", "on", "1")
 FALSE_WORDS = ("false", "no", "n", "off", "0", "")
@@ -87,7 +90,7 @@ class TaskToken:
 class Translator:
     """Rewrites Fabric 1 tokens into invoke argv, using the loaded task collection."""
 
-    def __init__(self, collection: Any, contexts: Any) -> None:
+    def __init__(self, collection: Collection, contexts: dict[str, ParserContext]) -> None:
         self.collection = collection
         self.contexts = contexts
         self.fixups: dict[str, str] = {}  # placeholder -> real value
@@ -161,7 +164,7 @@ class Translator:
         body = self.collection[name].body
         return list(inspect.signature(body).parameters)[1:]  # drop the context
 
-    def _safe(self, context: Any, value: str) -> str:
+    def _safe(self, context: ParserContext, value: str) -> str:
         """invoke would read a value equal to one of the task's flags as that flag; hide it."""
         if value not in context.flags and value not in context.inverse_flags:
             return value

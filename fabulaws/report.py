@@ -24,7 +24,11 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.live import Live
 
 LOG_DIR = Path(".fabulaws") / "logs"  # relative: under the project directory the command runs in
 
@@ -40,7 +44,7 @@ class Reporter:
         self._out = out
         self._live = live
         self._lock = threading.RLock()
-        self._console: Any = None
+        self._console: Console | None = None
         self.warnings: list[str] = []
         self.showing: LiveStatus | None = None  # rich shows one live display at a time
 
@@ -57,7 +61,7 @@ class Reporter:
         except (AttributeError, ValueError):
             return False
 
-    def console(self) -> Any:
+    def console(self) -> Console:
         """The rich Console on ``out`` (only used when ``live``)."""
         from rich.console import Console
 
@@ -138,7 +142,7 @@ class LiveStatus:
         self.ended: dict[str, float] = {}
         self.width = max((len(label) for label in self.labels), default=0)
         self._lock = threading.Lock()
-        self._live: Any = None
+        self._live: Live | None = None
 
     @property
     def redrawn(self) -> bool:
@@ -156,7 +160,7 @@ class LiveStatus:
                 self.reporter.showing = self
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         if self._live is not None:
             self._live.stop()
             self._live = None

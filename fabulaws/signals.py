@@ -14,9 +14,12 @@ from __future__ import annotations
 
 import signal
 import threading
-from typing import Any
+from typing import TYPE_CHECKING
 
 from .report import reporter
+
+if TYPE_CHECKING:
+    from types import FrameType
 
 HANDLED = ("SIGINT", "SIGTERM", "SIGHUP")
 _received: list[str] = []
@@ -27,7 +30,7 @@ def received() -> str | None:
     return _received[0] if _received else None
 
 
-def _handler(number: int, frame: Any) -> None:
+def _handler(number: int, frame: FrameType | None) -> None:
     name = signal.Signals(number).name
     first = not _received
     _received.append(name)

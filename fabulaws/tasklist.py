@@ -18,18 +18,21 @@ import importlib
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fabric import task as fabric_task
 
 from .arguments import TypedTask
+
+if TYPE_CHECKING:
+    from invoke import Program
 
 TASKS_PACKAGE = "fabulaws.library.wsgiautoscale.tasks"
 TASKS_DIR = Path(__file__).parent / "library" / "wsgiautoscale" / "tasks"
 SKIPPED_MODULES = ("__init__", "base", "environment")  # environment tasks are made per configured environment
 
 
-def wants_listing_only(program: Any) -> bool:
+def wants_listing_only(program: Program | None) -> bool:
     """True when ``program`` (a running invoke Program) will only list, complete or show help, never run a task."""
     if program is None or getattr(program, "core", None) is None:
         return False

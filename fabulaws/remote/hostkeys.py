@@ -15,7 +15,7 @@ import os
 import re
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import paramiko
 
@@ -123,7 +123,7 @@ class RecordFirstContact(paramiko.MissingHostKeyPolicy):
     def __init__(self, known: KnownHosts) -> None:
         self.known = known
 
-    def missing_host_key(self, client: Any, hostname: str, key: paramiko.PKey) -> None:
+    def missing_host_key(self, client: paramiko.SSHClient, hostname: str, key: paramiko.PKey) -> None:
         log.warning("recording the SSH host key of %s on first contact (%s %s): it was not published on the console",
                     hostname, key.get_name(), key.fingerprint)
         self.known.add(hostname, key.get_name(), key.get_base64())

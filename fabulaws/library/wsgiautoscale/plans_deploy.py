@@ -25,17 +25,18 @@ from .deploy.full import DEPLOY_FULL, HELD
 from .deploy.journal import Journal
 from .deploy.launches import changeset_of, image_changeset, named_launch
 from .deploy.serial import retire_order
-from .plans import planner, target
 from .environment import Environment, check_selection
+from .plans import planner, target
 
 if TYPE_CHECKING:
     from invoke import Context
 
     from fabulaws.aws import Aws
     from fabulaws.config import Settings
+    from fabulaws.library.wsgiautoscale.deploy.operation import Operation
 
 
-def checked_group(c: Context, deployment: str, environment: str) -> tuple[Any, str, dict]:
+def checked_group(c: Context, deployment: str, environment: str) -> tuple[Settings, str, dict]:
     """(settings, group name, group): the real run's checks before its journal, read-only (the planner checked
     the selection)."""
     settings = settings_for(c)
@@ -49,7 +50,7 @@ def checked_group(c: Context, deployment: str, environment: str) -> tuple[Any, s
     return settings, group_name, group
 
 
-def unfinished_run(aws: Aws, deployment: str, environment: str) -> Any:
+def unfinished_run(aws: Aws, deployment: str, environment: str) -> Journal | None:
     """The journal of a run that did not finish (the real task refuses to start then), or None; reads only."""
     return Journal.load(StateStore.peek(aws, deployment, environment))
 
@@ -89,7 +90,7 @@ def launch_lines(c: Context, plan: Plan, settings: Settings, group: dict, a: Sim
     return None
 
 
-def steps_lines(plan: Plan, operation: Any) -> None:
+def steps_lines(plan: Plan, operation: Operation) -> None:
     plan.add("steps", ", ".join(step.name for step in operation.steps))
     plan.add("no return", "declared in deploy_worker before the first migration: a failure before it is rolled back, "
                           "a run past it is finished")

@@ -20,13 +20,13 @@ from ....errors import DeployError
 from ....remote.connect import connect
 from ....remote.hostkeys import KnownHosts
 from ....ubuntu import apt, system, users, volumes
-from ....ubuntu.packages import Node
+from ....ubuntu.packages import Component, Node
 from ..paths import Paths
 from . import roles
 from .address import check_ssh_address
 
 if TYPE_CHECKING:
-    from fabric import Connection
+    from fabric import Config, Connection
 
     from fabulaws.aws import Aws
     from fabulaws.config import Settings
@@ -68,7 +68,7 @@ class NewServer:
     aws: Aws
     secret: Callable[[str], str]
     operator: str
-    fabric_config: Any = None
+    fabric_config: Config | None = None
     known_hosts: KnownHosts = field(default_factory=KnownHosts)
     log: logging.Logger = field(default_factory=lambda: logging.getLogger("fabulaws.new"))
     report: Callable[[str], None] = lambda status: None
@@ -214,7 +214,7 @@ class NewServer:
         with system.services_held(self.cxn):
             apt.upgrade(self.cxn)
 
-    def _configurer(self, component: Any) -> Callable[[], None]:
+    def _configurer(self, component: Component) -> Callable[[], None]:
         def configure() -> None:
             component.configure(self.node())
 
