@@ -19,6 +19,8 @@ from .yamlsource import YamlSource
 if TYPE_CHECKING:
     from fabulaws.config import Settings
 
+    from .environments import Problems
+
 
 @dataclass(frozen=True)
 class MapShape:
@@ -50,7 +52,7 @@ DEPLOYMENT_MAPS = {
 TWO_LEVEL_MAPS = {**ROLE_MAPS, **DEPLOYMENT_MAPS}
 
 
-def check_two_level_map(settings: Settings, source: YamlSource, key: str, problems: Any = None) -> None:
+def check_two_level_map(settings: Settings, source: YamlSource, key: str, problems: Problems | None = None) -> None:
     """Check every name and value of map ``key``; replace values by their validated form.
 
     An unknown name is an error. A bad value written under an environment is recorded in ``problems``

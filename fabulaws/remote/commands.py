@@ -9,7 +9,7 @@ if TYPE_CHECKING:
     from fabric import Connection
 
 
-def join(*parts: Any) -> str:
+def join(*parts: object) -> str:
     """One shell command from arguments, each quoted: ``join("echo", "a b")`` -> ``echo 'a b'``."""
     return " ".join(shlex.quote(str(part)) for part in parts)
 
