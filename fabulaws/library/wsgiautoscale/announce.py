@@ -7,9 +7,9 @@ Read-only tasks (``describe``, ``current_changeset``) do not announce.
 
 from __future__ import annotations
 
-import sys
 from typing import TYPE_CHECKING
 
+from ...report import reporter
 from .context import NAMESPACE, aws_for, selected_environment
 from .environment import Environment
 
@@ -37,6 +37,6 @@ def announce_change(c: Context, env: Environment | None = None) -> None:
     done = list(data.get(ANNOUNCED) or [])
     if line in done:
         return
-    print(line, file=sys.stderr, flush=True)
+    reporter().notice(line)
     data[ANNOUNCED] = [*done, line]
     c.config[NAMESPACE] = data  # type: ignore[assignment]  # invoke annotates config values as str
