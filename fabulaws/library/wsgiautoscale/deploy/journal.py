@@ -18,8 +18,8 @@ from typing import Any, TypeVar
 
 from ....aws import scaling
 from ....aws.launch import Launch
-from ....errors import DeployError
 from ....aws.statestore import PreconditionFailed, StateStore
+from ....errors import DeployError
 from .lease import GroupLocked, LeaseLost
 
 T = TypeVar("T")

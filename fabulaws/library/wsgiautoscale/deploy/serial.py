@@ -19,8 +19,8 @@ from ....aws.launch import Launch, runs
 from ....waits import Wait, wait_for
 from . import fleet
 from .context import DeployContext
-from .journal import recorded
 from .full import DEPLOY_WORKER, PREPARE_LAUNCH, USE_LAUNCH
+from .journal import recorded
 from .operation import CAPTURE, Operation, Step
 from .state import finished, original, restore
 
