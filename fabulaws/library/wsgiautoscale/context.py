@@ -9,9 +9,12 @@ from __future__ import annotations
 import functools
 import getpass
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from invoke import Context
 
 from ...aws import Aws
 from ...config import Settings, find_config_file, load_settings
@@ -35,15 +38,15 @@ class Selection:
     environment: str
 
 
-def _namespace(c: Any) -> dict:
+def _namespace(c: Context) -> dict:
     data = c.config.get(NAMESPACE) if hasattr(c, "config") else None
     return dict(data or {})
 
 
-def _update(c: Any, **values: Any) -> None:
+def _update(c: Context, **values: Any) -> None:
     data = _namespace(c)
     data.update(values)
-    c.config[NAMESPACE] = data
+    c.config[NAMESPACE] = data  # type: ignore[assignment]  # invoke's stubs type config values as str
 
 
 def project_settings(path: Path | str | None = None) -> Settings:
@@ -52,7 +55,7 @@ def project_settings(path: Path | str | None = None) -> Settings:
     return _load_cached(str(path), path.stat().st_mtime_ns)
 
 
-def settings_for(c: Any) -> Settings:
+def settings_for(c: Context) -> Settings:
     """The project's settings (``fabulaws.config_file`` or the nearest file from the working directory up)."""
     return project_settings(_namespace(c).get("config_file"))
 
@@ -69,7 +72,7 @@ def _aws(region: str | None, profile: str | None, project_region: str | None, pr
     return Aws(region, profile, project_region=project_region, project_profile=project_profile)
 
 
-def aws_for(c_or_settings: Any) -> Aws:
+def aws_for(c_or_settings: Context | Settings) -> Aws:
     """Shared boto3 clients for a task's Context (or Connection), or for bare Settings.
 
     Profile and region as the AWS CLI chooses them (fabulaws.aws.session): ``--profile``/``--region``
@@ -92,12 +95,12 @@ def aws_for(c_or_settings: Any) -> Aws:
     return aws
 
 
-def select(c: Any, env: Environment) -> None:
+def select(c: Context, env: Environment) -> None:
     """Remember the environment chosen on the command line (checked when ``env`` was built) for the tasks that follow."""
     _update(c, deployment=env.deployment, environment=env.environment)
 
 
-def selected(c: Any) -> Selection:
+def selected(c: Context) -> Selection:
     """The selected environment; UsageError (listing the environment tasks) if none was chosen."""
     data = _namespace(c)
     if not data.get("environment"):
@@ -106,22 +109,22 @@ def selected(c: Any) -> Selection:
     return Selection(data["deployment"], data["environment"])
 
 
-def ssh_user(c: Any) -> str | None:
+def ssh_user(c: Context) -> str | None:
     """The ``-u`` user, if one was given."""
     return _namespace(c).get("user")
 
 
-def operator_name(c: Any) -> str:
+def operator_name(c: Context) -> str:
     """Who logs in to servers once the image's user is retired: ``-u`` or the local user, as in 1.x."""
     return ssh_user(c) or getpass.getuser()
 
 
-def project_hook(c: Any, name: str) -> Any:
+def project_hook(c: Context, name: str) -> Callable[..., Any] | None:
     """The fabfile's task ``name`` (one of PROJECT_HOOKS), or None; ``c`` is any Context or Connection."""
     return (_namespace(c).get("hooks") or {}).get(name)
 
 
-def connections_for(c: Any) -> Connections:
+def connections_for(c: Context) -> Connections:
     """How tasks reach servers: as the operator (``-u`` or the local user), with ``c``'s Fabric config and the
     project's ``remote_timeouts`` (the defaults for a fabfile's own use without a configuration file)."""
     from .servers.each import Connections
@@ -133,27 +136,27 @@ def connections_for(c: Any) -> Connections:
     return Connections(operator_name(c), c.config, timeouts)
 
 
-def cli_hosts(c: Any) -> list[str]:
+def cli_hosts(c: Context) -> list[str]:
     """The ``-H`` hosts, if any were given."""
     return list(_namespace(c).get("hosts") or [])
 
 
-def environment_of(c: Any, deployment: str, environment: str) -> Environment:
+def environment_of(c: Context, deployment: str, environment: str) -> Environment:
     """The checked Environment value a task builds once (UsageError for an unknown deployment or environment)."""
     return Environment.of(settings_for(c), deployment, environment)
 
 
-def selected_environment(c: Any) -> Environment:
+def selected_environment(c: Context) -> Environment:
     """The Environment of the environment task that ran before (UsageError if none did)."""
     selection = selected(c)
     return environment_of(c, selection.deployment, selection.environment)
 
 
-def stack_of(c: Any, env: Environment) -> Stack:
+def stack_of(c: Context, env: Environment) -> Stack:
     """``env``'s running servers (one DescribeInstances), narrowed to ``-H`` hosts if any."""
     return Stack.discover(env, aws_for(c).ec2).narrowed(cli_hosts(c))
 
 
-def discover(c: Any, deployment: str, environment: str) -> Stack:
+def discover(c: Context, deployment: str, environment: str) -> Stack:
     """The environment's Stack, narrowed to ``-H`` hosts if any (for fabfiles; tasks use ``stack_of``)."""
     return stack_of(c, environment_of(c, deployment, environment))

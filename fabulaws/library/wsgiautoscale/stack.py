@@ -12,7 +12,7 @@ from typing import Any
 from ...aws.instances import find_instances, tag
 from ...config import Settings
 from ...errors import UsageError
-from .environment import Environment, check_selection  # noqa: F401 - check_selection: its old home
+from .environment import Environment
 from .paths import Paths
 
 PRIMARY_ROLES = ("db-primary", "db-master")  # db-master/db-slave: names from early 1.x
@@ -40,7 +40,7 @@ class Server:
     def from_instance(cls, instance: dict, ssh_attribute: str) -> Server:
         return cls(
             instance_id=instance["InstanceId"],
-            role=tag(instance, "role", ""),
+            role=tag(instance, "role", "") or "",
             hostname=instance.get(ssh_attribute) or "",
             private_ip=instance.get("PrivateIpAddress") or "",
             private_dns=instance.get("PrivateDnsName") or "",

@@ -12,9 +12,13 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from fabric import Connection
+
+from ....aws import Aws
 from ....config import Settings
 from ....remote.commands import as_user
 from ....report import LOG_DIR, Reporter, reporter
+from ....secrets import Secrets
 from ..paths import Paths
 from ..servers.each import Connections, on_each
 from ..stack import Server, Stack
@@ -31,12 +35,12 @@ def template(name: str) -> str:
 class ServerApp:
     """One web or worker server of a (deployment, environment), connected."""
 
-    cxn: Any
-    settings: Any
+    cxn: Connection
+    settings: Settings
     stack: Stack
     roles: list[str]
-    secrets: Any  # fabulaws.secrets.Secrets
-    aws: Any = None
+    secrets: Secrets
+    aws: Aws
     report: Callable[[str], None] = field(default_factory=reporter)
 
     @property
@@ -66,13 +70,13 @@ class ServerApp:
 
 def on_app_servers(connections: Connections, servers: list[Server], action: Callable[[ServerApp], Any], what: str,
                    settings: Settings, stack: Stack,
-                   secrets: Any, aws: Any, report: Callable[[str], None] | None = None,
+                   secrets: Secrets, aws: Aws, report: Callable[[str], None] | None = None,
                    logs: Path | None = LOG_DIR) -> list[str]:
     """Run ``action`` on an ServerApp for each of ``servers`` in parallel (see ``on_each``): each server's remote
     output streams into its own log file under ``logs``; a string result is reported beside the server's name."""
     out = report or reporter()
 
-    def act(cxn: Any, server: Any) -> str:
+    def act(cxn: Connection, server: Server) -> str:
         roles = [r for r in stack.roles_of(server) if r in APP_ROLES] or [server.role]
         result = action(ServerApp(cxn, settings, stack, roles, secrets, aws, out))
         return f"{what}: {result}" if isinstance(result, str) else f"{what}: done"

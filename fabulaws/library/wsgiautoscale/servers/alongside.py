@@ -12,7 +12,7 @@ from ....errors import DeployError
 class Alongside:
     """``work`` running in its own thread from ``start()``; ``finish()`` waits for it and raises its failure."""
 
-    def __init__(self, work: Callable[[], None], name: str, what: str) -> None:
+    def __init__(self, work: Callable[[], object], name: str, what: str) -> None:
         """+ what: what the work makes, for the error (``the environment's servers``)."""
         self._work = work
         self._what = what
@@ -40,7 +40,7 @@ class Alongside:
             raise DeployError(f"{self._what} could not all be created: {self._error}")
 
 
-def run_alongside(main: Callable[[], None], work: Alongside) -> None:
+def run_alongside(main: Callable[[], object], work: Alongside) -> None:
     """``main()`` while ``work`` runs; ``work`` is always waited for, even when ``main`` fails."""
     work.start()
     try:

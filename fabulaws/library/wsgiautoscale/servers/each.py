@@ -100,8 +100,10 @@ def on_each(c: Connections | Context, servers: list[Server], action: Action, wha
     try:
         with out.status(list(labels.values())) as board, \
                 ThreadPoolExecutor(max_workers=min(workers, len(servers))) as pool:
-            futures = {pool.submit(run, server, lambda line, s=server: board.update(labels[id(s)], line)): server
-                       for server in servers}
+            def status_of(server: Server) -> Callable[[str], None]:
+                return lambda line: board.update(labels[id(server)], line)
+
+            futures = {pool.submit(run, server, status_of(server)): server for server in servers}
             for future in as_completed(futures):
                 server = futures[future]
                 label = labels[id(server)]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json as jsonlib
+from typing import Any
 
 from invoke import Context
 
@@ -27,7 +28,7 @@ def describe_stack(stack: Stack, aws: Aws) -> dict:
             continue
         entries = []
         for server in members:
-            entry = {
+            entry: dict[str, Any] = {
                 "instance_id": server.instance_id,
                 "hostname": server.hostname,
                 "private_ip": server.private_ip,
