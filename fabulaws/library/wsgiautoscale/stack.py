@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any
 
 from ...aws.instances import find_instances, tag
+from ...aws.types import Client
 from ...config import Settings
 from ...errors import UsageError
 from .environment import Environment
@@ -80,7 +80,7 @@ class Stack:
     servers: dict[str, list[Server]]
 
     @classmethod
-    def discover(cls, env: Environment, ec2: Any) -> Stack:
+    def discover(cls, env: Environment, ec2: Client) -> Stack:
         """Find the environment's running servers (one paginated DescribeInstances for all roles)."""
         instances = find_instances(ec2, {"deployment": env.deployment, "environment": env.environment})
         found = [Server.from_instance(i, env.settings.ssh_attribute) for i in instances]

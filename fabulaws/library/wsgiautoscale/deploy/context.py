@@ -34,7 +34,7 @@ class DeployContext:
     deployment: str
     environment: str
     group_name: str
-    steps: Any  # ServerSteps
+    steps: Any  # ServerSteps (typed so, deploy/full.py's worker step would need journal.changeset's None handled)
     journal: Journal
     polling: Polling = field(default_factory=Polling)
     deadline: float = 1800.0

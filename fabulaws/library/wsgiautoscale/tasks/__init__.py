@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from invoke import Task
 
+from ....config import Settings
 from . import app
 from .autoscaling import resume_autoscaling_processes, suspend_autoscaling_processes
 from .balancers import add_all_to_elb, add_to_elb
@@ -47,7 +48,7 @@ STATIC_TASKS = {
 }
 
 
-def builtin_tasks(settings: Any) -> dict[str, Any]:
+def builtin_tasks(settings: Settings) -> dict[str, Task]:
     """Every built-in task by name, including one environment task per configured environment."""
     tasks = dict(STATIC_TASKS)
     for environment in settings.environments:
