@@ -89,3 +89,9 @@ def test_work_alongside_fails_where_it_is_needed_and_is_always_waited_for():
     with pytest.raises(ValueError):
         run_alongside(main_fails, slow)
     assert not slow._thread.is_alive()  # waited for although the main work failed
+
+
+@pytest.mark.parametrize("extra, expected", [
+    ("use_basic_auth:\n  testing: true\n", True), ("use_basic_auth:\n  production: true\n", False), ("", False)])
+def test_basic_auth_is_read_by_the_environment_rule(tmp_path, extra, expected):
+    assert Environment.of(settings_with(tmp_path, extra), "myproject", "testing").basic_auth is expected

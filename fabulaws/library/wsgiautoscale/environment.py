@@ -91,5 +91,10 @@ class Environment:
         return self.settings.environment_setting("site_domains_map", self.environment)
 
     @cached_property
+    def basic_auth(self) -> bool:
+        """Whether nginx asks for ``basic_auth_username``/``basic_auth_password`` (``use_basic_auth``)."""
+        return bool(self.settings.environment_setting("use_basic_auth", self.environment, default=False))
+
+    @cached_property
     def log_files(self) -> list[tuple[str, str, str | None]]:
         return self.paths.log_files(self.settings)

@@ -77,7 +77,7 @@ def launch_lines(c: Context, plan: Plan, settings: Settings, group: dict, a: Sim
         changeset = a.changeset or image_changeset(aws, a.ami)  # the image must exist
         plan.add("image", f"{a.ami} (changeset {changeset})")
     else:
-        branch = settings.deployment_setting("branches", a.deployment, a.environment)
+        branch = Environment(settings, a.deployment, a.environment).branch
         changeset = a.changeset or f"<head of {branch}>"
         plan.add("image", f"bake one from {changeset} on a temporary web server (instance and key pair, "
                           "deleted once the image is made)")

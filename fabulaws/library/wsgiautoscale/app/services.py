@@ -117,7 +117,7 @@ def basic_auth_line(username: str, password: str) -> str:
 def upload_nginx_conf(app: ServerApp) -> None:
     settings, paths = app.settings, app.paths
     passwd_file = None
-    if settings.use_basic_auth.get(app.environment):
+    if app.stack.env.basic_auth:
         passwd_file = f"/etc/nginx/{settings.project}.passwd"
         line = basic_auth_line(app.secrets.get("basic_auth_username"), app.secrets.get("basic_auth_password"))
         put(app.cxn, line, passwd_file, owner="root", group="www-data", mode="0640")
