@@ -30,7 +30,7 @@ sys.path.insert(0, str(REPO))
 from fabulaws.aws import Aws, scaling  # noqa: E402
 from fabulaws.aws.launch import Launch, create_template_version  # noqa: E402
 from fabulaws.config import load_settings  # noqa: E402
-from fabulaws.library.wsgiautoscale.deploy.context import DeployContext  # noqa: E402
+from fabulaws.library.wsgiautoscale.deploy.run import DeployContext  # noqa: E402
 from fabulaws.library.wsgiautoscale.deploy.full import DEPLOY_FULL  # noqa: E402
 from fabulaws.library.wsgiautoscale.deploy.journal import Journal  # noqa: E402
 from fabulaws.library.wsgiautoscale.deploy.operation import execute  # noqa: E402

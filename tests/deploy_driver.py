@@ -15,9 +15,9 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from fabulaws.aws import Aws  # noqa: E402
 from fabulaws.config import load_settings  # noqa: E402
-from fabulaws.library.wsgiautoscale.deploy.context import DeployContext  # noqa: E402
 from fabulaws.library.wsgiautoscale.deploy.journal import Journal  # noqa: E402
 from fabulaws.library.wsgiautoscale.deploy.operation import execute  # noqa: E402
+from fabulaws.library.wsgiautoscale.deploy.run import DeployContext  # noqa: E402
 from fabulaws.library.wsgiautoscale.tasks.operations import OPERATIONS  # noqa: E402
 from fabulaws.waits import Polling  # noqa: E402
 

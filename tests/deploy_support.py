@@ -20,9 +20,9 @@ from pathlib import Path
 from fabulaws.aws import Aws, scaling
 from fabulaws.aws.statestore import StateStore
 from fabulaws.config import load_settings
-from fabulaws.library.wsgiautoscale.deploy.context import DeployContext
 from fabulaws.library.wsgiautoscale.deploy.journal import Journal
 from fabulaws.library.wsgiautoscale.deploy.operation import recover_environment
+from fabulaws.library.wsgiautoscale.deploy.run import DeployContext
 from fabulaws.sandbox.seed import seed
 from fabulaws.waits import Polling
 

@@ -34,7 +34,7 @@ from .services import begin_upgrade, end_upgrade
 if TYPE_CHECKING:
     from fabric import Connection
 
-    from fabulaws.library.wsgiautoscale.deploy.context import DeployContext
+    from fabulaws.library.wsgiautoscale.deploy.run import DeployContext
 
 
 class ApplicationSteps:

@@ -8,7 +8,7 @@ from ....aws import balancers as lb
 from ....aws import scaling
 from ....aws.launch import Launch, runs
 from ....waits import Wait, wait_for
-from .context import DeployContext
+from .run import DeployContext
 
 
 def members(group: dict, launch: Launch | None = None, states: tuple[str, ...] = ("Pending", "InService")) -> list[dict]:

@@ -13,9 +13,9 @@ from ....aws import scaling
 from ....aws.launch import Launch
 from ....errors import DeployError
 from . import fleet, launches
-from .context import DeployContext
 from .journal import recorded
 from .operation import CAPTURE, Operation, Step
+from .run import DeployContext
 from .state import finished, original, restore
 
 

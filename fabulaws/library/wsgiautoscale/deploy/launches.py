@@ -16,7 +16,7 @@ from ....aws.launch import (
 )
 from ....aws.network import resolve_security_groups, resolve_subnet
 from ....errors import AwsResourceError
-from .context import DeployContext
+from .run import DeployContext
 
 if TYPE_CHECKING:
     from ....config import Settings

@@ -15,11 +15,11 @@ from dataclasses import dataclass
 from ....aws import scaling
 from ....aws.statestore import StateStore
 from ....errors import DeployError, RolledBack
-from .context import DeployContext
 from .fleet import ids, members
 from .journal import LOCK_TAG, GroupState, Journal, old_lock_tag, recorded
 from .lease import GroupLocked, Lease, LeaseLost, read_holder
 from .resources import release
+from .run import DeployContext
 from .state import original, restore
 from .summary import Summary, report_summary
 

@@ -18,10 +18,10 @@ from ....aws import scaling
 from ....aws.launch import Launch, runs
 from ....waits import Wait, wait_for
 from . import fleet
-from .context import DeployContext
 from .full import DEPLOY_WORKER, PREPARE_LAUNCH, USE_LAUNCH
 from .journal import recorded
 from .operation import CAPTURE, Operation, Step
+from .run import DeployContext
 from .state import finished, original, restore
 
 

@@ -6,9 +6,9 @@ from dataclasses import replace
 
 from ....aws import scaling
 from ....aws.launch import Launch, runs
-from .context import DeployContext
 from .fleet import ids, members, terminate
 from .journal import GroupState
+from .run import DeployContext
 
 __all__ = ["GroupState", "original", "restore", "set_processes"]
 

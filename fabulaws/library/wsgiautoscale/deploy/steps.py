@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from ....errors import DeployError
 
 if TYPE_CHECKING:
-    from fabulaws.library.wsgiautoscale.deploy.context import DeployContext
+    from fabulaws.library.wsgiautoscale.deploy.run import DeployContext
 
 
 class ServerSteps(Protocol):

@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 
 from ....aws.launch import Launch, find_launch_configuration, template_version
 from ....report import duration
-from .context import DeployContext
 from .fleet import ids, members
+from .run import DeployContext
 
 
 @dataclass(frozen=True)

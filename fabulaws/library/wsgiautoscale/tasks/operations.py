@@ -18,11 +18,11 @@ from ..announce import announce_change
 from ..app.engine_steps import ApplicationSteps
 from ..context import aws_for, connections_for, environment_of, project_hook
 from ..deploy import launches
-from ..deploy.context import OVERALL_DEADLINE, DeployContext
 from ..deploy.full import DEPLOY_FULL
 from ..deploy.journal import Journal
 from ..deploy.operation import CAPTURE, Operation, Step, execute, recover_environment
 from ..deploy.prune import prune as prune_unused
+from ..deploy.run import OVERALL_DEADLINE, DeployContext
 from ..deploy.serial import DEPLOY_SERIAL, DEPLOY_SERIAL_REFRESH
 from ..deploy.steps import ServerSteps
 from ..environment import Environment

@@ -1,4 +1,4 @@
-"""What every step of an operation works with."""
+"""What every step of an operation run works with: the DeployContext (one run on one environment's web group)."""
 
 from __future__ import annotations
 
