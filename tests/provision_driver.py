@@ -7,8 +7,8 @@ import sys
 
 from fabric import Config
 from fabulaws.errors import DeployError
-from fabulaws.library.wsgiautoscale.servers.provision import ServerSpec
 from fabulaws.library.wsgiautoscale.context import environment_of
+from fabulaws.library.wsgiautoscale.servers.provision import ServerSpec
 from fabulaws.library.wsgiautoscale.tasks.servers import create_servers
 from invoke import Context
 

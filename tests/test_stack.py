@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-
 from fabulaws.config import load_settings
 from fabulaws.library.wsgiautoscale.environment import Environment
 from fabulaws.library.wsgiautoscale.stack import Server, Stack
@@ -29,7 +28,7 @@ def server(instance_id: str, role: str, minute: int = 0, host: str | None = None
         public_ip="",
         public_dns="",
         availability_zone="us-east-1a",
-        launch_time=datetime(2026, 1, 1, 0, minute, tzinfo=timezone.utc),
+        launch_time=datetime(2026, 1, 1, 0, minute, tzinfo=UTC),
     )
 
 

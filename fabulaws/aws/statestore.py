@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
+from ..report import say
 from .errors import code as _code
 from .types import Client
 
@@ -107,7 +108,7 @@ class StateStore:
                 _announced.add(self.bucket)
                 message = (f"fabulaws: state bucket {self.bucket} created (versioned, encrypted, not public); "
                            f"it keeps the lock and journal of every deploy (set {BUCKET_VARIABLE} to use another)")
-                (report or print)(message)
+                say(report, message)
 
     # --- objects --------------------------------------------------------------------------------
     def read(self, key: str) -> tuple[dict, str] | None:

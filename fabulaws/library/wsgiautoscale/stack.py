@@ -57,10 +57,6 @@ class Server:
         names = {self.hostname, self.private_ip, self.private_dns, self.public_ip, self.public_dns, self.instance_id}
         return names - {""}
 
-    @property
-    def zone_letter(self) -> str:
-        return self.availability_zone[-1:]
-
 
 @dataclass(frozen=True)
 class Database:

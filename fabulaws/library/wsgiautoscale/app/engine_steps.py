@@ -14,10 +14,11 @@ from ....remote.commands import join, sudo
 from ....remote.connect import wait_for_ssh
 from ....remote.hostkeys import KnownHosts
 from ....remote.streaming import StreamedConnection
+from ....report import LOG_DIR
 from ....secrets import Secrets
 from ..deploy.resources import RUN_TAG
 from ..servers import roles
-from ..servers.creation import LOG_DIR, log_path, server_logger
+from ..servers.creation import log_path, server_logger
 from ..servers.each import Connections
 from ..servers.provision import NewServer, ServerSpec
 from ..stack import Server, Stack

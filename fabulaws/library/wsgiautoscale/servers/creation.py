@@ -14,13 +14,13 @@ import os
 import threading
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Callable
 
 from ....errors import ConfigError, DeployError, UsageError
-from ....report import LOG_DIR, LiveStatus, Reporter, reporter
+from ....report import LiveStatus, Reporter, reporter
 from ....secrets import MissingSecret
 from ....waits import Polling, Wait, wait_for
 from .provision import Cancelled, NewServer, ServerSpec
@@ -88,7 +88,7 @@ class PrimaryRendezvous:
 
 def log_path(directory: Path, spec: ServerSpec, index: int) -> Path:
     """Where a server's creation is logged (``directory`` is usually LOG_DIR: under the project directory)."""
-    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d_%H-%M-%S")
+    stamp = datetime.now(UTC).strftime("%Y-%m-%d_%H-%M-%S")
     return directory / f"{stamp}_{spec.deployment}_{spec.environment}_{spec.role}_{spec.zone}_{index}.log"
 
 
@@ -155,7 +155,8 @@ class Creation:
             for attempt in range(1, self.tries + 1):
                 outcome.tries = attempt
                 prefix = f"try {attempt}/{self.tries}: " if attempt > 1 else ""
-                server = self.make(outcome.spec, log, lambda status: board.update(outcome.label, prefix + status), self.cancel)
+                server = self.make(outcome.spec, log, lambda status, prefix=prefix: board.update(outcome.label, prefix + status),
+                                   self.cancel)
                 try:
                     instance = server.create()
                 except BaseException as exc:  # noqa: BLE001 - every failure is logged, discarded, maybe retried

@@ -32,7 +32,6 @@ if TYPE_CHECKING:
     from fabulaws.config import Settings
 
 DATA_DEVICE = "/dev/sdf"
-PostSetup = Callable[["NewServer", Any], None]
 
 
 class Cancelled(DeployError):
@@ -74,7 +73,6 @@ class NewServer:
     report: Callable[[str], None] = lambda status: None
     primary_address: Callable[[], str] = lambda: ""
     cancel: threading.Event = field(default_factory=threading.Event)
-    post_setup: list[PostSetup] = field(default_factory=list)
     assign: bool = True  # False: the server keeps its pending role (an image is baked from it, then it goes)
     track: Callable[[str, str], None] = lambda kind, identifier: None  # e.g. a deploy journal's track
     run_tags: dict[str, str] = field(default_factory=dict)  # on the instance and volumes: found by them after a kill
@@ -102,7 +100,6 @@ class NewServer:
             ("swap", self.swap),
             ("upgrading packages", self.upgrade),
             *[(f"configuring {c.name}", self._configurer(c)) for c in roles.components(self.spec.role)],
-            *[(getattr(hook, "__name__", "post-setup").replace("_", " "), self._hook(hook)) for hook in self.post_setup],
             *([("assigning role", self.assign_role)] if self.assign else []),
         ]
         for number, (label, step) in enumerate(steps, 1):
@@ -223,9 +220,6 @@ class NewServer:
     def _report_step(self, message: str) -> None:
         self.log.info("%s", message)
         self.report(message)
-
-    def _hook(self, hook: PostSetup) -> Callable[[], None]:
-        return lambda: hook(self, self.cxn)
 
     def node(self) -> Node:
         return Node(

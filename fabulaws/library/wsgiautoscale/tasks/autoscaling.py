@@ -7,6 +7,7 @@ from collections.abc import Callable
 from invoke import Context
 
 from ....aws import scaling
+from ....report import reporter
 from ..announce import announce_change
 from ..context import aws_for, environment_of
 from .base import task
@@ -22,7 +23,7 @@ def _change_processes(c: Context, deployment: str, environment: str, processes: 
     announce_change(c, env)
     change(autoscaling, group_name, names)
     listed = ", ".join(names) if names else "all processes"
-    print(f"{verb} these processes for the autoscaling group named '{group_name}': {listed}")
+    reporter().info(f"{verb} these processes for the autoscaling group named '{group_name}': {listed}")
 
 
 @task(iterable=["processes"], help={

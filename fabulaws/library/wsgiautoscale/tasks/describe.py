@@ -9,6 +9,7 @@ from invoke import Context
 
 from ....aws import Aws
 from ....aws.balancers import find_balancers, instance_states
+from ....report import reporter
 from ..context import aws_for, environment_of, stack_of
 from ..stack import Stack
 from .base import task
@@ -75,4 +76,4 @@ def describe(c: Context, deployment: str, environment: str, json: bool = False) 
     """Show the environment's servers by role, with web servers' load balancer state."""
     stack = stack_of(c, environment_of(c, deployment, environment))
     data = describe_stack(stack, aws_for(c))
-    print(jsonlib.dumps(data, indent=2) if json else format_description(data))
+    reporter().info(jsonlib.dumps(data, indent=2) if json else format_description(data))

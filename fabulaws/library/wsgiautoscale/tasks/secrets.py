@@ -19,6 +19,7 @@ from ....errors import DeployError, UsageError
 from ....prompts import confirm
 from ....remote.commands import join, sudo
 from ....remote.files import put
+from ....report import reporter
 from ....secrets import Secrets
 from ..announce import announce_change
 from ..context import aws_for, connections_for, selected_environment, stack_of
@@ -98,7 +99,7 @@ def update_local_fabsecrets(c: Context, answer: str | None = None) -> None:
     finally:
         cxn.close()
     write_secrets_file(target, values)
-    print(f"Wrote passwords to {target}")
+    reporter().info(f"Wrote passwords to {target}")
 
 
 def write_secrets_file(path: Path, values: dict[str, str]) -> None:

@@ -9,6 +9,7 @@ from invoke import Context
 from ....config import Settings
 from ....errors import ConfigError, UsageError
 from ....remote.hostkeys import KnownHosts
+from ....report import LOG_DIR, reporter
 from ....secrets import Secrets
 from ....ubuntu.users import read_sysadmins
 from ..announce import announce_change
@@ -17,7 +18,6 @@ from ..environment import Environment
 from ..servers import roles
 from ..servers.address import check_ssh_address
 from ..servers.creation import (
-    LOG_DIR,
     Creation,
     Outcome,
     PrimaryRendezvous,
@@ -26,8 +26,6 @@ from ..servers.creation import (
 from ..servers.provision import NewServer, ServerSpec
 from ..stack import PRIMARY_ROLES, REPLICA_ROLES
 from .base import flag, task
-
-POST_SETUP: list = []  # steps run on each new server before it gets its role (the application's, later)
 
 
 def check_spec(settings: Settings, spec: ServerSpec) -> None:
@@ -64,7 +62,7 @@ def check_creation(c: Context, env: Environment, specs: list[ServerSpec]) -> Sec
 
 
 def create_servers(c: Context, env: Environment, specs: list[ServerSpec], tries: int = 3,
-                   keep_failed: bool = False, post_setup: list | None = None, checked: Secrets | None = None
+                   keep_failed: bool = False, checked: Secrets | None = None
                    ) -> list[Outcome]:
     """Validate everything (unless ``checked``, what check_creation returned, says it was), then create ``specs``
     in parallel; DeployError naming every failure."""
@@ -76,11 +74,10 @@ def create_servers(c: Context, env: Environment, specs: list[ServerSpec], tries:
     if any(spec.role in REPLICA_ROLES for spec in specs):
         rendezvous = primary_for_replicas(c, env, specs)
     known = KnownHosts()
-    hooks = list(POST_SETUP if post_setup is None else post_setup)
 
     def make(spec, log, report, cancel):
         return NewServer(spec, settings, aws, secrets.get, operator, c.config, known, log, report,
-                         primary_address=lambda: rendezvous.address(cancel), cancel=cancel, post_setup=hooks)
+                         primary_address=lambda: rendezvous.address(cancel), cancel=cancel)
 
     creation = Creation(specs, make, LOG_DIR, tries=tries, keep_failed=keep_failed, primary=rendezvous)
     outcomes = creation.run()
@@ -116,7 +113,7 @@ def new(c: Context, deployment: str, environment: str, role: str, avail_zone: st
     announce_change(c, env)
     if avail_zone is None:
         avail_zone = random.choice(settings.avail_zones)
-        print(f'Note: Assigning random availability zone "{avail_zone}"')
+        reporter().info(f'Note: Assigning random availability zone "{avail_zone}"')
     if int(count) < 1 or int(tries) < 1:
         raise UsageError(f"new: count={count}, tries={tries}: expected positive numbers")
     specs = [ServerSpec(deployment, environment, role, avail_zone) for _ in range(int(count))]
