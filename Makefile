@@ -33,6 +33,8 @@ demo: $(VENV)/.installed system-packages
 	$(PY) examples/demo.py
 
 test: $(VENV)/.installed $(TOOLS)/.installed system-packages
+	$(VENV)/bin/ruff check fabulaws tests
+	$(VENV)/bin/mypy fabulaws
 	$(PY) -m pytest
 
 # Benchmarks compare with Ansible's amazon.aws (a release that still has replace_all_instances).
