@@ -9,7 +9,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import paramiko
 from fabric import Config, Connection
@@ -19,6 +19,9 @@ from ..errors import DeployError
 from ..waits import Polling, Wait, wait_for
 from .hostkeys import KnownHosts
 from .streaming import readable
+
+if TYPE_CHECKING:
+    from fabulaws.aws.types import Client
 
 
 @dataclass(frozen=True)
@@ -154,7 +157,7 @@ CONSOLE_GRACE = 60.0  # seconds to wait for a new instance's host keys on its co
 NOT_YET = (OSError, EOFError, paramiko.SSHException)  # sshd not started, refusing or resetting: look again
 
 
-def wait_for_ssh(ec2: Any, instance_ids: list[str], addresses: Callable[[], dict[str, str]],
+def wait_for_ssh(ec2: Client, instance_ids: list[str], addresses: Callable[[], dict[str, str]],
                  attempt: Callable[[str, str], str | None], known: KnownHosts, deadline: float, polling: Polling,
                  report: Callable[[str], None], grace: float = CONSOLE_GRACE, what: str = "") -> None:
     """Return once ``attempt`` succeeded on every new instance; the one wait for a just-launched server's SSH.

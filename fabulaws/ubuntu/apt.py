@@ -3,25 +3,28 @@
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING
 
 from ..errors import DeployError
 from ..remote.commands import join, sudo
 from ..remote.files import exists, sed
+
+if TYPE_CHECKING:
+    from fabric import Connection
 
 APT = ["env", "DEBIAN_FRONTEND=noninteractive", "apt-get", "-q", "-y", "-o", "Dpkg::Options::=--force-confdef",
        "-o", "Dpkg::Options::=--force-confold"]
 UPDATE_TIMEOUT = 180  # seconds; a hung download (seen behind caching proxies) is killed and retried
 
 
-def distribution(cxn: Any) -> tuple[str, str]:
+def distribution(cxn: Connection) -> tuple[str, str]:
     """('Ubuntu', '24.04') or ('Debian', '12')."""
     result = cxn.run("lsb_release -is; lsb_release -rs", hide=True)
     name, release = (result.stdout.split() + ["", ""])[:2]
     return name, release
 
 
-def update(cxn: Any, attempts: int = 4) -> None:
+def update(cxn: Connection, attempts: int = 4) -> None:
     """apt-get update, retried with a growing pause instead of aborting on a flaky mirror.
 
     A retry, not a wait (so not a fabulaws.waits.Wait): each attempt does the work again rather than look at a
@@ -39,16 +42,16 @@ def update(cxn: Any, attempts: int = 4) -> None:
         time.sleep(5 * attempt)
 
 
-def install(cxn: Any, packages: list[str] | tuple[str, ...]) -> None:
+def install(cxn: Connection, packages: list[str] | tuple[str, ...]) -> None:
     if packages:
         sudo(cxn, join(*APT, "install", "--no-install-recommends", *packages), hide=True)
 
 
-def upgrade(cxn: Any) -> None:
+def upgrade(cxn: Connection) -> None:
     sudo(cxn, join(*APT, "dist-upgrade"), hide=True)
 
 
-def set_mirror(cxn: Any, mirror: str | None, region: str) -> bool:
+def set_mirror(cxn: Connection, mirror: str | None, region: str) -> bool:
     """Use ``mirror`` (may contain ``{region}``) instead of ``<region>.ec2.archive.ubuntu.com`` (Ubuntu images only)."""
     if not mirror:
         return False

@@ -12,7 +12,7 @@ import logging
 import math
 import posixpath
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING
 
 from ..remote.commands import join, sudo
 from ..remote.files import append, comment, exists, put
@@ -20,12 +20,15 @@ from ..waits import Polling, Wait, wait_for
 from . import apt
 from .volumes import persist_mount
 
+if TYPE_CHECKING:
+    from fabric import Connection
+
 log = logging.getLogger(__name__)
 POLICY_RC = "/usr/sbin/policy-rc.d"
 INSTANCE_STORE_SWAP = ("/dev/xvdb", "/dev/xvdc")
 
 
-def memory_mb(cxn: Any) -> int:
+def memory_mb(cxn: Connection) -> int:
     """Total memory in MiB (an integer, unlike 1.x under Python 3)."""
     for line in cxn.run("cat /proc/meminfo", hide=True).stdout.splitlines():
         if line.startswith("MemTotal:"):
@@ -33,14 +36,14 @@ def memory_mb(cxn: Any) -> int:
     raise RuntimeError(f"{cxn.host}: no MemTotal in /proc/meminfo")
 
 
-def private_ip(cxn: Any) -> str:
+def private_ip(cxn: Connection) -> str:
     """The host's address on its private network (the source of its default route)."""
     route = cxn.run("ip -4 route get 1.1.1.1", hide=True).stdout.split()
     return route[route.index("src") + 1]
 
 
 @contextlib.contextmanager
-def services_held(cxn: Any) -> Iterator[None]:
+def services_held(cxn: Connection) -> Iterator[None]:
     """Within: packages install without starting their daemons."""
     put(cxn, "#!/bin/sh\n# FabulAWS: packages being installed; their services start once configured\nexit 101\n", POLICY_RC, mode="0755")
     try:
@@ -49,12 +52,12 @@ def services_held(cxn: Any) -> Iterator[None]:
         sudo(cxn, join("rm", "-f", POLICY_RC), hide=True, warn=True)
 
 
-def install_held(cxn: Any, packages: list[str]) -> None:
+def install_held(cxn: Connection, packages: list[str]) -> None:
     with services_held(cxn):
         apt.install(cxn, packages)
 
 
-def service(cxn: Any, name: str, action: str, warn: bool = False) -> bool:
+def service(cxn: Connection, name: str, action: str, warn: bool = False) -> bool:
     """``service <name> <action>`` (systemd or SysV init alike).
 
     ``restart`` is a stop then a start: some init scripts' restart only stops
@@ -66,7 +69,7 @@ def service(cxn: Any, name: str, action: str, warn: bool = False) -> bool:
     return sudo(cxn, join("service", name, action), hide=True, warn=warn).ok
 
 
-def await_listening(cxn: Any, name: str, address: str, port: int, timeout: float = 30) -> None:
+def await_listening(cxn: Connection, name: str, address: str, port: int, timeout: float = 30) -> None:
     """Return once ``address:port`` accepts connections; DeployError naming the service if it never does.
 
     ``service start`` returns before a daemon has read its configuration: a
@@ -78,7 +81,7 @@ def await_listening(cxn: Any, name: str, address: str, port: int, timeout: float
                   deadline=timeout), Polling.every(1.0), log.debug)
 
 
-def enable(cxn: Any, name: str) -> None:
+def enable(cxn: Connection, name: str) -> None:
     """Start ``name`` at boot too (images baked from this host start it)."""
     if exists(cxn, "/run/systemd/system"):
         sudo(cxn, join("systemctl", "enable", name), hide=True, warn=True)
@@ -86,7 +89,7 @@ def enable(cxn: Any, name: str) -> None:
         sudo(cxn, join("update-rc.d", name, "defaults"), hide=True, warn=True)
 
 
-def bind_app_directories(cxn: Any, directories: list[str], app_root: str, encrypted: bool) -> None:
+def bind_app_directories(cxn: Connection, directories: list[str], app_root: str, encrypted: bool) -> None:
     """Move each directory onto the data volume (under ``app_root``) and bind-mount it back; idempotent.
 
     Callers stop the services using a directory first (1.x only did so on Upstart hosts).
@@ -113,7 +116,7 @@ def bind_app_directories(cxn: Any, directories: list[str], app_root: str, encryp
             persist_mount(cxn, f"{bound} {directory} none bind 0 0", encrypted=False)
 
 
-def setup_swap(cxn: Any, multiplier: float, app_root: str) -> int:
+def setup_swap(cxn: Connection, multiplier: float, app_root: str) -> int:
     """Swap of ``memory x multiplier`` MiB: encrypted swap on instance-store disks first, then a swap file.
 
     Returns the MiB added. Instance-store swap is encrypted with a random key at each boot (crypttab).

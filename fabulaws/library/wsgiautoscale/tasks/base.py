@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fabric import task as fabric_task
 
 from ....arguments import FLAG, TypedTask
 from ....dryrun import is_dry
 from ....errors import UsageError
+
+if TYPE_CHECKING:
+    from invoke import Context
 
 
 def task(*args: Any, **kwargs: Any) -> Any:
@@ -31,7 +34,7 @@ def task(*args: Any, **kwargs: Any) -> Any:
     return decorate
 
 
-def environment_checked(c: Any, arguments: dict) -> None:
+def environment_checked(c: Context, arguments: dict) -> None:
     """A task naming an environment stops before any AWS call if fabulaws-config.yml has a gap or a bad value for
     it (the other environments' problems are warnings): see fabulaws/config/environments.py."""
     environment = arguments.get("environment")
@@ -50,7 +53,7 @@ def planned(body: Callable, name: str) -> Callable:
     """
 
     @functools.wraps(body)
-    def run(c: Any, *args: Any, **kwargs: Any) -> Any:
+    def run(c: Context, *args: Any, **kwargs: Any) -> Any:
         if is_dry(c):
             from ..plans import dry_run
 
