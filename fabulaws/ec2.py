@@ -221,7 +221,7 @@ class EC2Instance:
     def __enter__(self) -> Connection:
         return self.connection()
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         if self._connection is not None:
             self._connection.close()
             self._connection = None

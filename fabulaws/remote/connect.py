@@ -22,6 +22,7 @@ from .streaming import readable
 
 if TYPE_CHECKING:
     from fabulaws.aws.types import Client
+    from fabulaws.config.schema import RemoteTimeouts
 
 
 @dataclass(frozen=True)
@@ -64,7 +65,7 @@ class TimedConnection(Connection):
     command and the setting to raise; a command left running on a host that still answers is not killed.
     """
 
-    def __init__(self, *args: Any, timeouts: Any = None, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, timeouts: Timeouts | RemoteTimeouts | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.deadlines = timeouts or Timeouts()
 
@@ -79,7 +80,7 @@ class TimedConnection(Connection):
         client.get_channel().settimeout(self.deadlines.command)  # an upload to a vanished host fails too
         return client
 
-    def _timed(self, method: Any, command: str, kwargs: dict) -> Any:
+    def _timed(self, method: Callable[..., Any], command: str, kwargs: dict) -> Any:
         kind = command_kind(command)
         given, setting = kwargs.get("timeout"), ""
         if given is None and self.config.timeouts.command:
@@ -127,7 +128,7 @@ class TimedConnection(Connection):
 
 def connect(host: str, user: str | None = None, key_filename: str | None = None, config: Config | None = None,
             known: KnownHosts | None = None, timeout: float = 10, forward_agent: bool | None = None,
-            timeouts: Any = None) -> Connection:
+            timeouts: Timeouts | RemoteTimeouts | None = None) -> Connection:
     """A Connection to ``host``: ``user`` unless the host says ``user@``, host keys verified (first contact recorded).
 
     + timeouts: the project's ``remote_timeouts`` (default: Timeouts()): per-command deadlines and keepalive
