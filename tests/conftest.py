@@ -125,7 +125,11 @@ def sandbox_process(tmp_path_factory):
             time.sleep(0.1)
     yield endpoint
     process.terminate()
-    process.wait(timeout=10)
+    try:  # it joins its threads (5 s each) before exiting: slow on a loaded machine, never an error of the run
+        process.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=10)
 
 
 def sandbox_network(endpoint: str) -> dict:
