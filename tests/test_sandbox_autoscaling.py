@@ -272,3 +272,11 @@ def test_group_switched_to_a_launch_template_reports_only_the_template(sandbox, 
     assert "LaunchConfigurationName" not in described
     assert described["LaunchTemplate"]["LaunchTemplateId"] == template_id
     assert members(sandbox)[0]["LaunchConfigurationName"] == "old-lc"  # instances keep what they launched with
+
+
+def test_terminating_an_instance_no_group_manages_is_a_validation_error(sandbox):
+    """As on AWS ("No managed instance found"), where moto answered with a server error."""
+    with pytest.raises(ClientError) as caught:
+        sandbox.autoscaling.terminate_instance_in_auto_scaling_group(InstanceId="i-0123456789abcdef0", ShouldDecrementDesiredCapacity=True)
+    assert caught.value.response["Error"]["Code"] == "ValidationError"
+    assert "No managed instance found" in caught.value.response["Error"]["Message"]

@@ -383,10 +383,10 @@ def _patch_autoscaling() -> None:
     @_replace(Backend, "terminate_instance")
     def terminate_instance(self, instance_id, should_decrement):
         """TerminateInstanceInAutoScalingGroup: the group drains the instance from its balancers first."""
-        for group in self.autoscaling_groups.values():
-            for state in group.instance_states:
-                if state.instance.id == instance_id:
-                    state.instance.sandbox_leaving_group = True
+        members = [s for g in self.autoscaling_groups.values() for s in g.instance_states if s.instance.id == instance_id]
+        if not members:  # moto answers 500 here
+            raise ValidationError(f"Instance Id not found - No managed instance found for instance ID: {instance_id}")
+        members[0].instance.sandbox_leaving_group = True
         return original_terminate(self, instance_id, should_decrement)
 
     original_detach = Backend.detach_instances
