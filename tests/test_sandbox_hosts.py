@@ -341,43 +341,6 @@ def test_balancers_check_instances_registered_in_any_order_within_a_second(cloud
         assert (response.status, response.read().decode().strip()) == (200, "ok")
 
 
-def test_sandbox_down_after_kill_9_leaves_nothing_behind(cloud, hosts_sandbox):
-    """`sandbox down` after SIGKILL of the sandbox removes every host, mount, namespace, loop device and process."""
-    instance = cloud.run()
-    cloud.ssh(instance["PrivateIpAddress"], timeout=FIRST_BOOT_TIMEOUT)
-    volume = cloud.ec2.create_volume(AvailabilityZone="us-east-1a", Size=1)["VolumeId"]
-    cloud.ec2.get_waiter("volume_available").wait(VolumeIds=[volume], WaiterConfig={"Delay": 0.2, "MaxAttempts": 100})
-    cloud.ec2.attach_volume(VolumeId=volume, InstanceId=instance["InstanceId"], Device="/dev/sdf")
-    cloud.elb.create_load_balancer(
-        LoadBalancerName="kill-lb", AvailabilityZones=["us-east-1a"],
-        Listeners=[{"Protocol": "HTTP", "LoadBalancerPort": 80, "InstanceProtocol": "HTTP", "InstancePort": 80}],
-    )
-    run_dir = hosts_sandbox["state"] / "run"
-    wait_until(lambda: list(run_dir.glob("haproxy/*/haproxy.pid")), 10, "a haproxy")
-    wait_until(lambda: _loops(run_dir), 10, "the volume's loop device")
-    state = json.loads((hosts_sandbox["state"] / "sandbox.json").read_text())
-    os.kill(state["pid"], signal.SIGKILL)
-    hosts_sandbox["killed"] = True
-    status = run_cli(["sandbox", "status"], hosts_sandbox["state"], env=hosts_sandbox["env"])
-    slot = hosts_sandbox["slot"]
-    assert f"leftover: network namespace fab{slot}-" in status.stdout and "leftover: loop device" in status.stdout
-    down = run_cli(["sandbox", "down"], hosts_sandbox["state"], env=hosts_sandbox["env"])
-    assert down.returncode == 0, down.stderr
-    assert "leftover" not in run_cli(["sandbox", "status"], hosts_sandbox["state"], env=hosts_sandbox["env"]).stdout
-    namespaces = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout.split()
-    assert not [name for name in namespaces if name.startswith(f"fab{slot}-") or name == f"fabsbx{slot}"]
-    assert str(run_dir) not in Path("/proc/self/mountinfo").read_text()
-    assert _loops(run_dir) == []
-    assert subprocess.run(["pgrep", "-f", str(run_dir)], capture_output=True).returncode == 1
-    assert subprocess.run(["ip", "link", "show", f"fabsbx{slot}"], capture_output=True).returncode != 0
-    assert f"fabulaws-sandbox-{slot} " not in subprocess.run(["iptables-save"], capture_output=True, text=True).stdout
-
-
-def _loops(run_dir: Path) -> list[str]:
-    listing = subprocess.run(["losetup", "--list", "--noheadings", "--output", "NAME,BACK-FILE"], capture_output=True, text=True).stdout
-    return [line for line in listing.splitlines() if str(run_dir) in line]
-
-
 PLAIN_WEB_SERVER = r"""
 import http.server
 class H(http.server.BaseHTTPRequestHandler):
@@ -456,3 +419,43 @@ def test_auto_scaling_takes_an_instance_out_of_its_balancer_before_shutting_it_d
             thread.join(timeout=15)
     assert leaving in answers and answers[-1] == instance_ids[1], "requests reached both servers, then the one left"
     assert failures == [], f"{len(failures)} of {len(failures) + len(answers)} requests failed: {failures[:3]}"
+
+
+def test_sandbox_down_after_kill_9_leaves_nothing_behind(cloud, hosts_sandbox):
+    """Last in this module: it kills the shared hosts sandbox.
+
+    `sandbox down` after SIGKILL of the sandbox removes every host, mount, namespace, loop device and process."""
+    instance = cloud.run()
+    cloud.ssh(instance["PrivateIpAddress"], timeout=FIRST_BOOT_TIMEOUT)
+    volume = cloud.ec2.create_volume(AvailabilityZone="us-east-1a", Size=1)["VolumeId"]
+    cloud.ec2.get_waiter("volume_available").wait(VolumeIds=[volume], WaiterConfig={"Delay": 0.2, "MaxAttempts": 100})
+    cloud.ec2.attach_volume(VolumeId=volume, InstanceId=instance["InstanceId"], Device="/dev/sdf")
+    cloud.elb.create_load_balancer(
+        LoadBalancerName="kill-lb", AvailabilityZones=["us-east-1a"],
+        Listeners=[{"Protocol": "HTTP", "LoadBalancerPort": 80, "InstanceProtocol": "HTTP", "InstancePort": 80}],
+    )
+    run_dir = hosts_sandbox["state"] / "run"
+    wait_until(lambda: list(run_dir.glob("haproxy/*/haproxy.pid")), 10, "a haproxy")
+    wait_until(lambda: _loops(run_dir), 10, "the volume's loop device")
+    state = json.loads((hosts_sandbox["state"] / "sandbox.json").read_text())
+    os.kill(state["pid"], signal.SIGKILL)
+    hosts_sandbox["killed"] = True
+    status = run_cli(["sandbox", "status"], hosts_sandbox["state"], env=hosts_sandbox["env"])
+    slot = hosts_sandbox["slot"]
+    assert f"leftover: network namespace fab{slot}-" in status.stdout and "leftover: loop device" in status.stdout
+    down = run_cli(["sandbox", "down"], hosts_sandbox["state"], env=hosts_sandbox["env"])
+    assert down.returncode == 0, down.stderr
+    assert "leftover" not in run_cli(["sandbox", "status"], hosts_sandbox["state"], env=hosts_sandbox["env"]).stdout
+    namespaces = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout.split()
+    assert not [name for name in namespaces if name.startswith(f"fab{slot}-") or name == f"fabsbx{slot}"]
+    assert str(run_dir) not in Path("/proc/self/mountinfo").read_text()
+    assert _loops(run_dir) == []
+    assert subprocess.run(["pgrep", "-f", str(run_dir)], capture_output=True).returncode == 1
+    assert subprocess.run(["ip", "link", "show", f"fabsbx{slot}"], capture_output=True).returncode != 0
+    assert f"fabulaws-sandbox-{slot} " not in subprocess.run(["iptables-save"], capture_output=True, text=True).stdout
+
+
+def _loops(run_dir: Path) -> list[str]:
+    listing = subprocess.run(["losetup", "--list", "--noheadings", "--output", "NAME,BACK-FILE"], capture_output=True, text=True).stdout
+    return [line for line in listing.splitlines() if str(run_dir) in line]
+
