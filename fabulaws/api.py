@@ -41,14 +41,14 @@ def ec2_hostnames(aws: Aws, tags: dict[str, str] | None = None, attribute: str =
     return EC2Service(aws).hostnames(tags, attribute)
 
 
-def call_python(cxn: Connection, method: str, *args: Any, python: str = "python3") -> Any:
+def call_python(cxn: Connection, method: str, *args: object, python: str = "python3") -> Any:
     """Call ``module.function(*args)`` on the server and return its JSON result (args travel on stdin)."""
     payload = json.dumps({"method": method, "args": list(args)})
     result = cxn.run(join(python, "-c", CALL_PYTHON), in_stream=io.StringIO(payload), hide=True)
     return json.loads(result.stdout)
 
 
-def sshagent_run(cxn: Connection, command: str, user: str | None = None, known: KnownHosts | None = None, **kwargs: Any) -> Any:
+def sshagent_run(cxn: Connection, command: str, user: str | None = None, known: KnownHosts | None = None, **kwargs: object) -> Any:
     """Run ``command`` as ``user`` (default: the connection's) with the operator's SSH agent forwarded.
 
     ``known`` is the known_hosts to verify the server with (default: the project's).
@@ -64,7 +64,7 @@ def sshagent_run(cxn: Connection, command: str, user: str | None = None, known: 
         forwarded.close()
 
 
-def answer_sudo(cxn: Connection, command: str, answers: list[tuple[str, str]], **kwargs: Any) -> Any:
+def answer_sudo(cxn: Connection, command: str, answers: list[tuple[str, str]], **kwargs: object) -> Any:
     """Run ``command`` with sudo, answering each prompt matching a regex with its answer (e.g. a passphrase)."""
     watchers = [Responder(pattern=pattern, response=answer + "\n") for pattern, answer in answers]
     return cxn.run(join("sudo", "-n", "bash", "-c", command), pty=True, watchers=watchers, hide=True, **kwargs)

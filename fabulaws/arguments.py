@@ -24,10 +24,10 @@ class Converter:
 
     expected = "a value"
 
-    def convert(self, text: str) -> Any:
+    def convert(self, value: object) -> Any:
         raise NotImplementedError
 
-    def __call__(self, value: Any) -> Any:
+    def __call__(self, value: object) -> Any:
         return self.convert(value)
 
 
@@ -38,7 +38,7 @@ class Whole(Converter):
         self.minimum = minimum
         self.expected = f"a whole number of at least {minimum}"
 
-    def convert(self, value: Any) -> int:
+    def convert(self, value: object) -> int:
         if isinstance(value, bool):
             raise ValueError(value)
         if isinstance(value, int):
@@ -58,10 +58,10 @@ class Seconds(Converter):
 
     expected = "a number of seconds greater than 0"
 
-    def convert(self, value: Any) -> float:
+    def convert(self, value: object) -> float:
         if isinstance(value, bool):
             raise ValueError(value)
-        number = float(value)  # ValueError for "fast"
+        number = float(str(value))  # ValueError for "fast"
         if not math.isfinite(number) or number <= 0:
             raise ValueError(value)
         return number
@@ -74,7 +74,7 @@ class Flag(Converter):
     YES = ("yes", "y", "true", "1", "on")
     NO = ("no", "n", "false", "0", "off", "none", "")
 
-    def convert(self, value: Any) -> bool:
+    def convert(self, value: object) -> bool:
         if isinstance(value, bool):
             return value
         text = str(value).strip().lower()
@@ -92,7 +92,7 @@ class Choice(Converter):
         self.names = names
         self.expected = "one of " + ", ".join(names)
 
-    def convert(self, value: Any) -> str:
+    def convert(self, value: object) -> str:
         if str(value) not in self.names:
             raise ValueError(value)
         return str(value)
@@ -116,7 +116,7 @@ def converter_of(spec: Any) -> Converter:
     raise TypeError(f"unknown argument type {spec!r}; expected one of {', '.join(NAMED)} or a list of choices")
 
 
-def implied(default: Any) -> Converter | None:
+def implied(default: object) -> Converter | None:
     """The converter a default's type implies, for arguments ``types=`` does not name (None: keep it text)."""
     if isinstance(default, bool):
         return None  # invoke makes these --flags without a value
@@ -164,14 +164,14 @@ class TypedTask(FabricTask):
     """A Fabric task whose typed arguments (``types=``, or a number default) reach invoke as text and are
     converted before the body runs: a bad value is one line (UsageError, exit 2), never invoke's traceback."""
 
-    def __init__(self, body: Callable, *args: Any, types: Mapping[str, Any] | None = None,
-                 check: Callable[[Any, dict], None] | None = None, **kwargs: Any) -> None:
+    def __init__(self, body: Callable, *args: object, types: Mapping[str, Any] | None = None,
+                 check: Callable[[Any, dict], None] | None = None, **kwargs: object) -> None:
         """+ check: called with the context and the converted arguments by name before the body runs."""
         self.converters = converters_for(body, types or {})
         self.check = check
         super().__init__(body, *args, **kwargs)
 
-    def arg_opts(self, name: str, default: Any, taken_names: set) -> dict:
+    def arg_opts(self, name: str, default: object, taken_names: set) -> dict:
         opts = super().arg_opts(name, default, taken_names)
         converter = self.converters.get(name)
         if converter is not None:
@@ -180,7 +180,7 @@ class TypedTask(FabricTask):
                 opts["help"] = f"{opts['help']} ({converter.expected})"
         return opts
 
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+    def __call__(self, *args: object, **kwargs: object) -> Any:
         args, kwargs = convert_arguments(self.name, self.body, self.converters, args, kwargs)
         if self.check is not None and args:
             self.check(args[0], inspect.signature(self.body).bind(*args, **kwargs).arguments)

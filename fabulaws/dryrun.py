@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from .errors import DeployError, UsageError
 from .report import reporter
 
 if TYPE_CHECKING:
+    from botocore.model import OperationModel
     from invoke import Context
 
     from fabulaws.aws.types import Client
@@ -57,7 +58,7 @@ def is_read(operation: str) -> bool:
     return operation.startswith(READ_PREFIXES)
 
 
-def _refuse_writes(model: Any = None, **_: Any) -> None:
+def _refuse_writes(model: OperationModel | None = None, **_: object) -> None:
     if model is not None and active() and not is_read(model.name):
         service = model.service_model.endpoint_prefix
         raise DryRunRefused(f"--dry: refused {service}:{model.name}, which would change AWS; nothing was changed")

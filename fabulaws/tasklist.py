@@ -75,7 +75,7 @@ def _stand_in(spec: dict) -> Any:
 
 
 def _runner(module: str, name: str) -> Any:
-    def run(*args: Any) -> Any:
+    def run(*args: object) -> Any:
         real = getattr(importlib.import_module(f"{TASKS_PACKAGE}.{module}"), name)
         return real.body(*args)
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from .errors import unless_gone
 from .tags import tag
 from .types import Client
@@ -30,7 +28,7 @@ def describe(ec2: Client, instance_id: str) -> dict:
     return ec2.describe_instances(InstanceIds=[instance_id])["Reservations"][0]["Instances"][0]
 
 
-def run(ec2: Client, **arguments: Any) -> str:
+def run(ec2: Client, **arguments: object) -> str:
     """RunInstances of one instance with ``arguments`` (ImageId, InstanceType, KeyName...); its id."""
     return ec2.run_instances(MinCount=1, MaxCount=1, **arguments)["Instances"][0]["InstanceId"]
 

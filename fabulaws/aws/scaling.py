@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from ..errors import AwsResourceError, UsageError
 from . import tags as tagging
 from .errors import unless_gone
@@ -64,7 +62,7 @@ def resume_processes(autoscaling: Client, group_name: str, processes: list[str])
     autoscaling.resume_processes(AutoScalingGroupName=group_name, **kwargs)
 
 
-def update_group(autoscaling: Client, name: str, **changes: Any) -> None:
+def update_group(autoscaling: Client, name: str, **changes: object) -> None:
     """UpdateAutoScalingGroup with only the given attributes."""
     autoscaling.update_auto_scaling_group(AutoScalingGroupName=name, **changes)
 

@@ -66,7 +66,7 @@ class Problems:
         self.found.append(Problem(environment, deployment, str(path[0]), self.source.where(path), error))
 
     def validated(self, environment: str, deployment: str | None, path: KeyPath, adapter: TypeAdapter,
-                  annotation: Any, value: Any) -> tuple[bool, Any]:
+                  annotation: object, value: object) -> tuple[bool, Any]:
         """``(True, value)`` validated by ``adapter``; ``(False, value)`` with a problem recorded if it is not valid."""
         try:
             return True, adapter.validate_python(value)

@@ -64,7 +64,7 @@ def check_two_level_map(settings: Settings, source: YamlSource, key: str, proble
     adapter = TypeAdapter(shape.value_type)
     mapping = getattr(settings, key)
 
-    def validated(path: tuple, value: Any) -> Any:
+    def validated(path: tuple, value: object) -> Any:
         environment, deployment = owner_of(settings, key, path)
         if environment is None or problems is None:
             return _validated(source, adapter, shape, path, value)
@@ -103,7 +103,7 @@ def owner_of(settings: Settings, key: str, path: tuple) -> tuple[str | None, str
     return (path[1], None) if path[1] in environments else (None, path[1])
 
 
-def _validated(source: YamlSource, adapter: TypeAdapter, shape: MapShape, path: tuple, value: Any) -> Any:
+def _validated(source: YamlSource, adapter: TypeAdapter, shape: MapShape, path: tuple, value: object) -> Any:
     try:
         return adapter.validate_python(value)
     except ValidationError as exc:

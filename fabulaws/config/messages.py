@@ -40,7 +40,7 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str:
     return f"; did you mean {matches[0]!r}?" if matches else ""
 
 
-def describe_value(value: Any) -> str:
+def describe_value(value: object) -> str:
     """Short description of what the user wrote, for 'got ...'."""
     if value is None:
         return "nothing"
@@ -66,7 +66,7 @@ def expected_text(error: Mapping[str, Any]) -> str:
     return message[len("Input should be ") :] if message.startswith("Input should be ") else message
 
 
-def annotation_at(annotation: Any, path: KeyPath) -> Any:
+def annotation_at(annotation: object, path: KeyPath) -> Any:
     """The type declared for ``path`` inside ``annotation`` (a model class or a type), or None."""
     for part in path:
         annotation = _strip_optional(annotation)
@@ -82,7 +82,7 @@ def annotation_at(annotation: Any, path: KeyPath) -> Any:
     return _strip_optional(annotation)
 
 
-def describe_annotation(annotation: Any) -> str:
+def describe_annotation(annotation: object) -> str:
     """``list[str]`` -> 'a list of strings', for "required key is missing (expected ...)"."""
     names = {str: "a string", int: "an integer", float: "a number", bool: "true or false", Path: "a file path"}
     if annotation in names:
@@ -99,7 +99,7 @@ def describe_annotation(annotation: Any) -> str:
     return "a value"
 
 
-def _strip_optional(annotation: Any) -> Any:
+def _strip_optional(annotation: object) -> Any:
     if typing.get_origin(annotation) in (typing.Union, types.UnionType):
         args = [a for a in typing.get_args(annotation) if a is not type(None)]
         if len(args) == 1:
@@ -107,7 +107,7 @@ def _strip_optional(annotation: Any) -> Any:
     return annotation
 
 
-def validation_error(source: YamlSource, exc: ValidationError, model: Any, prefix: KeyPath = ()) -> ConfigError:
+def validation_error(source: YamlSource, exc: ValidationError, model: object, prefix: KeyPath = ()) -> ConfigError:
     """The first problem in ``exc`` (raised validating type ``model`` at ``prefix``) as a one-line ConfigError."""
     # An unknown key is reported first: its did-you-mean usually explains a "missing" one too.
     errors = sorted(exc.errors(include_url=False), key=lambda e: e["type"] != "extra_forbidden")

@@ -65,7 +65,7 @@ def _port(value: int) -> int:
     return value
 
 
-def _scalar(value: Any) -> Any:
+def _scalar(value: object) -> Any:
     if not isinstance(value, (str, int, float, bool)):
         kind = "a list" if isinstance(value, list) else "a mapping" if isinstance(value, dict) else repr(value)
         raise ValueError(f"expected a string, number or boolean, got {kind}")
@@ -386,7 +386,7 @@ class Settings(Model):
 
     @field_validator("gelf_log_host", "syslog_server", "awslogs_access_key_id", mode="before")
     @classmethod
-    def _false_means_unset(cls, value: Any) -> Any:
+    def _false_means_unset(cls, value: object) -> Any:
         # 1.x documented `false` as "not configured" for these.
         return None if value is False else value
 
@@ -447,7 +447,7 @@ class Settings(Model):
         self._refuse_problem(key, environment)
         return find(self.origin, getattr(self, key), key, environment, role)
 
-    def deployment_setting(self, key: str, deployment: str, environment: str, default: Any = ...) -> Any:
+    def deployment_setting(self, key: str, deployment: str, environment: str, default: object = ...) -> Any:
         """``branches`` & co. for (deployment, environment); ``default`` if the map has neither key."""
         mapping = getattr(self, key)
         self._refuse_problem(key, environment, deployment)
@@ -455,7 +455,7 @@ class Settings(Model):
             return default
         return find(self.origin, mapping, key, deployment, environment)
 
-    def environment_setting(self, key: str, environment: str, default: Any = ...) -> Any:
+    def environment_setting(self, key: str, environment: str, default: object = ...) -> Any:
         """``server_ports`` & co.: a map keyed by environment name."""
         self._refuse_problem(key, environment)
         mapping = getattr(self, key)

@@ -14,7 +14,7 @@ def join(*parts: object) -> str:
     return " ".join(shlex.quote(str(part)) for part in parts)
 
 
-def as_user(cxn: Connection, user: str, command: str, cwd: str | None = None, env: dict[str, str] | None = None, **kwargs: Any) -> Any:
+def as_user(cxn: Connection, user: str, command: str, cwd: str | None = None, env: dict[str, str] | None = None, **kwargs: object) -> Any:
     """Run ``command`` (already quoted) as ``user`` under a login shell, optionally in ``cwd`` with ``env``.
 
     Like Fabric 1's ``sudo(cmd, user=X)``; values travel quoted, never interpolated.
@@ -28,6 +28,6 @@ def as_user(cxn: Connection, user: str, command: str, cwd: str | None = None, en
     return cxn.run(join("sudo", "-n", "-H", "-u", user, "bash", "-lc", script), **kwargs)
 
 
-def sudo(cxn: Connection, command: str, **kwargs: Any) -> Any:
+def sudo(cxn: Connection, command: str, **kwargs: object) -> Any:
     """``command`` as root through ``sudo -n`` (never prompts; the deploy users have passwordless sudo)."""
     return cxn.run(join("sudo", "-n", "bash", "-c", command), **kwargs)

@@ -65,7 +65,7 @@ class TimedConnection(Connection):
     command and the setting to raise; a command left running on a host that still answers is not killed.
     """
 
-    def __init__(self, *args: Any, timeouts: Timeouts | RemoteTimeouts | None = None, **kwargs: Any) -> None:
+    def __init__(self, *args: object, timeouts: Timeouts | RemoteTimeouts | None = None, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)
         self.deadlines = timeouts or Timeouts()
 
@@ -119,10 +119,10 @@ class TimedConnection(Connection):
         return RemoteTimeout(f"{self.host}: `{what}` did not finish within {seconds:g} s{setting}; "
                              "the server stopped answering or the command hung")
 
-    def run(self, command: str, **kwargs: Any) -> Any:
+    def run(self, command: str, **kwargs: object) -> Any:
         return self._timed(super().run, command, kwargs)
 
-    def sudo(self, command: str, **kwargs: Any) -> Any:
+    def sudo(self, command: str, **kwargs: object) -> Any:
         return self._timed(super().sudo, command, kwargs)
 
 

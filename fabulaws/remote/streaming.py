@@ -108,10 +108,10 @@ class StreamedConnection:
         self._note(f"[exit {result.exited} after {time.monotonic() - started:.1f} s]")
         return result
 
-    def run(self, command: str, **kwargs: Any) -> Any:
+    def run(self, command: str, **kwargs: object) -> Any:
         return self._streamed(self.cxn.run, command, kwargs)
 
-    def sudo(self, command: str, **kwargs: Any) -> Any:
+    def sudo(self, command: str, **kwargs: object) -> Any:
         return self._streamed(self.cxn.sudo, command, kwargs)
 
 

@@ -43,7 +43,7 @@ def _namespace(c: Context) -> dict:
     return dict(data or {})
 
 
-def _update(c: Context, **values: Any) -> None:
+def _update(c: Context, **values: object) -> None:
     data = _namespace(c)
     data.update(values)
     c.config[NAMESPACE] = data  # type: ignore[assignment]  # invoke's stubs type config values as str

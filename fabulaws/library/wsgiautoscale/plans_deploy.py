@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from types import SimpleNamespace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ...aws import scaling
 from ...aws.launch import Launch, find_template, runs
@@ -55,9 +55,9 @@ def unfinished_run(aws: Aws, deployment: str, environment: str) -> Journal | Non
     return Journal.load(StateStore.peek(aws, deployment, environment))
 
 
-def whole(task: str, name: str, value: Any, least: int) -> int:
+def whole(task: str, name: str, value: object, least: int) -> int:
     try:
-        number = int(value)
+        number = int(value) if isinstance(value, (int, float, str)) else least - 1
     except (TypeError, ValueError):
         number = least - 1
     if number < least:

@@ -202,7 +202,7 @@ class Journal:
         self.steps_done.append(step)
         self.save()
 
-    def track(self, kind: str, identifier: str, temporary: bool = True, **details: Any) -> Resource:
+    def track(self, kind: str, identifier: str, temporary: bool = True, **details: object) -> Resource:
         """Record a resource before creating it (its name, token or tag chosen first); saved at once."""
         resource = Resource(kind, identifier, temporary, dict(details))
         self.resources.append(resource)

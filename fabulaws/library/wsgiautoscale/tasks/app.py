@@ -238,7 +238,7 @@ def flag_deployment(c: Context) -> None:
     _flag(c, env, changesets[0], required=True)
 
 
-def _kept(found: list, value: Any) -> Any:
+def _kept(found: list, value: object) -> Any:
     """``value``, also kept in ``found`` (what an action on one server returned, for the task to use)."""
     found.append(value)
     return value

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from invoke import Context
 
 
-def task(*args: Any, **kwargs: Any) -> Any:
+def task(*args: object, **kwargs: object) -> Any:
     """Fabric's ``@task``, marked so the ``fabulaws`` executor never runs it once per ``-H`` host.
 
     Our tasks find their own hosts from EC2 tags; ``-H`` narrows those instead. ``types=`` maps argument
@@ -25,7 +25,7 @@ def task(*args: Any, **kwargs: Any) -> Any:
 
     def decorate(body: Callable) -> Any:
         options = {"klass": TypedTask, "check": environment_checked, **kwargs}
-        made = fabric_task(**options)(planned(body, kwargs.get("name") or body.__name__))
+        made = fabric_task(**options)(planned(body, str(kwargs.get("name") or body.__name__)))
         made.discovers_hosts = True
         return made
 
@@ -53,7 +53,7 @@ def planned(body: Callable, name: str) -> Callable:
     """
 
     @functools.wraps(body)
-    def run(c: Context, *args: Any, **kwargs: Any) -> Any:
+    def run(c: Context, *args: object, **kwargs: object) -> Any:
         if is_dry(c):
             from ..plans import dry_run
 
