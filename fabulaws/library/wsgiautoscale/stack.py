@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
+from ...aws import tags as aws_tags
 from ...aws.instances import find_instances, tag
 from ...aws.types import Client
 from ...config import Settings
@@ -48,7 +49,7 @@ class Server:
             public_dns=instance.get("PublicDnsName") or "",
             availability_zone=instance.get("Placement", {}).get("AvailabilityZone", ""),
             launch_time=instance.get("LaunchTime"),
-            tags={item["Key"]: item["Value"] for item in instance.get("Tags", [])},
+            tags=aws_tags.of(instance),
         )
 
     @property
