@@ -261,3 +261,7 @@ def hosts_sandbox(tmp_path_factory):
     sandbox = start_hosts_sandbox(tmp_path_factory.mktemp("hosts-sandbox"))
     yield sandbox
     stop_hosts_sandbox(sandbox)
+
+
+# The environment create_environment builds once per session, for test_environment.py and the day-2 modules.
+from environment_support import environment, hosts_sandbox_shared  # noqa: E402, F401
