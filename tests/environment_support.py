@@ -18,8 +18,20 @@ import urllib.request
 
 import pytest
 
-from conftest import _sandbox_call, require_root, start_hosts_sandbox, stop_hosts_sandbox
-from hosts_support import ProcessWatch, code_repository, commit, fabulaws, host_project, publish
+from conftest import (
+    _sandbox_call,
+    require_root,
+    start_hosts_sandbox,
+    stop_hosts_sandbox,
+)
+from hosts_support import (
+    ProcessWatch,
+    code_repository,
+    commit,
+    fabulaws,
+    host_project,
+    publish,
+)
 
 SECRETS = {
     "database_password": "pg 'pa\"ss' $1",

@@ -9,32 +9,27 @@ maintenance page in its window).
 from __future__ import annotations
 
 import base64
-import hashlib
-import http.server
-import re
 import subprocess
 import threading
 import time
-import urllib.error
-import urllib.parse
-import urllib.request
 
-import pytest
-
-from conftest import _sandbox_call, wait_until
-from environment_support import DEPLOY_TIMEOUT, SECRETS, SITE, RequestLoop, fingerprint, get, new_version
+from conftest import wait_until
+from environment_support import (
+    DEPLOY_TIMEOUT,
+    SECRETS,
+    RequestLoop,
+    fingerprint,
+    get,
+    new_version,
+)
 from hosts_support import (
-    ProcessWatch,
     Shell,
     aws_client,
-    code_repository,
-    commit,
     fabulaws,
-    host_project,
     http_get,
-    publish,
     scaling_story,
 )
+
 
 def test_the_site_answers_through_the_load_balancer(environment):
     assert get(environment, "/") == (200, "Hello from myproject, version 1\n")
