@@ -64,6 +64,10 @@ def parse_bool(value: str, task: str, name: str) -> bool:
     raise UsageError(f"{task}: {name}={value!r}: expected true or false")
 
 
+# 1.x's keyword names for arguments that have another name here (every 1.x task took ``deployment_tag=``).
+ALIASES = {"deployment-tag": "deployment"}
+
+
 @dataclass
 class TaskToken:
     """One ``name:args`` token split into positional and keyword values."""
@@ -155,6 +159,10 @@ class Translator:
                 values[param] = value
         for key, value in parsed.keywords.items():
             param = key.replace("_", "-")
+            if param not in context.args and ALIASES.get(param) in context.args:
+                param = ALIASES[param]
+                if param in values:
+                    raise UsageError(f"{name}: {key}={value!r} repeats the {param} given before it")
             if param not in context.args:
                 raise UsageError(f"{name} has no argument {key!r}; its arguments: {', '.join(params)}")
             values[param] = [*values.get(param, []), value] if context.args[param].kind is list else value

@@ -21,6 +21,10 @@ def show_args(c, first, second="", flag=False, count=1, items=None):
 @task
 def defaults_on(c, enabled=True):
     print(json.dumps(dict(enabled=enabled)))
+
+@task
+def show_target(c, deployment="mine", environment="testing"):
+    print(json.dumps(dict(deployment=deployment, environment=environment)))
 '''
 
 
@@ -74,6 +78,14 @@ def test_fabric_1_and_2_syntax_give_the_same_arguments(fabfile_dir, args, expect
     assert shown(run_cli(args, fabfile_dir)) == [expected]
 
 
+@pytest.mark.parametrize(
+    "args",
+    [["show_target:deployment_tag=other,environment=staging"], ["show_target:environment=staging,deployment_tag=other"]],
+)
+def test_deployment_tag_is_1x_s_name_for_the_deployment(fabfile_dir, args):
+    assert shown(run_cli(args, fabfile_dir)) == [dict(deployment="other", environment="staging")]
+
+
 def test_several_tasks_in_one_command_line(fabfile_dir):
     result = run_cli(["show_args:one", "defaults_on:enabled=no", "show-args", "two"], fabfile_dir)
     assert [row.get("first", row.get("enabled")) for row in shown(result)] == ["one", False, "two"]
@@ -83,6 +95,10 @@ def test_several_tasks_in_one_command_line(fabfile_dir):
     ("args", "error"),
     [
         (["show_args:a,flag=perhaps"], "fabulaws: show-args: flag='perhaps': expected true or false"),
+        (
+            ["show_target:other,deployment_tag=again"],
+            "fabulaws: show-target: deployment_tag='again' repeats the deployment given before it",
+        ),
         (["defaults_on:1,2"], "fabulaws: defaults-on takes at most 1 argument(s) (enabled); got 2: 1, 2"),
         (
             ["show_args:a,colour=red"],
