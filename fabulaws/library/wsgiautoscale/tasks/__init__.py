@@ -16,6 +16,7 @@ from .environments import (
     update_sysadmin_users,
     upgrade_packages,
 )
+from .inplace import deploy_full_without_autoscaling, deploy_serial_without_autoscaling
 from .operations import (
     create_launch_config_for_deployment,
     deploy_full,
@@ -33,6 +34,8 @@ STATIC_TASKS = {
     "create_launch_config_for_deployment": create_launch_config_for_deployment,
     "deploy_full": deploy_full,
     "deploy_serial": deploy_serial,
+    "deploy_full_without_autoscaling": deploy_full_without_autoscaling,
+    "deploy_serial_without_autoscaling": deploy_serial_without_autoscaling,
     "recover": recover,
     "prune": prune,
     "new": new,
