@@ -347,7 +347,17 @@ class Settings(Model):
     db_settings: DbSettings = Field(default=DbSettings(), description=doc("PostgreSQL servers. Every key is optional."))
     database_user: str = Field(description=doc("Owner of the application database. Required."))
     backup_key_fingerprint: str | None = Field(
-        default=None, description=doc("GPG key fingerprint of 1.x's dbrestore; accepted, not used yet. Default: none.")
+        default=None,
+        description=doc("GPG key (fingerprint) dbbackup encrypts backups to on the operator's machine, before upload; "
+                        "dbrestore decrypts with the operator's own secret key. Default: none (S3 encryption only)."),
+    )
+    backup_bucket: str | None = Field(
+        default=None,
+        description=doc("S3 bucket for dbbackup, which must exist. Default: the state bucket (created on first use)."),
+    )
+    backup_kms_key_id: str | None = Field(
+        default=None,
+        description=doc("KMS key (id, ARN or alias) S3 encrypts backups with. Default: the account's aws/s3 key."),
     )
     gunicorn_timeout: int = Field(default=30, ge=1, description=doc("Gunicorn --timeout (seconds)."))
     gunicorn_worker_class: str = Field(default="sync", description=doc("Gunicorn --worker-class."))

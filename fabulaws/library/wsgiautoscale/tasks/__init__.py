@@ -5,7 +5,7 @@ from __future__ import annotations
 from invoke import Task
 
 from ....config import Settings
-from . import app
+from . import app, database
 from .autoscaling import resume_autoscaling_processes, suspend_autoscaling_processes
 from .balancers import add_all_to_elb, add_to_elb
 from .describe import describe
@@ -42,6 +42,7 @@ STATIC_TASKS = {
     "update_server_passwords": update_server_passwords,
     "update_local_fabsecrets": update_local_fabsecrets,
     **{name: getattr(app, name) for name in app.TASKS},
+    **{name: getattr(database, name) for name in database.TASKS},
     "create_environment": create_environment,
     "update_environment": update_environment,
     "update_sysadmin_users": update_sysadmin_users,

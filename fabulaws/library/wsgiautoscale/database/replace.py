@@ -1,0 +1,201 @@
+"""Replace an environment's database with a loaded copy (``dbrestore``, ``reload_production_db``).
+
+The copy is loaded into a new database beside the live one while the site shows its maintenance page and
+Auto Scaling's processes are suspended; the application's programs stop only for the rename that puts the copy
+in place. Before that rename any failure puts everything back (the copy dropped, the programs started, the
+maintenance page off, the processes resumed) and the site serves its old data. After it the run finishes what
+is left, each step even if one before it failed, and the error says what state the site is in. The
+environment's lock (deploy/lease.py) is held throughout, so no deploy runs meanwhile.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from ....aws import Aws, scaling
+from ....aws.statestore import StateStore
+from ....errors import AwsResourceError, DeployError
+from ....report import Reporter, reporter
+from ....secrets import Secrets
+from ..app import APP_ROLES, ServerApp, django, on_app_servers, services
+from ..deploy.journal import Journal
+from ..deploy.lease import GroupLocked, Lease
+from ..servers.each import Connections
+from ..stack import Server, Stack
+from . import postgres
+
+if TYPE_CHECKING:
+    from fabric import Connection
+
+STOP = ("web", "celery", "pgbouncer")  # supervisor groups, in the order they stop; they start in reverse
+
+
+@dataclass
+class Site:
+    """One environment's servers and how to reach them."""
+
+    connections: Connections
+    stack: Stack
+    aws: Aws
+    secrets: Secrets
+    report: Reporter = field(default_factory=reporter)
+
+    @property
+    def primary(self) -> Server:
+        primaries = self.stack.by_role("db-primary")
+        if not primaries:
+            raise DeployError(f"no db-primary server is running in {self.stack.deployment}/{self.stack.environment}")
+        return primaries[0]
+
+    @property
+    def database(self) -> str:
+        return self.stack.paths.database_name
+
+    def on_app(self, roles: tuple[str, ...], action: Callable[[ServerApp], Any], what: str,
+               servers: list[Server] | None = None) -> None:
+        targets = servers if servers is not None else [
+            server for server in self.stack.all_servers() if set(self.stack.roles_of(server)) & set(roles)]
+        if targets:
+            on_app_servers(self.connections, targets, action, what, self.stack.settings, self.stack, self.secrets,
+                           self.aws, self.report)
+
+    def maintenance(self, on: bool) -> None:
+        if on:
+            self.on_app(("web",), services.begin_upgrade, "begin_upgrade")
+        else:
+            self.on_app(("web",), services.end_upgrade, "end_upgrade")
+
+    def programs(self, command: str, groups: tuple[str, ...]) -> None:
+        for group in groups:
+            self.on_app(APP_ROLES, lambda app, g=group: services.supervisor(app, command, g), f"{command} {group}")
+
+    def migrate(self) -> None:
+        self.on_app(("worker",), django.migrate, "migrate", servers=self.stack.by_role("worker")[:1])
+
+
+class Processes:
+    """Auto Scaling's processes on the environment's group: suspended, and later resumed, except those that
+    were suspended before (an environment without a group has none)."""
+
+    def __init__(self, site: Site) -> None:
+        self.autoscaling = site.aws.autoscaling
+        self.group = site.stack.group_name
+        self.ours: list[str] = []
+
+    def suspend(self) -> None:
+        try:
+            group = scaling.find_group(self.autoscaling, self.group)
+        except AwsResourceError:
+            return
+        before = scaling.suspended_processes(group)
+        self.ours = [name for name in scaling.PROCESSES if name not in before]
+        if self.ours:
+            scaling.suspend_processes(self.autoscaling, self.group, self.ours)
+
+    def resume(self) -> None:
+        if self.ours:
+            scaling.resume_processes(self.autoscaling, self.group, self.ours)
+
+
+def locked(site: Site, what: str) -> Lease:
+    """The environment's lock, renewed until released; GroupLocked (nothing changed) while a deploy holds it
+    or an earlier one is unfinished."""
+    deployment, environment = site.stack.deployment, site.stack.environment
+    store = StateStore.for_environment(site.aws, deployment, environment, site.report.info)
+    lease = Lease.acquire(store, uuid.uuid4().hex, what)
+    try:
+        unfinished = Journal.load(store)
+        if unfinished is not None:
+            raise GroupLocked(f"an earlier {unfinished.describe()} did not finish; run "
+                              f"`fabulaws recover:{deployment},{environment}` first")
+    except BaseException:
+        lease.release()
+        raise
+    lease.start_renewing()
+    return lease
+
+
+def replace_database(site: Site, load: Callable[[Connection, str], int], what: str,
+                     after: Callable[[Connection], object] | None = None) -> str:
+    """Load a copy with ``load(primary connection, new database name)`` and put it in place of the live database;
+    ``after(primary connection)`` runs last (a fabfile hook). The name the replaced database was kept under."""
+    database, owner = site.database, site.stack.settings.database_user
+    loading = postgres.loading_name(database)
+    out = site.report
+    lease = locked(site, what)
+    cxn = site.connections.open(site.primary)
+    processes = Processes(site)
+    undo: list[tuple[str, Callable[[], object]]] = []
+    try:
+        try:
+            processes.suspend()
+            undo.append(("resume Auto Scaling processes", processes.resume))
+            undo.append(("end maintenance", lambda: site.maintenance(False)))
+            site.maintenance(True)
+            undo.append((f"drop {loading}", lambda: postgres.drop(cxn, loading)))
+            postgres.create_empty(cxn, loading, owner)
+            out.info(f"{what}: loading the copy into {loading} on {site.primary.hostname or site.primary.private_ip}")
+            size = load(cxn, loading)
+            out.info(f"{what}: {size} bytes loaded; stopping {', '.join(STOP)} for the swap")
+            undo.append(("start the programs", lambda: site.programs("start", STOP[::-1])))
+            site.programs("stop", STOP)
+            kept = postgres.swap(cxn, database)
+        except BaseException as exc:
+            raise _put_back(what, exc, undo, site) from exc
+        out.info(f"{what}: the copy is now {database}; the replaced database is kept as {kept}")
+        problems = _finish(site, processes, cxn, after)
+        if problems:
+            raise DeployError(f"{what}: the copy is in place as {database} (the old data is kept as {kept}), but "
+                              + "; ".join(problems))
+        return kept
+    finally:
+        cxn.close()
+        lease.release()
+
+
+def _put_back(what: str, exc: BaseException, undo: list[tuple[str, Callable[[], object]]], site: Site) -> DeployError:
+    failed = []
+    for name, action in reversed(undo):
+        try:
+            action()
+        except Exception as problem:  # noqa: BLE001 - each one is tried, and named in the error
+            failed.append(f"{name} failed ({problem})")
+    env = f"{site.stack.environment}"
+    if failed:
+        state = (f"putting back did not finish: {'; '.join(failed)}; the live database was not touched; "
+                 f"run `fabulaws {env} end_upgrade` and resume_autoscaling_processes once that is fixed")
+    else:
+        state = "nothing changed: the site serves its old data, no process is left suspended"
+    reason = str(exc) or type(exc).__name__
+    return DeployError(f"{what} failed before the copy was put in place ({reason}); {state}")
+
+
+def _finish(site: Site, processes: Processes, cxn: Connection, after: Callable[[Connection], object] | None) -> list[str]:
+    """Every step after the swap, each tried even if one before it failed; what went wrong, with the site's state."""
+    problems: list[str] = []
+    env = site.stack.environment
+
+    def step(name: str, action: Callable[[], object]) -> bool:
+        try:
+            action()
+            return True
+        except Exception as exc:  # noqa: BLE001 - reported with the site's state below
+            problems.append(f"{name} failed ({exc})")
+            return False
+
+    step("starting pgbouncer", lambda: site.programs("start", ("pgbouncer",)))
+    migrated = step("migrate", site.migrate)
+    step("starting celery and web", lambda: site.programs("start", ("celery", "web")))
+    if migrated:
+        step("ending maintenance", lambda: site.maintenance(False))
+    else:
+        problems.append(f"the maintenance page stays up until `fabulaws {env} migrate end_upgrade` succeeds")
+    step("resuming Auto Scaling processes", processes.resume)
+    if after is not None:
+        from ....remote.streaming import connection_of
+
+        step("the post_reload_production_db hook", lambda: after(connection_of(cxn)))
+    return problems
