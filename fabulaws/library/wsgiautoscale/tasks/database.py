@@ -10,7 +10,14 @@ from ....prompts import confirm, confirm_production
 from ....report import reporter
 from ....secrets import Secrets
 from ..announce import announce_change
-from ..context import aws_for, connections_for, environment_of, project_hook, selected_environment, settings_for
+from ..context import (
+    aws_for,
+    connections_for,
+    environment_of,
+    project_hook,
+    selected_environment,
+    settings_for,
+)
 from ..database import backups, local, replace, transfer
 from ..environment import Environment
 from ..stack import Stack

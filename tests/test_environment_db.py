@@ -1,0 +1,169 @@
+"""The database tasks on the shared environment (environment_support.py): dbbackup / dbrestore round trip (S3,
+encrypted with SSE-KMS and the operator's GPG key), a failed load that changes nothing, and
+reload_production_db from another environment's primary with the fabfile hook. The environment ends with its
+own data back and serving."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import tempfile
+
+import pytest
+
+from environment_support import get
+from hosts_support import Shell, aws_client, fabulaws
+
+pytestmark = pytest.mark.hosts
+
+HOOK = """
+
+@task
+def post_reload_production_db(c):
+    c.sudo("touch /var/tmp/post-reload-ran")
+"""
+
+
+def running(environment, role: str, env: str = "testing") -> list[dict]:
+    return [i for r in aws_client(environment, "ec2").describe_instances(Filters=[
+        {"Name": "tag:role", "Values": [role]}, {"Name": "tag:environment", "Values": [env]},
+        {"Name": "instance-state-name", "Values": ["running"]}])["Reservations"] for i in r["Instances"]]
+
+
+def primary(environment, env: str = "testing") -> Shell:
+    return Shell(environment, running(environment, "db-primary", env)[0]["PrivateIpAddress"])
+
+
+def sql(shell: Shell, statement: str, database: str = "myproject_testing") -> str:
+    return shell.ok(f"sudo -u postgres psql -X -At -v ON_ERROR_STOP=1 -d {database}", stdin=statement).strip()
+
+
+def marks(shell: Shell, database: str = "myproject_testing") -> list[str]:
+    return sql(shell, "SELECT v FROM dbtest ORDER BY v;", database).split()
+
+
+def suspended(environment) -> list:
+    group = aws_client(environment, "autoscaling").describe_auto_scaling_groups(
+        AutoScalingGroupNames=["myproject-testing-ag"])["AutoScalingGroups"][0]
+    return sorted(p["ProcessName"] for p in group.get("SuspendedProcesses", []))
+
+
+def serving(environment) -> bool:
+    status, body = get(environment, "/")
+    return status == 200 and "Hello" in body
+
+
+@pytest.fixture(scope="module")
+def gpg_home(environment):
+    """An operator's GPG keyring (a key without passphrase) and the config naming its key; both undone after."""
+    import yaml
+
+    home = tempfile.mkdtemp(prefix="g", dir="/tmp")  # short: gpg-agent's socket lives in it
+    env = {**environment["env"], "GNUPGHOME": home}
+    subprocess.run(["gpg", "--batch", "--pinentry-mode", "loopback", "--passphrase", "", "--quick-gen-key",
+                    "FabulAWS test <operator@example.test>", "default", "default", "never"], env=env, check=True,
+                   capture_output=True)
+    listing = subprocess.run(["gpg", "--list-keys", "--with-colons"], env=env, check=True, capture_output=True, text=True)
+    fingerprint = next(line.split(":")[9] for line in listing.stdout.splitlines() if line.startswith("fpr:"))
+    path = environment["dir"] / "fabulaws-config.yml"
+    before = path.read_text()
+    config = yaml.safe_load(before)
+    config["backup_key_fingerprint"] = fingerprint
+    path.write_text(yaml.safe_dump(config))
+    yield {**environment, "env": env}
+    path.write_text(before)
+    subprocess.run(["gpgconf", "--kill", "gpg-agent"], env=env, capture_output=True)
+    shutil.rmtree(home, ignore_errors=True)
+
+
+STATE: dict = {}
+
+
+def test_dbbackup_then_dbrestore_latest_brings_back_the_rows(gpg_home):
+    environment = gpg_home
+    db = primary(environment)
+    sql(db, "DROP TABLE IF EXISTS dbtest; CREATE TABLE dbtest (v text); ALTER TABLE dbtest OWNER TO myproject;"
+            "INSERT INTO dbtest VALUES ('a'), ('b');")
+    before = suspended(environment)
+    backed = fabulaws(environment, "testing", "dbbackup", timeout=600)
+    assert backed.returncode == 0, backed.stdout + backed.stderr
+    where = backed.stdout.strip().splitlines()[-1]
+    assert where.startswith("s3://") and where.endswith(".dump.gpg"), backed.stdout
+    bucket, _, key = where[len("s3://"):].partition("/")
+    assert key.startswith("myproject/testing/")
+    STATE["backup"] = where
+    s3 = aws_client(environment, "s3")
+    head = s3.head_object(Bucket=bucket, Key=key)
+    assert head["ServerSideEncryption"] == "aws:kms"
+    body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    assert body[0] in (0x84, 0x85, 0x86, 0x87, 0xC1), body[:4].hex()  # OpenPGP: a public-key encrypted session key
+    assert b"dbtest" not in body and not body.startswith(b"PGDMP"), "the object is not a readable dump"
+
+    listed = fabulaws(environment, "testing", "dbrestore", timeout=120)
+    assert listed.returncode == 0 and where in listed.stdout, listed.stdout + listed.stderr
+
+    sql(db, "DELETE FROM dbtest WHERE v = 'a'; INSERT INTO dbtest VALUES ('c');")
+    refused = fabulaws(environment, "testing", "dbrestore:latest,answer=n", timeout=120)
+    assert refused.returncode == 2 and marks(db) == ["b", "c"], refused.stderr
+    restored = fabulaws(environment, "testing", "dbrestore:latest,answer=y", timeout=900)
+    assert restored.returncode == 0, restored.stdout + restored.stderr
+    assert marks(db) == ["a", "b"], "the rows are those of the backup"
+    assert "1" == sql(db, "SELECT count(*) FROM pg_database WHERE datname LIKE 'myproject_testing_previous_%';")
+    assert serving(environment), "the site serves after the restore"
+    assert suspended(environment) == before, "Auto Scaling's processes are as before"
+    assert not list(environment["dir"].glob("*.dump*")), "no dump left in the project"
+
+
+def test_a_corrupt_backup_changes_nothing_and_leaves_the_site_serving(environment):
+    db = primary(environment)
+    before_rows, before_processes = marks(db), suspended(environment)
+    bucket = STATE["backup"][len("s3://"):].partition("/")[0]
+    key = "myproject/testing/20000101T000000Z.dump"
+    s3 = aws_client(environment, "s3")
+    s3.put_object(Bucket=bucket, Key=key, Body=b"PGDMP" + b"\x01\x0e\x00" + b"not a dump" * 1000)
+    try:
+        failed = fabulaws(environment, "testing", f"dbrestore:s3://{bucket}/{key},answer=y", timeout=600)
+    finally:
+        s3.delete_object(Bucket=bucket, Key=key)
+    assert failed.returncode == 1, failed.stdout + failed.stderr
+    assert "nothing changed: the site serves its old data" in failed.stderr, failed.stderr
+    assert "Traceback" not in failed.stderr
+    assert marks(db) == before_rows
+    assert sql(db, "SELECT count(*) FROM pg_database WHERE datname = 'myproject_testing_loading';") == "0"
+    assert serving(environment)
+    assert suspended(environment) == before_processes
+
+
+def test_reload_production_db_copies_another_environments_database_and_runs_the_hook(environment):
+    secrets = environment["dir"] / "fabsecrets_staging.py"
+    shutil.copy(environment["dir"] / "fabsecrets_testing.py", secrets)
+    fabfile = environment["dir"] / "fabfile.py"
+    fabfile_before = fabfile.read_text()
+    fabfile.write_text(fabfile_before + HOOK)
+    try:
+        created = fabulaws(environment, "new:myproject,staging,db-primary,a", timeout=1800)
+        assert created.returncode == 0, created.stdout + created.stderr
+        source = primary(environment, "staging")
+        sql(source, "CREATE TABLE dbtest (v text); ALTER TABLE dbtest OWNER TO myproject;"
+                    "INSERT INTO dbtest VALUES ('staging-1'), ('staging-2');", database="myproject_staging")
+        db = primary(environment)
+        db.run("sudo rm -f /var/tmp/post-reload-ran")
+        reloaded = fabulaws(environment, "testing", "reload_production_db:myproject,staging", timeout=900)
+        assert reloaded.returncode == 0, reloaded.stdout + reloaded.stderr
+        assert marks(db) == ["staging-1", "staging-2"]
+        db.ok("test -f /var/tmp/post-reload-ran")
+        assert serving(environment), "migrate ran on the copy and the site serves"
+        assert not suspended(environment)
+    finally:
+        fabfile.write_text(fabfile_before)
+        ids = [i["InstanceId"] for role in ("db-primary",) for i in running(environment, role, "staging")]
+        if ids:
+            aws_client(environment, "ec2").terminate_instances(InstanceIds=ids)
+        secrets.unlink(missing_ok=True)
+
+
+def test_the_environment_gets_its_own_data_back(gpg_home):
+    restored = fabulaws(gpg_home, "testing", f"dbrestore:{STATE['backup']},answer=y", timeout=900)
+    assert restored.returncode == 0, restored.stdout + restored.stderr
+    assert marks(primary(gpg_home)) == ["a", "b"]
+    assert serving(gpg_home)
