@@ -17,6 +17,7 @@ from .environments import (
     upgrade_packages,
 )
 from .inplace import deploy_full_without_autoscaling, deploy_serial_without_autoscaling
+from .maintenance import mount_encrypted, reboot_environment
 from .operations import (
     create_launch_config_for_deployment,
     deploy_full,
@@ -24,6 +25,8 @@ from .operations import (
     prune,
     recover,
 )
+from .recreate import recreate_servers
+from .replicas import promote_replica, reset_slaves
 from .secrets import update_local_fabsecrets, update_server_passwords
 from .servers import new
 
@@ -49,6 +52,9 @@ STATIC_TASKS = {
     "upgrade_packages": upgrade_packages,
     "add_to_elb": add_to_elb,
     "add_all_to_elb": add_all_to_elb,
+    "reset_slaves": reset_slaves,
+    "promote_replica": promote_replica,
+    "recreate_servers": recreate_servers,
 }
 
 
