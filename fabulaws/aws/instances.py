@@ -6,7 +6,7 @@ from .errors import unless_gone
 from .tags import tag
 from .types import Client
 
-__all__ = ["LIVE", "describe", "find_instances", "run", "tag", "terminate", "wait_running", "wait_terminated"]
+__all__ = ["LIVE", "describe", "find_instances", "reboot", "run", "tag", "terminate", "wait_running", "wait_terminated"]
 
 LIVE = ("pending", "running", "stopping", "stopped")  # every state but shutting-down and terminated
 
@@ -37,6 +37,12 @@ def wait_running(ec2: Client, instance_id: str, timeout: float, delay: float = 2
     """Until the instance runs (botocore's InstanceRunning; its WaiterError past ``timeout`` seconds)."""
     ec2.get_waiter("instance_running").wait(
         InstanceIds=[instance_id], WaiterConfig={"Delay": delay, "MaxAttempts": max(1, int(timeout / delay))})
+
+
+def reboot(ec2: Client, instance_ids: list[str]) -> None:
+    """RebootInstances: AWS asks each operating system to restart (the instance stays running, same addresses);
+    returns at once, before any has gone down."""
+    ec2.reboot_instances(InstanceIds=list(instance_ids))
 
 
 def terminate(ec2: Client, instance_ids: list[str], missing_ok: bool = False) -> None:

@@ -9,9 +9,15 @@ from .errors import unless_gone
 from .types import Client
 
 
-def create(ec2: Client, zone: str, size: int, volume_type: str, encrypted: bool, tags: Mapping[str, str]) -> str:
-    """CreateVolume (tagged at creation); the new volume's id (creating until it is available)."""
-    return ec2.create_volume(AvailabilityZone=zone, Size=size, VolumeType=volume_type, Encrypted=encrypted,
+def create(ec2: Client, zone: str, size: int, volume_type: str, encrypted: bool, tags: Mapping[str, str],
+           kms_key_id: str | None = None) -> str:
+    """CreateVolume (tagged at creation); the new volume's id (creating until it is available).
+
+    ``kms_key_id``: the KMS key EBS encrypts it with (AWS's default EBS key when None); it implies ``encrypted``.
+    """
+    key = {"KmsKeyId": kms_key_id} if kms_key_id else {}
+    return ec2.create_volume(AvailabilityZone=zone, Size=size, VolumeType=volume_type,
+                             Encrypted=encrypted or bool(kms_key_id), **key,
                              TagSpecifications=tagging.specifications(tags, "volume"))["VolumeId"]
 
 

@@ -82,6 +82,11 @@ def _take_deprecated(source: YamlSource) -> list[str]:
             if key in instance_settings:
                 warn(("instance_settings", key), why)
                 instance_settings.pop(key)
+        if instance_settings.get("fs_encrypt") is True:
+            path = ("instance_settings", "fs_encrypt")
+            warnings.append((source.line_of(path) or 0, f"{source.where(path)}: warning: fs_encrypt: true now means "
+                             "EBS encryption (nothing to unlock at boot), not LUKS as in 1.x; write ebs to say so, "
+                             "or luks to keep 1.x's LUKS volumes"))
         for key, home in MISPLACED_INSTANCE_SETTINGS.items():
             if key in instance_settings:
                 raise source.error(("instance_settings", key), f"not allowed in instance_settings; set the top-level key {home} instead")

@@ -96,10 +96,26 @@ class InstanceSettings(Model):
     admin_groups: list[str] = Field(default=["sudo"], description=doc("Unix groups every sysadmin user joins."))
     app_root: str = Field(default="/secure", description=doc("Mount point of the data volume."))
     fs_type: str = Field(default="ext4", description=doc("File system of the data volume."))
-    fs_encrypt: bool = Field(
-        default=False, description=doc("Encrypt the data volume with LUKS (passphrase: the luks_passphrase secret).")
+    fs_encrypt: bool | Literal["ebs", "luks"] = Field(
+        default=False,
+        description=doc(
+            "How the data volume is encrypted. false: not at all; true or ebs: EBS encryption (AWS encrypts the "
+            "volume with a KMS key; nothing to unlock at boot); luks: 1.x's LUKS inside the volume (passphrase: "
+            "the luks_passphrase secret; after a reboot mount_encrypted unlocks it). 1.x's true meant LUKS: a "
+            "configuration saying true gets a warning."
+        ),
     )
-    ebs_encrypt: bool = Field(default=False, description=doc("Ask EBS to encrypt the data volume."))
+    ebs_encrypt: bool = Field(
+        default=False,
+        description=doc("Ask EBS to encrypt the data volume (implied by fs_encrypt: true or ebs; with luks: both)."),
+    )
+    ebs_kms_key_id: str | None = Field(
+        default=None,
+        description=doc(
+            "KMS key (key id, key ARN, alias/<name> or alias ARN) EBS encrypts the data volume with; setting it "
+            "implies EBS encryption. Default: the account's default EBS key (aws/ebs)."
+        ),
+    )
     ubuntu_mirror: str | None = Field(
         default=None,
         description=doc("apt mirror replacing <region>.ec2.archive.ubuntu.com; may contain {region}. Default: none."),
@@ -108,6 +124,26 @@ class InstanceSettings(Model):
         default=None, ge=0,
         description=doc("Swap size as a multiple of RAM. Default: the role's own (worker 4, web 0, others 1)."),
     )
+
+    @field_validator("fs_encrypt", mode="before")
+    @classmethod
+    def _true_is_ebs(cls, value: object) -> bool | str:
+        """true is EBS encryption now (the loader warns about it): one spelling per meaning after loading."""
+        if value is True or value == "ebs":
+            return "ebs"
+        if value is False or value == "luks":
+            return value
+        raise ValueError(f"expected false, true, ebs or luks, got {value!r}")
+
+    @property
+    def luks(self) -> bool:
+        """The data volume is LUKS-encrypted (a passphrase at format time and after every boot)."""
+        return self.fs_encrypt == "luks"
+
+    @property
+    def ebs_encrypted(self) -> bool:
+        """CreateVolume asks for EBS encryption (fs_encrypt: ebs, ebs_encrypt or a KMS key id)."""
+        return self.fs_encrypt == "ebs" or self.ebs_encrypt or bool(self.ebs_kms_key_id)
 
 
 class DbSettings(Model):

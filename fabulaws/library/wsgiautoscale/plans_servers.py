@@ -85,7 +85,9 @@ def plan_new(c: Context, a: SimpleNamespace) -> Plan:
     plan.add("target", target(c, a.deployment, a.environment))
     plan.add("create", f"{count} {a.role} server(s) in zone {zone}, in parallel, {tries} tries each; each gets "
                        "its role only once set up")
-    plan.add("per server", "an instance, its data volume" + (" (encrypted)" if settings.instance_settings.fs_encrypt else "")
+    instance = settings.instance_settings
+    sealed = [kind for kind, used in (("EBS-encrypted", instance.ebs_encrypted), ("LUKS", instance.luks)) if used]
+    plan.add("per server", "an instance, its data volume" + (f" ({', '.join(sealed)})" if sealed else "")
                            + f", then provisioning over SSH as {operator_name(c)}")
     if missing:
         plan.add("secrets", f"would ask for {', '.join(missing)}")

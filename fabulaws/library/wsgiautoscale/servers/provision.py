@@ -162,13 +162,15 @@ class NewServer:
         zone = self.made.describe()["Placement"]["AvailabilityZone"]
         self.volume_id = volumes.create_and_attach(
             self.aws, self.instance_id, zone, DATA_DEVICE, int(self.setting("volume_sizes")),
-            self.setting("volume_types"), self.instance_settings.ebs_encrypt, tags,
+            self.setting("volume_types"), self.instance_settings.ebs_encrypted, tags,
+            kms_key_id=self.instance_settings.ebs_kms_key_id,
         )
         device = volumes.wait_for_device(self.cxn, DATA_DEVICE, self.volume_id)
-        passphrase = self.secret("luks_passphrase") if self.instance_settings.fs_encrypt else None
+        passphrase = self.secret("luks_passphrase") if self.instance_settings.luks else None
         if passphrase:
             apt.install(self.cxn, ["cryptsetup"])
-        volumes.format_and_mount(self.cxn, device, self.instance_settings.app_root, self.instance_settings.fs_type, passphrase)
+        volumes.format_and_mount(self.cxn, device, self.instance_settings.app_root, self.instance_settings.fs_type, passphrase,
+                                 name=volumes.crypt_name(DATA_DEVICE))
 
     def install_packages(self) -> None:
         wanted: list[str] = []
@@ -198,7 +200,7 @@ class NewServer:
         services = [s for c in roles.components(self.spec.role) if c.data_dirs for s in c.services]
         for name in services:
             system.service(self.cxn, name, "stop", warn=True)
-        system.bind_app_directories(self.cxn, dirs, self.instance_settings.app_root, self.instance_settings.fs_encrypt)
+        system.bind_app_directories(self.cxn, dirs, self.instance_settings.app_root, self.instance_settings.luks)
 
     def swap(self) -> None:
         multiplier = self.instance_settings.swap_multiplier or 0

@@ -28,8 +28,9 @@ def components(role: str) -> tuple[Component, ...]:
     return ROLE_COMPONENTS[role]
 
 
-def secrets_needed(role: str, fs_encrypt: bool) -> list[str]:
-    return list(ROLE_SECRETS.get(role, ())) + (["luks_passphrase"] if fs_encrypt else [])
+def secrets_needed(role: str, fs_encrypt: bool | str) -> list[str]:
+    """The secrets creating a ``role`` server needs; ``fs_encrypt`` is instance_settings' (only luks needs one)."""
+    return list(ROLE_SECRETS.get(role, ())) + (["luks_passphrase"] if fs_encrypt == "luks" else [])
 
 
 def data_dirs(role: str, home: str) -> list[str]:

@@ -55,6 +55,8 @@ STATIC_TASKS = {
     "reset_slaves": reset_slaves,
     "promote_replica": promote_replica,
     "recreate_servers": recreate_servers,
+    "reboot_environment": reboot_environment,
+    "mount_encrypted": mount_encrypted,
 }
 
 
