@@ -123,7 +123,8 @@ def recreate_servers(c: Context, deployment: str, environment: str, wait: str = 
         discard_new(c, env, old_ids, started)
         raise
     new_ids = [str(o.instance_id) for o in outcomes]
-    stack = Stack.discover(env, aws.ec2)
+    polling = Polling(delay=float(poll))
+    stack = db.wait_roles(aws, env, {str(o.instance_id): o.spec.role for o in outcomes}, float(timeout), polling, report)
     new = {s.instance_id: s for s in stack.all_servers() if s.instance_id in new_ids}
     target = new[new_ids[0]]
     followers = [new[i] for i in new_ids[1:] if new[i].role in db.REPLICA_ROLES]
@@ -144,7 +145,7 @@ def recreate_servers(c: Context, deployment: str, environment: str, wait: str = 
                         "deploy_worker", stack=switched)
 
     promotion = db.Promotion(target, plan.primaries, followers)
-    switch = Switch(c, env, promotion, secrets, Polling(delay=float(poll)), float(timeout), retire=plan.retired,
+    switch = Switch(c, env, promotion, secrets, polling, float(timeout), retire=plan.retired,
                     before=stop_old_workers, after_retag=deploy_new_workers, stack=stack,
                     again=f"fabulaws recreate_servers:{deployment},{environment}",
                     after_hint=f"`fabulaws {environment} deploy_worker:{changeset}`")
