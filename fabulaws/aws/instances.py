@@ -6,7 +6,8 @@ from .errors import unless_gone
 from .tags import tag
 from .types import Client
 
-__all__ = ["LIVE", "describe", "find_instances", "reboot", "run", "tag", "terminate", "wait_running", "wait_terminated"]
+__all__ = ["LIVE", "describe", "find_instances", "instance_memory_mib", "memory_mib", "reboot", "run", "tag",
+           "terminate", "wait_running", "wait_terminated"]
 
 LIVE = ("pending", "running", "stopping", "stopped")  # every state but shutting-down and terminated
 
@@ -26,6 +27,18 @@ def find_instances(ec2: Client, tags: dict[str, str], states: tuple[str, ...] = 
 def describe(ec2: Client, instance_id: str) -> dict:
     """DescribeInstances of one instance (addresses, state, tags, block devices)."""
     return ec2.describe_instances(InstanceIds=[instance_id])["Reservations"][0]["Instances"][0]
+
+
+def memory_mib(ec2: Client, instance_type: str) -> int:
+    """The memory of ``instance_type`` in MiB (DescribeInstanceTypes): what a server of that type has on AWS, and
+    what the sandbox's hosts stand for (their /proc/meminfo shows the whole machine's)."""
+    found = ec2.describe_instance_types(InstanceTypes=[instance_type])["InstanceTypes"]
+    return int(found[0]["MemoryInfo"]["SizeInMiB"])
+
+
+def instance_memory_mib(ec2: Client, instance_id: str) -> int:
+    """The memory of a running instance's type in MiB (the memory settings of a server that exists)."""
+    return memory_mib(ec2, describe(ec2, instance_id)["InstanceType"])
 
 
 def run(ec2: Client, **arguments: object) -> str:

@@ -11,7 +11,7 @@ import contextlib
 import logging
 import math
 import posixpath
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
 from ..remote.commands import join, sudo
@@ -29,7 +29,8 @@ INSTANCE_STORE_SWAP = ("/dev/xvdb", "/dev/xvdc")
 
 
 def memory_mb(cxn: Connection) -> int:
-    """Total memory in MiB (an integer, unlike 1.x under Python 3)."""
+    """Total memory in MiB as the host's /proc/meminfo says (an integer, unlike 1.x under Python 3). A sandbox
+    host shows the whole machine's: size things from the instance type (aws/instances.memory_mib) instead."""
     for line in cxn.run("cat /proc/meminfo", hide=True).stdout.splitlines():
         if line.startswith("MemTotal:"):
             return int(line.split()[1]) // 1024
@@ -116,12 +117,33 @@ def bind_app_directories(cxn: Connection, directories: list[str], app_root: str,
             persist_mount(cxn, f"{bound} {directory} none bind 0 0", encrypted=False)
 
 
-def setup_swap(cxn: Connection, multiplier: float, app_root: str) -> int:
-    """Swap of ``memory x multiplier`` MiB: encrypted swap on instance-store disks first, then a swap file.
+SWAP_SHARE = 0.5  # of the data volume's free space, at most, for the swap file: the rest is for the data
+
+
+def swap_file_size(wanted_mb: int, free_mb: int) -> tuple[int, str | None]:
+    """The swap file's MiB: ``wanted_mb``, capped at SWAP_SHARE of the volume's free space; and the warning when
+    capped (1.x's fallocate failed there with "No space left on device")."""
+    room = int(free_mb * SWAP_SHARE)
+    if wanted_mb <= room:
+        return wanted_mb, None
+    return room, (f"swap: {wanted_mb} MiB wanted (memory x swap_multiplier), but the data volume has {free_mb} MiB "
+                  f"free; the swap file gets {room} MiB (half of it). Raise volume_sizes for more swap")
+
+
+def free_mb(cxn: Connection, path: str) -> int:
+    """MiB free on the file system that holds ``path``."""
+    return int(cxn.run(join("df", "--output=avail", "-BM", path), hide=True).stdout.split()[-1].rstrip("M"))
+
+
+def setup_swap(cxn: Connection, multiplier: float, app_root: str, memory_mb: int,
+               warn: Callable[[str], None] = log.warning) -> int:
+    """Swap of ``memory_mb x multiplier`` MiB: encrypted swap on instance-store disks first, then a swap file on
+    the data volume (capped by its free space, with a warning).
 
     Returns the MiB added. Instance-store swap is encrypted with a random key at each boot (crypttab).
+    ``memory_mb``: the instance type's (aws/instances.memory_mib), not /proc/meminfo's.
     """
-    wanted = int(math.ceil(memory_mb(cxn) * multiplier))
+    wanted = int(math.ceil(memory_mb * multiplier))
     added = 0
     for device in INSTANCE_STORE_SWAP:
         if wanted - added <= 0 or not sudo(cxn, join("test", "-b", device), hide=True, warn=True).ok:
@@ -141,8 +163,12 @@ def setup_swap(cxn: Connection, multiplier: float, app_root: str) -> int:
     remaining = wanted - added
     swap_file = posixpath.join(app_root, "swapfile")
     if remaining > 0 and not exists(cxn, swap_file):
-        sudo(cxn, f"{join('fallocate', '-l', f'{remaining}M', swap_file)} && {join('chmod', '600', swap_file)}"
-                  f" && {join('mkswap', swap_file)} && {join('swapon', swap_file)}", hide=True)
-        append(cxn, "/etc/fstab", f"{swap_file} none swap sw 0 0")
-        added += remaining
+        remaining, capped = swap_file_size(remaining, free_mb(cxn, app_root))
+        if capped:
+            warn(capped)
+        if remaining > 0:
+            sudo(cxn, f"{join('fallocate', '-l', f'{remaining}M', swap_file)} && {join('chmod', '600', swap_file)}"
+                      f" && {join('mkswap', swap_file)} && {join('swapon', swap_file)}", hide=True)
+            append(cxn, "/etc/fstab", f"{swap_file} none swap sw 0 0")
+            added += remaining
     return added

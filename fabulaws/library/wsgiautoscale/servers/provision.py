@@ -14,11 +14,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from ....aws import instances
 from ....aws import tags as tagging
 from ....ec2 import EC2Instance
 from ....errors import DeployError
 from ....remote.connect import connect
 from ....remote.hostkeys import KnownHosts
+from ....report import warn
 from ....ubuntu import apt, system, users, volumes
 from ....ubuntu.packages import Component, Node
 from ..paths import Paths
@@ -80,6 +82,7 @@ class NewServer:
     instance: EC2Instance | None = None
     volume_id: str | None = None
     cxn: Connection = None
+    _memory_mb: int | None = None
 
     @property
     def instance_settings(self) -> Any:
@@ -205,7 +208,8 @@ class NewServer:
     def swap(self) -> None:
         multiplier = self.instance_settings.swap_multiplier or 0
         if multiplier > 0:
-            added = system.setup_swap(self.cxn, multiplier, self.instance_settings.app_root)
+            added = system.setup_swap(self.cxn, multiplier, self.instance_settings.app_root, self.memory_mb,
+                                      warn=self._warn)
             self.log.info("swap: %d MiB added", added)
 
     def upgrade(self) -> None:
@@ -219,6 +223,17 @@ class NewServer:
 
         return configure
 
+    @property
+    def memory_mb(self) -> int:
+        """The instance type's memory (DescribeInstanceTypes): swap, PostgreSQL and memcached are sized from it."""
+        if self._memory_mb is None:
+            self._memory_mb = instances.memory_mib(self.aws.ec2, self.setting("instance_types"))
+        return self._memory_mb
+
+    def _warn(self, message: str) -> None:
+        self.log.warning("%s", message)
+        warn(None, f"{self.spec.name}: {message}")
+
     def _report_step(self, message: str) -> None:
         self.log.info("%s", message)
         self.report(message)
@@ -231,7 +246,7 @@ class NewServer:
             environment=self.spec.environment,
             role=self.spec.role,
             address=self.made.internal_ip,
-            memory_mb=system.memory_mb(self.cxn),
+            memory_mb=self.memory_mb,
             secret=self.secret,
             paths=Paths.for_environment(self.settings, self.spec.deployment, self.spec.environment),
             primary_address=self.primary_address,
