@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import partial
 
 from invoke import Context
 
@@ -61,12 +62,16 @@ def put_back(c: Context, env: Environment, switch: Switch, old: list[Server], ne
     """Undo of a switch that stopped before its retagging read back: old roles, old primary and workers running
     again, the upgrade page off, the new servers terminated. Every part is tried; what failed is reported."""
     aws = aws_for(c)
+    def roles(servers: list[Server], role: Callable[[Server], str]) -> None:
+        for server in servers:
+            db.retag(aws, env, server, role(server))
+
     parts: list[tuple[str, Callable[[], object]]] = [
-        ("old roles", lambda: [db.retag(aws, env, s, s.role) for s in old]),
-        ("new servers' roles", lambda: [db.retag(aws, env, s, db.retired(s.role)) for s in new]),
+        ("old roles", lambda: roles(old, lambda s: s.role)),
+        ("new servers' roles", lambda: roles(new, lambda s: db.retired(s.role))),
     ]
     for primary in switch.promotion.fenced:
-        parts.append((f"PostgreSQL on {primary.private_ip}", lambda primary=primary: _unfence(c, env, primary, secrets)))
+        parts.append((f"PostgreSQL on {primary.private_ip}", partial(_unfence, c, env, primary, secrets)))
     stack = Stack.discover(env, aws.ec2)
     if old_workers:
         parts.append(("celery on the old workers", lambda: app_servers(
