@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from environment_support import DEPLOY_TIMEOUT, RequestLoop, get, new_version
-from hosts_support import aws_client, fabulaws
+from hosts_support import Shell, aws_client, fabulaws
 
 pytestmark = pytest.mark.hosts
 
@@ -106,3 +106,15 @@ def test_deploy_full_without_autoscaling_serves_the_new_code(environment, outsid
     assert changesets.stdout.count("current_changeset: ") == 3, changesets.stdout  # 2 web, 1 worker
     assert len(set(line.split("current_changeset: ")[1] for line in changesets.stdout.splitlines()
                    if "current_changeset: " in line)) == 1, changesets.stdout
+
+
+def test_a_host_reports_its_instance_types_memory(environment):
+    """What a server's /proc/meminfo says is its instance type's memory (DescribeInstanceTypes), not the whole
+    machine's: anything sized from it on a server fits the type (FabulAWS itself asks DescribeInstanceTypes)."""
+    ec2 = aws_client(environment, "ec2")
+    web = [i for r in ec2.describe_instances(Filters=[{"Name": "tag:role", "Values": ["web"]},
+                                                      {"Name": "instance-state-name", "Values": ["running"]}])["Reservations"]
+           for i in r["Instances"]][0]
+    memory = ec2.describe_instance_types(InstanceTypes=[web["InstanceType"]])["InstanceTypes"][0]["MemoryInfo"]["SizeInMiB"]
+    shell = Shell(environment, web["PrivateIpAddress"])
+    assert shell.ok("grep MemTotal: /proc/meminfo").split()[1] == str(memory * 1024)

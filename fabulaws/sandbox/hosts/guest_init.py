@@ -58,6 +58,26 @@ def mount_kernel_filesystems():
     os.makedirs("/run/sshd", exist_ok=True)
 
 
+def type_memory(memory_mib):
+    """/proc/meminfo as the instance type's (DescribeInstanceTypes): MemTotal is the type's memory, and no other
+    line says more (a file bound over /proc/meminfo in this host's own mount namespace; the machine's is untouched)."""
+    if not memory_mib:
+        return
+    total = int(memory_mib) * 1024
+    lines = []
+    for line in open("/proc/meminfo").read().splitlines():
+        name, _, rest = line.partition(":")
+        fields = rest.split()
+        if name == "MemTotal":
+            fields[0] = str(total)
+        elif name in ("MemFree", "MemAvailable") and fields:
+            fields[0] = str(min(int(fields[0]), total))
+        lines.append(f"{name}:{' ' * max(1, 16 - len(name))}{' '.join(fields)}")
+    with open("/run/fabulaws-meminfo", "w") as stream:
+        stream.write("\n".join(lines) + "\n")
+    sh("mount", "--bind", "-o", "ro", "/run/fabulaws-meminfo", "/proc/meminfo")
+
+
 def make_devices(devices):
     """Block devices of attached volumes, at their requested name and its /dev/sd* <-> /dev/xvd* twin."""
     for device in devices:
@@ -165,6 +185,7 @@ def main():
     config = json.load(open(CONFIG))
     os.environ.update({"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8", "HOME": "/root"})
     mount_kernel_filesystems()
+    type_memory(config.get("memory_mib"))
     make_devices(config.get("devices", []))
     set_hostname(config["hostname"], config["address"])
     ssh_host_keys(config["instance_id"])

@@ -34,6 +34,7 @@ class HostSpec:
     image_id: str
     authorized_key: str | None
     devices: dict[str, str] = field(default_factory=dict)  # /dev/sdf -> /dev/loop3
+    memory_mib: int | None = None  # the instance type's: what the host's /proc/meminfo reports
 
 
 class Host:
@@ -103,6 +104,7 @@ class Host:
             "address": self.spec.interface.address,
             "authorized_key": self.spec.authorized_key,
             "devices": devices,
+            "memory_mib": self.spec.memory_mib,
         }
 
     def unshare_pid(self) -> int | None:

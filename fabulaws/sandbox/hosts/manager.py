@@ -15,6 +15,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from moto.ec2.models.instance_types import INSTANCE_TYPES
+
 from ..backends import backend
 from ..slots import Slot
 from .aptcache import AptCache
@@ -312,6 +314,7 @@ class HostManager:
             interface=Interface(instance.private_ip, network),
             image_id=instance.image_id,
             authorized_key=key.public_key if key is not None else None,
+            memory_mib=type_memory_mib(instance.instance_type),
         )
 
     def _boot(self, spec: HostSpec) -> None:
@@ -361,3 +364,8 @@ def _user_data(instance: Any) -> str | None:
         return base64.b64decode(text).decode()
     except ValueError:
         return text
+
+
+def type_memory_mib(instance_type: str) -> int | None:
+    """The memory moto's DescribeInstanceTypes gives ``instance_type`` (a host reports it as its own)."""
+    return (INSTANCE_TYPES.get(instance_type) or {}).get("MemoryInfo", {}).get("SizeInMiB")
