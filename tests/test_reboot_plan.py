@@ -1,0 +1,95 @@
+"""reboot_environment's decisions (fast): the order of the stages, what "up" means per role, and the Auto Scaling
+processes held during a reboot (against a real moto server): resumed even on failure, and only those it suspended."""
+
+from __future__ import annotations
+
+import pytest
+from fabulaws.aws import Aws
+from fabulaws.aws.scaling import find_group, suspend_processes, suspended_processes
+from fabulaws.config import load_settings
+from fabulaws.library.wsgiautoscale.environment import Environment
+from fabulaws.library.wsgiautoscale.servers.reboot import plan_reboot, readiness_checks, replacement_held
+from fabulaws.library.wsgiautoscale.stack import Server, Stack
+from fabulaws.sandbox.seed import seed
+
+from conftest import run_cli
+
+GROUP = "myproject-testing-ag"
+
+
+def server(instance_id: str, role: str) -> Server:
+    return Server(instance_id, role, f"host-{instance_id}", "10.0.1.1", "", "", "", "us-east-1a")
+
+
+def stack_of(example_project, servers: list[Server], roles: str | None = None) -> Stack:
+    path = example_project / "fabulaws-config.yml"
+    if roles:
+        path.write_text(path.read_text().replace("valid_roles: [cache, db-primary, db-replica, web, worker]", roles))
+    env = Environment.of(load_settings(path), "myproject", "testing")
+    return Stack.from_servers(env, servers)
+
+
+def test_databases_and_cache_first_then_replicas_workers_and_web_servers_one_at_a_time(example_project):
+    stack = stack_of(example_project, [server("i-web1", "web"), server("i-worker", "worker"), server("i-web2", "web"),
+                                       server("i-replica", "db-replica"), server("i-cache", "cache"),
+                                       server("i-primary", "db-primary"), server("i-pending", "web-PENDING")])
+    stages = plan_reboot(stack)
+    assert [(s.name, [x.instance_id for x in s.servers], s.web) for s in stages] == [
+        ("database primary and cache", ["i-primary", "i-cache"], False),
+        ("database replicas", ["i-replica"], False),
+        ("workers", ["i-worker"], False),
+        ("web servers", ["i-web1", "i-web2"], True),
+    ]
+
+
+def test_a_combo_server_reboots_once_as_a_database_and_empty_stages_are_left_out(example_project):
+    stack = stack_of(example_project, [server("i-combo", "combo")],
+                     roles="valid_roles: [cache, db-primary, db-replica, web, worker, combo]")
+    assert [(s.name, [x.instance_id for x in s.servers]) for s in plan_reboot(stack)] == [
+        ("database primary and cache", ["i-combo"])]
+    assert plan_reboot(stack_of(example_project, [])) == []
+
+
+def test_what_up_means_per_role():
+    assert [label for label, _ in readiness_checks(["cache"])] == ["redis answering", "memcached answering",
+                                                                    "rabbitmq answering"]
+    assert [label for label, _ in readiness_checks(["db-primary", "web", "worker"])] == [
+        "postgres accepting connections", "supervisor programs RUNNING", "nginx running"]
+
+
+@pytest.fixture
+def autoscaling(aws_env, example_project):
+    settings = load_settings(example_project / "fabulaws-config.yml")
+    aws = Aws.from_settings(settings)
+    seed(aws, settings)
+    return aws.autoscaling
+
+
+def test_replacement_is_held_during_the_reboot_and_resumed_even_on_failure(autoscaling):
+    suspend_processes(autoscaling, GROUP, ["AZRebalance", "Launch"])  # the operator's, before the reboot
+    lines: list[str] = []
+    with pytest.raises(RuntimeError, match="a server did not come back"), \
+            replacement_held(autoscaling, GROUP, lines.append) as held:
+        assert held == ["HealthCheck", "ReplaceUnhealthy"]
+        assert suspended_processes(find_group(autoscaling, GROUP)) == ["Launch", "AZRebalance", "HealthCheck",
+                                                                        "ReplaceUnhealthy"]
+        raise RuntimeError("a server did not come back")
+    assert suspended_processes(find_group(autoscaling, GROUP)) == ["Launch", "AZRebalance"], "the operator's stay"
+    assert lines == [f"Suspended HealthCheck, ReplaceUnhealthy on {GROUP} while its servers reboot",
+                     f"Resumed HealthCheck, ReplaceUnhealthy on {GROUP}"]
+
+
+def test_no_group_nothing_held(autoscaling):
+    with replacement_held(autoscaling, "no-such-group", print) as held:
+        assert held == []
+    with replacement_held(autoscaling, None, print) as held:
+        assert held == []
+
+
+def test_the_task_refuses_bad_arguments_before_any_change(autoscaling, example_project):
+    result = run_cli(["reboot_environment:myproject,testing,sleep_time=soon"], example_project)
+    assert result.returncode == 2 and "sleep_time" in result.stderr and "Traceback" not in result.stderr, result.stderr
+    result = run_cli(["testing", "mount_encrypted:drive_letter=sdf"], example_project)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip().endswith("drive_letter: expected one lowercase letter such as f, got 'sdf'"), result.stderr
+    assert suspended_processes(find_group(autoscaling, GROUP)) == []
