@@ -70,10 +70,14 @@ class Site:
 
     def programs(self, command: str, groups: tuple[str, ...]) -> None:
         for group in groups:
-            self.on_app(APP_ROLES, lambda app, g=group: services.supervisor(app, command, g), f"{command} {group}")
+            self.on_app(APP_ROLES, supervising(command, group), f"{command} {group}")
 
     def migrate(self) -> None:
         self.on_app(("worker",), django.migrate, "migrate", servers=self.stack.by_role("worker")[:1])
+
+
+def supervising(command: str, group: str) -> Callable[[ServerApp], None]:
+    return lambda app: services.supervisor(app, command, group)
 
 
 class Processes:
