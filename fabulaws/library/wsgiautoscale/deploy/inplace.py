@@ -22,6 +22,7 @@ from ....errors import ConfigError, DeployError, UsageError
 from ....remote.commands import sudo
 from ....report import warn
 from ....secrets import Secrets
+from ....ubuntu.system import await_listening
 from ....waits import Polling, Wait, WaitTimedOut, wait_for
 from ..app import ServerApp, newrelic, on_app_servers
 from ..app.release import deploy_web_server, deploy_worker_server
@@ -221,6 +222,7 @@ def one_server(run: InPlace, stack: Stack, server: Server, serving: list[lb.Bala
             wait_idle(app, wait, run.polling, run.report)
         begin_upgrade(app, stay_healthy=False)
         deployed = deploy_web_server(app, changeset)
+        await_listening(app.cxn, "gunicorn", "127.0.0.1", app.stack.server_port, timeout=run.timeout)  # then back in
         end_upgrade(app)
         return deployed
 
