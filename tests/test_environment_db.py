@@ -134,6 +134,50 @@ def test_a_corrupt_backup_changes_nothing_and_leaves_the_site_serving(environmen
     assert suspended(environment) == before_processes
 
 
+@pytest.fixture
+def local_postgres():
+    """A throwaway PostgreSQL cluster on this machine (the operator's "local" database), reached over its socket."""
+    import glob
+    import os
+
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+    if not found:
+        pytest.skip("no PostgreSQL server installed on this machine (postgresql package)")
+    bin_dir = os.path.dirname(found[-1])
+    root = tempfile.mkdtemp(prefix="pg", dir="/tmp")
+    shutil.chown(root, "postgres", "postgres")
+    data, port = f"{root}/data", "54329"
+
+    def as_postgres(*command: str) -> None:
+        subprocess.run(["runuser", "-u", "postgres", "--", *command], check=True, capture_output=True, timeout=120)
+
+    as_postgres(f"{bin_dir}/initdb", "-A", "trust", "-U", "postgres", "-D", data)
+    as_postgres(f"{bin_dir}/pg_ctl", "-D", data, "-w", "-t", "60", "-l", f"{root}/log",
+                "-o", f"-k {root} -p {port} -c listen_addresses=''", "start")
+    try:
+        yield {"PGHOST": root, "PGPORT": port, "PGUSER": "postgres", "PATH": f"{bin_dir}:{os.environ['PATH']}"}
+    finally:
+        as_postgres(f"{bin_dir}/pg_ctl", "-D", data, "-m", "immediate", "stop")
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def test_reset_local_db_copies_the_environments_database_here(environment, local_postgres):
+    expected = marks(primary(environment))
+    project = {**environment, "env": {**environment["env"], **local_postgres}}
+    env = {**__import__("os").environ, **local_postgres}
+    subprocess.run(["createdb", "mydb"], env=env, check=True)
+    subprocess.run(["psql", "-X", "-d", "mydb", "-c", "CREATE TABLE old_local (x int)"], env=env, check=True,
+                   capture_output=True)
+    reset = fabulaws(project, "testing", "reset_local_db:mydb,answer=y", timeout=600)
+    assert reset.returncode == 0, reset.stdout + reset.stderr
+    rows = subprocess.run(["psql", "-X", "-At", "-d", "mydb", "-c", "SELECT v FROM dbtest ORDER BY v"], env=env,
+                          check=True, capture_output=True, text=True).stdout.split()
+    assert rows == expected
+    tables = subprocess.run(["psql", "-X", "-At", "-d", "mydb", "-c", "SELECT count(*) FROM pg_tables WHERE "
+                             "tablename = 'old_local'"], env=env, check=True, capture_output=True, text=True).stdout
+    assert tables.strip() == "0", "the local database was replaced"
+
+
 def test_reload_production_db_copies_another_environments_database_and_runs_the_hook(environment):
     secrets = environment["dir"] / "fabsecrets_staging.py"
     shutil.copy(environment["dir"] / "fabsecrets_testing.py", secrets)
