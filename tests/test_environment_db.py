@@ -11,6 +11,7 @@ import tempfile
 
 import pytest
 
+from conftest import wait_until
 from environment_support import get
 from hosts_support import Shell, aws_client, fabulaws
 
@@ -49,8 +50,17 @@ def suspended(environment) -> list:
 
 
 def serving(environment) -> bool:
-    status, body = get(environment, "/")
-    return status == 200 and "Hello" in body
+    """The site answers through the load balancer (within a minute: it re-checks its servers every few seconds)."""
+    answers: list = []
+
+    def answered() -> bool:
+        answers.append(get(environment, "/"))
+        return answers[-1][0] == 200 and "Hello" in answers[-1][1]
+
+    try:
+        return wait_until(answered, 60, "the site", interval=1)
+    except AssertionError:
+        raise AssertionError(f"the site does not serve: {answers[-1][0]} {answers[-1][1][:300]}") from None
 
 
 @pytest.fixture(scope="module")

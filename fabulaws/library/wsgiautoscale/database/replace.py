@@ -18,8 +18,10 @@ from typing import TYPE_CHECKING, Any
 from ....aws import Aws, scaling
 from ....aws.statestore import StateStore
 from ....errors import AwsResourceError, DeployError
+from ....remote.commands import join
 from ....report import Reporter, reporter
 from ....secrets import Secrets
+from ....waits import Polling, Wait, wait_for
 from ..app import APP_ROLES, ServerApp, django, on_app_servers, services
 from ..deploy.journal import Journal
 from ..deploy.lease import GroupLocked, Lease
@@ -30,6 +32,10 @@ from . import postgres
 if TYPE_CHECKING:
     from fabric import Connection
 
+APP_DEADLINE = 300.0  # seconds the application may take to answer after its programs started
+# Django's health check, as the load balancer asks it through nginx (Host: localhost); exit 0 only for a 200
+HEALTH_CHECK = ("import sys, urllib.request as u; "
+                "u.urlopen(u.Request(sys.argv[1], headers={'Host': 'localhost'}), timeout=10)")
 STOP = ("web", "celery", "pgbouncer")  # supervisor groups, in the order they stop; they start in reverse
 
 
@@ -72,8 +78,31 @@ class Site:
         for group in groups:
             self.on_app(APP_ROLES, supervising(command, group), f"{command} {group}")
 
+    def answering(self, deadline: float = APP_DEADLINE) -> None:
+        """Return once the application on every web server passes its own health check (gunicorn with its
+        database, asked directly, not through the upgrade page's override), so the maintenance page comes down
+        only when the load balancers' checks will pass (a server failing them is replaced by Auto Scaling)."""
+        self.on_app(("web",), lambda app: wait_answering(app, deadline), "application answers")
+
+    def restart(self) -> None:
+        """The programs stopped for the swap started again, and answering."""
+        self.programs("start", STOP[::-1])
+        self.answering()
+
     def migrate(self) -> None:
         self.on_app(("worker",), django.migrate, "migrate", servers=self.stack.by_role("worker")[:1])
+
+
+def wait_answering(app: ServerApp, deadline: float) -> None:
+    url = f"http://127.0.0.1:{app.stack.server_port}/healthcheck.html"
+    check = join("python3", "-c", HEALTH_CHECK, url)
+
+    def look() -> str:
+        answer = app.cxn.run(check, hide=True, warn=True, timeout=30)
+        return "ok" if answer.ok else " ".join((answer.stdout + answer.stderr).split())[-200:] or "no answer"
+
+    wait_for(Wait(f"{app.host}: the application's health check", look, lambda seen: seen == "ok", deadline=deadline),
+             Polling.every(1.0), app.report)
 
 
 def supervising(command: str, group: str) -> Callable[[ServerApp], None]:
@@ -144,7 +173,7 @@ def replace_database(site: Site, load: Callable[[Connection, str], int], what: s
             out.info(f"{what}: loading the copy into {loading} on {site.primary.hostname or site.primary.private_ip}")
             size = load(cxn, loading)
             out.info(f"{what}: {size} bytes loaded; stopping {', '.join(STOP)} for the swap")
-            undo.append(("start the programs", lambda: site.programs("start", STOP[::-1])))
+            undo.append(("start the programs", site.restart))
             site.programs("stop", STOP)
             kept = postgres.swap(cxn, database)
         except BaseException as exc:
@@ -192,11 +221,13 @@ def _finish(site: Site, processes: Processes, cxn: Connection, after: Callable[[
 
     step("starting pgbouncer", lambda: site.programs("start", ("pgbouncer",)))
     migrated = step("migrate", site.migrate)
-    step("starting celery and web", lambda: site.programs("start", ("celery", "web")))
-    if migrated:
+    started = step("starting celery and web", lambda: site.programs("start", ("celery", "web")))
+    answering = started and step("waiting for the application", site.answering)
+    if migrated and answering:
         step("ending maintenance", lambda: site.maintenance(False))
     else:
-        problems.append(f"the maintenance page stays up until `fabulaws {env} migrate end_upgrade` succeeds")
+        problems.append(f"the maintenance page stays up: once the application works (`fabulaws {env} migrate` if "
+                        f"that failed), run `fabulaws {env} end_upgrade`")
     step("resuming Auto Scaling processes", processes.resume)
     if after is not None:
         from ....remote.streaming import connection_of
