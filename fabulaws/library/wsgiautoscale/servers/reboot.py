@@ -17,6 +17,7 @@ from ....aws import Aws, instances, scaling
 from ....aws import balancers as lb
 from ....aws.instances import find_instances
 from ....errors import AwsResourceError
+from ....remote.commands import sudo
 from ....remote.connect import NOT_YET, RemoteTimeout
 from ....remote.hostkeys import KnownHosts
 from ....waits import Polling, Wait, wait_for
@@ -163,7 +164,7 @@ class Rebooter:
             if self.unlock is not None:
                 self.unlock(cxn, server)
             down = [label for label, command in readiness_checks(self.stack.roles_of(server))
-                    if not cxn.sudo(command, hide=True, warn=True).ok]
+                    if not sudo(cxn, command, hide=True, warn=True).ok]
             return f"waiting for {', '.join(down)}" if down else None
         except (*NOT_YET, RemoteTimeout) as exc:
             return _one_line(exc)

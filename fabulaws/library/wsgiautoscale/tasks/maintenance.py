@@ -88,7 +88,7 @@ def reboot_environment(c: Context, deployment: str, environment: str, sleep_time
     passphrase = _passphrase(c, env, ask_now=env.settings.instance_settings.luks)
     aws = aws_for(c)
     rebooter = Rebooter(aws, stack, connections_for(c), float(sleep_time), Polling(delay=float(poll)), report,
-                        unlock=_unlocker(stack, env, passphrase))  # type: ignore[arg-type]
+                        unlock=_unlocker(stack, env, passphrase))
     with replacement_held(aws.autoscaling, _group_name(env), report):
         order = rebooter.run(stages)
     report(f"Rebooted {len(order)} server(s) of {deployment} {environment}, in this order: {', '.join(order)}")
