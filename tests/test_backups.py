@@ -116,3 +116,22 @@ def test_gpg_to_an_unknown_key_fails_with_gpgs_reason(keyring, tmp_path):
     plain.write_bytes(b"x")
     with pytest.raises(DeployError, match="gpg --encrypt failed: .*No public key"):
         transfer.encrypt(plain, "0123456789ABCDEF0123456789ABCDEF01234567")
+
+
+def test_a_restore_resumes_only_the_processes_it_suspended(aws_env, example_project):
+    from fabulaws.aws.scaling import PROCESSES, find_group, suspend_processes, suspended_processes
+    from fabulaws.library.wsgiautoscale.database.replace import Processes
+    from fabulaws.sandbox.seed import seed
+
+    settings = load_settings(example_project / "fabulaws-config.yml")
+    aws = Aws.from_settings(settings)
+    seed(aws, settings)
+    suspend_processes(aws.autoscaling, "myproject-testing-ag", ["AZRebalance"])
+    processes = Processes(aws.autoscaling, "myproject-testing-ag")
+    processes.suspend()
+    assert suspended_processes(find_group(aws.autoscaling, "myproject-testing-ag")) == list(PROCESSES)
+    processes.resume()
+    assert suspended_processes(find_group(aws.autoscaling, "myproject-testing-ag")) == ["AZRebalance"]
+    nowhere = Processes(aws.autoscaling, "no-such-group")
+    nowhere.suspend()  # an environment without a group: nothing to suspend, nothing to resume
+    nowhere.resume()

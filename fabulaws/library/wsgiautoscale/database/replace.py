@@ -113,9 +113,9 @@ class Processes:
     """Auto Scaling's processes on the environment's group: suspended, and later resumed, except those that
     were suspended before (an environment without a group has none)."""
 
-    def __init__(self, site: Site) -> None:
-        self.autoscaling = site.aws.autoscaling
-        self.group = site.stack.group_name
+    def __init__(self, autoscaling: Any, group: str) -> None:
+        self.autoscaling = autoscaling
+        self.group = group
         self.ours: list[str] = []
 
     def suspend(self) -> None:
@@ -160,7 +160,7 @@ def replace_database(site: Site, load: Callable[[Connection, str], int], what: s
     out = site.report
     lease = locked(site, what)
     cxn = site.connections.open(site.primary)
-    processes = Processes(site)
+    processes = Processes(site.aws.autoscaling, site.stack.group_name)
     undo: list[tuple[str, Callable[[], object]]] = []
     try:
         try:
