@@ -11,14 +11,14 @@ from pathlib import Path
 
 import pytest
 import yaml
-
-from conftest import run_cli
 from fabulaws.aws import Aws
 from fabulaws.aws import backups as s3_backups
 from fabulaws.config import load_settings
 from fabulaws.errors import ConfigError, DeployError, UsageError
 from fabulaws.library.wsgiautoscale.database import backups, transfer
 from fabulaws.library.wsgiautoscale.environment import Environment
+
+from conftest import run_cli
 
 
 def environment(project: Path, **config: object) -> Environment:
@@ -119,7 +119,12 @@ def test_gpg_to_an_unknown_key_fails_with_gpgs_reason(keyring, tmp_path):
 
 
 def test_a_restore_resumes_only_the_processes_it_suspended(aws_env, example_project):
-    from fabulaws.aws.scaling import PROCESSES, find_group, suspend_processes, suspended_processes
+    from fabulaws.aws.scaling import (
+        PROCESSES,
+        find_group,
+        suspend_processes,
+        suspended_processes,
+    )
     from fabulaws.library.wsgiautoscale.database.replace import Processes
     from fabulaws.sandbox.seed import seed
 
