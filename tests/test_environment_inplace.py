@@ -57,7 +57,11 @@ def outside_autoscaling(environment):
         yield {"ids": ids, "original_config": original}
     finally:
         config_file.write_text(original)
+        # They are registered and healthy already: the group must not register them anew (health checks again).
+        autoscaling.suspend_processes(AutoScalingGroupName=GROUP, ScalingProcesses=["AddToLoadBalancer"])
         autoscaling.attach_instances(AutoScalingGroupName=GROUP, InstanceIds=ids)
+        if "AddToLoadBalancer" not in {p["ProcessName"] for p in group["SuspendedProcesses"]}:
+            autoscaling.resume_processes(AutoScalingGroupName=GROUP, ScalingProcesses=["AddToLoadBalancer"])
         autoscaling.update_auto_scaling_group(AutoScalingGroupName=GROUP, MinSize=group["MinSize"],
                                               DesiredCapacity=group["DesiredCapacity"], MaxSize=group["MaxSize"])
         _wait(lambda: _healthy(elb, elbv2, arn, ids), 300, "healthy back in the group")
