@@ -69,13 +69,14 @@ def visit(environment) -> None:
 
 def test_reset_slaves_recopies_the_replica_with_a_row_written_just_before(environment):
     primary, replica = shell(environment, one(environment, "db-primary")), shell(environment, one(environment, "db-replica"))
-    replica.ok("sudo -n sh -c 'touch /var/lib/postgresql/*/main/before-reset'")
+    marker = sql(replica, "SHOW data_directory;") + "/before-reset"
+    replica.ok(f"sudo -n touch {marker}")
     visit(environment)
     mark(primary, "a-reset")
     result = fabulaws(environment, "testing", "reset_slaves", timeout=600)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Re-copied 1 replica(s)" in result.stdout + result.stderr
-    assert replica.run("sudo -n sh -c 'ls /var/lib/postgresql/*/main/before-reset'")[0] != 0, "a fresh copy"
+    assert replica.run(f"sudo -n test -e {marker}")[0] != 0, "a fresh copy (the data directory was replaced)"
     assert sql(replica, "SELECT pg_is_in_recovery();") == "t"
     assert marks(replica) == ["a-reset"]
     assert visits(replica) == visits(primary)
