@@ -13,7 +13,6 @@ import shlex
 from dataclasses import dataclass, field
 
 import pytest
-
 from fabulaws.aws import Aws
 from fabulaws.aws import volumes as aws_volumes
 from fabulaws.config.loader import load_settings

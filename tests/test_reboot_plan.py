@@ -8,7 +8,11 @@ from fabulaws.aws import Aws
 from fabulaws.aws.scaling import find_group, suspend_processes, suspended_processes
 from fabulaws.config import load_settings
 from fabulaws.library.wsgiautoscale.environment import Environment
-from fabulaws.library.wsgiautoscale.servers.reboot import plan_reboot, readiness_checks, replacement_held
+from fabulaws.library.wsgiautoscale.servers.reboot import (
+    plan_reboot,
+    readiness_checks,
+    replacement_held,
+)
 from fabulaws.library.wsgiautoscale.stack import Server, Stack
 from fabulaws.sandbox.seed import seed
 
@@ -93,3 +97,59 @@ def test_the_task_refuses_bad_arguments_before_any_change(autoscaling, example_p
     assert result.returncode == 2, result.stderr
     assert result.stderr.strip().endswith("drive_letter: expected one lowercase letter such as f, got 'sdf'"), result.stderr
     assert suspended_processes(find_group(autoscaling, GROUP)) == []
+
+
+# --- "back" after a reboot, judged on a host that runs the commands (this machine, with stand-in programs) ------
+SUDO = """#!/bin/sh
+while [ $# -gt 0 ]; do case "$1" in -n|-S|-H) shift;; -p|-u) shift 2;; *) break;; esac; done
+exec "$@"
+"""
+
+
+class LocalHost:
+    """A Connection stand-in that runs commands with this machine's shell, stand-in programs first on PATH."""
+
+    host = "local"
+
+    def __init__(self, bin_dir) -> None:
+        self.env = {"PATH": f"{bin_dir}:/usr/bin:/bin"}
+
+    def run(self, command: str, hide=True, warn=False, in_stream=None):
+        import subprocess
+        from types import SimpleNamespace
+
+        done = subprocess.run(command, shell=True, env=self.env, capture_output=True, text=True, timeout=30)
+        return SimpleNamespace(ok=done.returncode == 0, return_code=done.returncode, stdout=done.stdout,
+                               stderr=done.stderr)
+
+    def sudo(self, command: str, **kwargs):  # as invoke builds it: the command follows sudo's options unquoted
+        return self.run(f"sudo -S -p '[sudo] password: ' {command}", **kwargs)
+
+    def close(self) -> None:
+        pass
+
+
+@pytest.mark.parametrize(("programs", "expected"), [
+    ("web RUNNING pid 1\npgbouncer RUNNING pid 2\n", None),
+    ("web STARTING\npgbouncer RUNNING pid 2\n", "waiting for supervisor programs RUNNING"),
+    ("", "waiting for supervisor programs RUNNING"),
+])
+def test_a_worker_is_back_once_every_supervisor_program_runs(example_project, tmp_path, programs, expected):
+    from types import SimpleNamespace
+
+    from fabulaws.library.wsgiautoscale.servers.reboot import Rebooter
+    from fabulaws.waits import Polling
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for name, script in (("sudo", SUDO), ("supervisorctl", f"#!/bin/sh\nprintf %s '{programs}'\n")):
+        (bin_dir / name).write_text(script)
+        (bin_dir / name).chmod(0o755)
+    worker = server("i-worker", "worker")
+    host = LocalHost(bin_dir)
+    rebooter = Rebooter(None, stack_of(example_project, [worker]), SimpleNamespace(open=lambda s, known: host),
+                        60, Polling(1.0), print)
+    assert rebooter._back(worker, "the boot before") == expected
+    assert rebooter._back(worker, " ".join(host.run("cat /proc/sys/kernel/random/boot_id && "
+                                                    "cut -d' ' -f22 /proc/1/stat").stdout.split())) == \
+        "still on its old boot"
