@@ -27,6 +27,7 @@ from hosts_support import (
     seeded_subnet,
 )
 
+KMS_KEY = "alias/myproject-data"
 SECRETS = {
     "database_password": "db pa's\"s$word:1\\x",
     "broker_password": "br0ker 'q' \"$HOME\" tail",
@@ -36,9 +37,13 @@ SECRETS = {
 
 @pytest.fixture(scope="module")
 def project(hosts_sandbox, tmp_path_factory):
-    """The example project with secrets full of awkward characters and PostgreSQL open to zone a only."""
-    return host_project(hosts_sandbox, tmp_path_factory.mktemp("provisioning"), SECRETS,
-                        lambda config: config.update(db_settings={"postgresql_networks": [seeded_subnet(hosts_sandbox, "a")]}))
+    """The example project with secrets full of awkward characters, PostgreSQL open to zone a only, and data
+    volumes EBS-encrypted with a named key (fs_encrypt: true, as 1.x configurations say it)."""
+    def edit(config) -> None:
+        config.update(db_settings={"postgresql_networks": [seeded_subnet(hosts_sandbox, "a")]})
+        config["instance_settings"].update(fs_encrypt=True, ebs_kms_key_id=KMS_KEY)
+
+    return host_project(hosts_sandbox, tmp_path_factory.mktemp("provisioning"), SECRETS, edit)
 
 
 @pytest.fixture(scope="module")
@@ -93,6 +98,7 @@ def test_parallel_creation_retries_the_failed_server_and_leaves_nothing_pending(
     assert pending == [], f"volumes left from the failed try: {pending}"
     data_volumes = [v for v in volumes if any(t["Key"] == "device" for t in v.get("Tags", []))]
     assert len(data_volumes) == 4 and all(v["State"] == "in-use" for v in data_volumes)
+    assert all(v["Encrypted"] and v["KmsKeyId"] == KMS_KEY for v in data_volumes), "EBS-encrypted with the key"
     assert ec2.describe_key_pairs()["KeyPairs"] == [], "temporary key pairs must all be deleted"
 
 
