@@ -64,6 +64,9 @@ def marks(server: Shell) -> list[str]:
 
 
 def visit(environment) -> None:
+    """One page view (one row written on the primary), once the load balancer has a healthy web server."""
+    wait_until(lambda: get(environment, "/healthcheck.html") == (200, "OK\n"), timeout=180, interval=2,
+               what="the site's health check through the load balancer")
     assert get(environment, "/")[0] == 200, "a page view (one row written on the primary)"
 
 
@@ -80,6 +83,7 @@ def test_reset_slaves_recopies_the_replica_with_a_row_written_just_before(enviro
     assert sql(replica, "SELECT pg_is_in_recovery();") == "t"
     assert marks(replica) == ["a-reset"]
     assert visits(replica) == visits(primary)
+    assert get(environment, "/healthcheck.html") == (200, "OK\n"), "the web servers stayed in the load balancer"
 
 
 def test_recreate_servers_replaces_every_non_web_server_and_keeps_the_data(environment):

@@ -6,6 +6,7 @@ says at which step it stopped, what state the servers are in and which command g
 
 from __future__ import annotations
 
+import posixpath
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -14,7 +15,8 @@ from invoke import Context
 
 from ....aws import Aws
 from ....errors import DeployError, UsageError
-from ....remote.commands import as_user
+from ....remote.commands import as_user, join, sudo
+from ....remote.files import exists, put
 from ....report import reporter
 from ....secrets import Secrets
 from ....waits import Polling
@@ -72,8 +74,38 @@ def reset_slaves(c: Context) -> None:
     if not replicas:
         report(f"reset_slaves: {env.deployment} {env.environment} has no db-replica; nothing to do")
         return
-    recopy_replicas(c, env, replicas, primary.server, database_secrets(c, env))
+    secrets = database_secrets(c, env)
+    held = hold_health(c, env, stack, True)
+    try:
+        recopy_replicas(c, env, replicas, primary.server, secrets)
+    finally:
+        if held:
+            hold_health(c, env, stack, False)
     report(f"Re-copied {len(replicas)} replica(s) from {primary.server.private_ip}.")
+
+
+def hold_health(c: Context, env: Environment, stack: Stack, on: bool) -> bool:
+    """While a replica is re-copied it does not answer, and a health check that queries every database would fail:
+    the load balancers would take every web server out (and the group replace them). The health check override
+    page keeps them in meanwhile; the site serves as usual (a server showing the upgrade page is left alone)."""
+    if not stack.by_role("web"):
+        return False
+
+    def hold(app: ServerApp) -> str:
+        pages = services.static_html(app)
+        html = services.html_dir(app)
+        if exists(app.cxn, posixpath.join(html, pages["upgrade_message"].name)):
+            return "upgrade page shown: left as it is"
+        target = posixpath.join(html, pages["healthcheck_override"].name)
+        if on:
+            put(app.cxn, pages["healthcheck_override"].read_bytes(), target, owner=app.settings.deploy_user)
+        else:
+            sudo(app.cxn, join("rm", "-f", target), hide=True)
+        return "health check held" if on else "health check released"
+
+    app_servers(c, env, ("web",), hold, "hold health checks" if on else "release health checks", secrets=False,
+                stack=stack)
+    return True
 
 
 # --- the switch to a new primary ------------------------------------------------------------------------------
