@@ -89,12 +89,12 @@ def gpg_home(environment):
 STATE: dict = {}
 
 
-def test_dbbackup_then_dbrestore_latest_brings_back_the_rows(gpg_home):
+def test_dbbackup_stores_an_encrypted_dump_in_s3_and_lists_it(gpg_home):
     environment = gpg_home
     db = primary(environment)
     sql(db, "DROP TABLE IF EXISTS dbtest; CREATE TABLE dbtest (v text); ALTER TABLE dbtest OWNER TO myproject;"
             "INSERT INTO dbtest VALUES ('a'), ('b');")
-    before = suspended(environment)
+    STATE["processes"] = suspended(environment)
     backed = fabulaws(environment, "testing", "dbbackup", timeout=600)
     assert backed.returncode == 0, backed.stdout + backed.stderr
     where = backed.stdout.strip().splitlines()[-1]
@@ -108,20 +108,54 @@ def test_dbbackup_then_dbrestore_latest_brings_back_the_rows(gpg_home):
     body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
     assert body[0] in (0x84, 0x85, 0x86, 0x87, 0xC1), body[:4].hex()  # OpenPGP: a public-key encrypted session key
     assert b"dbtest" not in body and not body.startswith(b"PGDMP"), "the object is not a readable dump"
+    assert not list(environment["dir"].glob("*.dump*")), "no dump left in the project"
 
     listed = fabulaws(environment, "testing", "dbrestore", timeout=120)
     assert listed.returncode == 0 and where in listed.stdout, listed.stdout + listed.stderr
-
-    sql(db, "DELETE FROM dbtest WHERE v = 'a'; INSERT INTO dbtest VALUES ('c');")
     refused = fabulaws(environment, "testing", "dbrestore:latest,answer=n", timeout=120)
-    assert refused.returncode == 2 and marks(db) == ["b", "c"], refused.stderr
+    assert refused.returncode == 2 and "not replacing" in refused.stderr, refused.stderr
+
+
+def test_reload_production_db_copies_another_environments_database_and_runs_the_hook(environment):
+    secrets = environment["dir"] / "fabsecrets_staging.py"
+    shutil.copy(environment["dir"] / "fabsecrets_testing.py", secrets)
+    fabfile = environment["dir"] / "fabfile.py"
+    fabfile_before = fabfile.read_text()
+    fabfile.write_text(fabfile_before + HOOK)
+    try:
+        created = fabulaws(environment, "new:myproject,staging,db-primary,a", timeout=1800)
+        assert created.returncode == 0, created.stdout + created.stderr
+        source = primary(environment, "staging")
+        sql(source, "CREATE TABLE dbtest (v text); ALTER TABLE dbtest OWNER TO myproject;"
+                    "INSERT INTO dbtest VALUES ('staging-1'), ('staging-2');", database="myproject_staging")
+        db = primary(environment)
+        db.run("sudo rm -f /var/tmp/post-reload-ran")
+        reloaded = fabulaws(environment, "testing", "reload_production_db:myproject,staging", timeout=900)
+        assert reloaded.returncode == 0, reloaded.stdout + reloaded.stderr
+        assert marks(db) == ["staging-1", "staging-2"]
+        db.ok("test -f /var/tmp/post-reload-ran")
+        assert serving(environment), "migrate ran on the copy and the site serves"
+        assert suspended(environment) == STATE["processes"]
+    finally:
+        fabfile.write_text(fabfile_before)
+        ids = [i["InstanceId"] for role in ("db-primary",) for i in running(environment, role, "staging")]
+        if ids:
+            aws_client(environment, "ec2").terminate_instances(InstanceIds=ids)
+        secrets.unlink(missing_ok=True)
+
+
+def test_dbrestore_latest_brings_back_the_rows_of_the_backup(gpg_home):
+    """After reload_production_db changed every row: the environment gets its own data back."""
+    environment = gpg_home
+    db = primary(environment)
+    assert marks(db) != ["a", "b"]
     restored = fabulaws(environment, "testing", "dbrestore:latest,answer=y", timeout=900)
     assert restored.returncode == 0, restored.stdout + restored.stderr
+    assert STATE["backup"] in restored.stderr + restored.stdout
     assert marks(db) == ["a", "b"], "the rows are those of the backup"
     assert "1" == sql(db, "SELECT count(*) FROM pg_database WHERE datname LIKE 'myproject_testing_previous_%';")
     assert serving(environment), "the site serves after the restore"
-    assert suspended(environment) == before, "Auto Scaling's processes are as before"
-    assert not list(environment["dir"].glob("*.dump*")), "no dump left in the project"
+    assert suspended(environment) == STATE["processes"], "Auto Scaling's processes are as before"
 
 
 def test_a_corrupt_backup_changes_nothing_and_leaves_the_site_serving(environment):
@@ -186,38 +220,3 @@ def test_reset_local_db_copies_the_environments_database_here(environment, local
     tables = subprocess.run(["psql", "-X", "-At", "-d", "mydb", "-c", "SELECT count(*) FROM pg_tables WHERE "
                              "tablename = 'old_local'"], env=env, check=True, capture_output=True, text=True).stdout
     assert tables.strip() == "0", "the local database was replaced"
-
-
-def test_reload_production_db_copies_another_environments_database_and_runs_the_hook(environment):
-    secrets = environment["dir"] / "fabsecrets_staging.py"
-    shutil.copy(environment["dir"] / "fabsecrets_testing.py", secrets)
-    fabfile = environment["dir"] / "fabfile.py"
-    fabfile_before = fabfile.read_text()
-    fabfile.write_text(fabfile_before + HOOK)
-    try:
-        created = fabulaws(environment, "new:myproject,staging,db-primary,a", timeout=1800)
-        assert created.returncode == 0, created.stdout + created.stderr
-        source = primary(environment, "staging")
-        sql(source, "CREATE TABLE dbtest (v text); ALTER TABLE dbtest OWNER TO myproject;"
-                    "INSERT INTO dbtest VALUES ('staging-1'), ('staging-2');", database="myproject_staging")
-        db = primary(environment)
-        db.run("sudo rm -f /var/tmp/post-reload-ran")
-        reloaded = fabulaws(environment, "testing", "reload_production_db:myproject,staging", timeout=900)
-        assert reloaded.returncode == 0, reloaded.stdout + reloaded.stderr
-        assert marks(db) == ["staging-1", "staging-2"]
-        db.ok("test -f /var/tmp/post-reload-ran")
-        assert serving(environment), "migrate ran on the copy and the site serves"
-        assert not suspended(environment)
-    finally:
-        fabfile.write_text(fabfile_before)
-        ids = [i["InstanceId"] for role in ("db-primary",) for i in running(environment, role, "staging")]
-        if ids:
-            aws_client(environment, "ec2").terminate_instances(InstanceIds=ids)
-        secrets.unlink(missing_ok=True)
-
-
-def test_the_environment_gets_its_own_data_back(gpg_home):
-    restored = fabulaws(gpg_home, "testing", f"dbrestore:{STATE['backup']},answer=y", timeout=900)
-    assert restored.returncode == 0, restored.stdout + restored.stderr
-    assert marks(primary(gpg_home)) == ["a", "b"]
-    assert serving(gpg_home)
