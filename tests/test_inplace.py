@@ -93,3 +93,35 @@ def test_a_swap_file_never_takes_more_than_half_the_free_space():
     assert size == 4900
     assert warning == ("swap: 24576 MiB wanted (memory x swap_multiplier), but the data volume has 9800 MiB free; "
                        "the swap file gets 4900 MiB (half of it). Raise volume_sizes for more swap")
+
+
+@pytest.mark.parametrize("stopped", [False, True])
+def test_a_failed_server_goes_back_only_if_healthy(example_project, aws_env, stopped):
+    """After a failed deploy_web: registered again where it served, kept there if healthy within the timeout,
+    else taken out again (moto's classic ELB reports a stopped instance OutOfService, never InService)."""
+    from fabulaws.aws import balancers as lb
+    from fabulaws.aws.session import Aws
+    from fabulaws.library.wsgiautoscale.context import project_settings
+    from fabulaws.library.wsgiautoscale.deploy import inplace
+    from fabulaws.library.wsgiautoscale.environment import Environment
+    from fabulaws.library.wsgiautoscale.stack import Server
+    from fabulaws.waits import Polling
+
+    ec2 = boto3.client("ec2", region_name="us-east-1")
+    elb = boto3.client("elb", region_name="us-east-1")
+    instance_id = ec2.run_instances(ImageId="ami-785db401", MinCount=1, MaxCount=1)["Instances"][0]["InstanceId"]
+    elb.create_load_balancer(LoadBalancerName="myproject-testing-lb", AvailabilityZones=["us-east-1a"],
+                             Listeners=[{"Protocol": "HTTP", "LoadBalancerPort": 80, "InstancePort": 80}])
+    if stopped:
+        ec2.stop_instances(InstanceIds=[instance_id])
+    env = Environment(project_settings(example_project / "fabulaws-config.yml"), "myproject", "testing")
+    run = inplace.InPlace(Aws("us-east-1"), env, None, lambda line: None, Polling(delay=0.2), timeout=2)
+    server = Server(instance_id, "web", "", "", "", "", "", "us-east-1a")
+    state = inplace.after_failure(run, server, [lb.Balancer("elb", "myproject-testing-lb")])
+    registered = [s["InstanceId"] for s in elb.describe_instance_health(LoadBalancerName="myproject-testing-lb")["InstanceStates"]]
+    if stopped:
+        assert state == "is out of myproject-testing-lb (add it back with add_to_elb once it works)"
+        assert registered == []
+    else:
+        assert state.startswith("passes the health checks and is back in myproject-testing-lb")
+        assert registered == [instance_id]
