@@ -56,6 +56,7 @@ def outside_autoscaling(environment):
         config_file.write_text(yaml.safe_dump(config))
         yield {"ids": ids, "original_config": original}
     finally:
+        restoring = time.monotonic()
         config_file.write_text(original)
         # They are registered and healthy already: the group must not register them anew (health checks again).
         autoscaling.suspend_processes(AutoScalingGroupName=GROUP, ScalingProcesses=["AddToLoadBalancer"])
@@ -65,6 +66,7 @@ def outside_autoscaling(environment):
         autoscaling.update_auto_scaling_group(AutoScalingGroupName=GROUP, MinSize=group["MinSize"],
                                               DesiredCapacity=group["DesiredCapacity"], MaxSize=group["MaxSize"])
         _wait(lambda: _healthy(elb, elbv2, arn, ids), 300, "healthy back in the group")
+        print(f"web servers back in {GROUP}: {time.monotonic() - restoring:.0f} s")
 
 
 def test_an_environment_with_an_auto_scaling_group_is_refused(environment):
