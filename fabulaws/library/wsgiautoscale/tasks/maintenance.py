@@ -87,7 +87,9 @@ def reboot_environment(c: Context, deployment: str, environment: str, sleep_time
         raise DeployError(f"no running servers in {deployment} {environment}")
     passphrase = _passphrase(c, env, ask_now=env.settings.instance_settings.luks)
     aws = aws_for(c)
-    rebooter = Rebooter(aws, stack, connections_for(c), float(sleep_time), Polling(delay=float(poll)), report,
+    # looks grow from poll to 5 s at most: a server that is back should not wait 15 s for the next look
+    polling = Polling(float(poll), max(float(poll), 5.0))
+    rebooter = Rebooter(aws, stack, connections_for(c), float(sleep_time), polling, report,
                         unlock=_unlocker(stack, env, passphrase))
     with replacement_held(aws.autoscaling, _group_name(env), report):
         order = rebooter.run(stages)
