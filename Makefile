@@ -6,9 +6,10 @@ PY := $(VENV)/bin/python
 # Clients the tests drive the sandbox with; kept apart because the AWS CLI pins docutils.
 TOOLS ?= .tools
 
-# Debian packages the sandbox's hosts and load balancers need (hosts run as root).
-SYSTEM_PACKAGES := debootstrap haproxy iptables iproute2 git openssl util-linux apt-cacher-ng openssh-server
-SYSTEM_COMMANDS := debootstrap haproxy iptables ip git openssl losetup apt-cacher-ng sshd
+# Debian packages the sandbox's hosts and load balancers need (hosts run as root), and the local PostgreSQL
+# server reset_local_db loads into (its test makes a throwaway cluster).
+SYSTEM_PACKAGES := debootstrap haproxy iptables iproute2 git openssl util-linux apt-cacher-ng openssh-server postgresql
+SYSTEM_COMMANDS := debootstrap haproxy iptables ip git openssl losetup apt-cacher-ng sshd pg_ctlcluster
 
 .PHONY: demo test docs bench clean system-packages
 
