@@ -10,21 +10,18 @@ environment's lock (deploy/lease.py) is held throughout, so no deploy runs meanw
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ....aws import Aws, scaling
-from ....aws.statestore import StateStore
 from ....errors import AwsResourceError, DeployError
 from ....remote.commands import join
 from ....report import Reporter, reporter
 from ....secrets import Secrets
 from ....waits import Polling, Wait, wait_for
 from ..app import APP_ROLES, ServerApp, django, on_app_servers, services
-from ..deploy.journal import Journal
-from ..deploy.lease import GroupLocked, Lease
+from ..deploy.exclusive import environment_locked
 from ..servers.each import Connections
 from ..stack import Server, Stack
 from . import postgres
@@ -133,24 +130,6 @@ class Processes:
             scaling.resume_processes(self.autoscaling, self.group, self.ours)
 
 
-def locked(site: Site, what: str) -> Lease:
-    """The environment's lock, renewed until released; GroupLocked (nothing changed) while a deploy holds it
-    or an earlier one is unfinished."""
-    deployment, environment = site.stack.deployment, site.stack.environment
-    store = StateStore.for_environment(site.aws, deployment, environment, site.report.info)
-    lease = Lease.acquire(store, uuid.uuid4().hex, what)
-    try:
-        unfinished = Journal.load(store)
-        if unfinished is not None:
-            raise GroupLocked(f"an earlier {unfinished.describe()} did not finish; run "
-                              f"`fabulaws recover:{deployment},{environment}` first")
-    except BaseException:
-        lease.release()
-        raise
-    lease.start_renewing()
-    return lease
-
-
 def replace_database(site: Site, load: Callable[[Connection, str], int], what: str,
                      after: Callable[[Connection], object] | None = None) -> str:
     """Load a copy with ``load(primary connection, new database name)`` and put it in place of the live database;
@@ -158,7 +137,13 @@ def replace_database(site: Site, load: Callable[[Connection, str], int], what: s
     database, owner = site.database, site.stack.settings.database_user
     loading = postgres.loading_name(database)
     out = site.report
-    lease = locked(site, what)
+    with environment_locked(site.aws, site.stack.deployment, site.stack.environment, what, out.info):
+        return _replace(site, load, what, after, database, owner, loading)
+
+
+def _replace(site: Site, load: Callable[[Connection, str], int], what: str, after: Callable[[Connection], object] | None,
+             database: str, owner: str, loading: str) -> str:
+    out = site.report
     cxn = site.connections.open(site.primary)
     processes = Processes(site.aws.autoscaling, site.stack.group_name)
     undo: list[tuple[str, Callable[[], object]]] = []
@@ -186,7 +171,6 @@ def replace_database(site: Site, load: Callable[[Connection, str], int], what: s
         return kept
     finally:
         cxn.close()
-        lease.release()
 
 
 def _put_back(what: str, exc: BaseException, undo: list[tuple[str, Callable[[], object]]], site: Site) -> DeployError:

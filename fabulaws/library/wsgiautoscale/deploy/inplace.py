@@ -10,14 +10,11 @@ requests in flight to end (bounded by ``wait``) instead of sleeping ``wait`` sec
 
 from __future__ import annotations
 
-import contextlib
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ....aws import Aws
 from ....aws import balancers as lb
-from ....aws.statestore import StateStore
 from ....errors import ConfigError, DeployError, UsageError
 from ....remote.commands import sudo
 from ....report import warn
@@ -31,7 +28,6 @@ from ..environment import Environment
 from ..servers.each import Connections
 from ..stack import Server, Stack
 from .fleet import healthy_everywhere
-from .journal import Journal
 from .lease import Lease
 
 WEB_PORTS = (80, 443)  # nginx's (app/templates/nginx.conf): what a load balancer sends requests to
@@ -86,22 +82,6 @@ class InPlace:
     def check_lease(self) -> None:
         if self.lease is not None:
             self.lease.check()
-
-
-@contextlib.contextmanager
-def locked(aws: Aws, env: Environment, operation: str, report: Callable[[str], None]) -> Iterator[Lease]:
-    """The environment's lease for the run (GroupLocked naming the holder if another run has it); refused while
-    a deploy_full or deploy_serial journal waits for ``recover``."""
-    hint = f"`fabulaws recover:{env.deployment},{env.environment}`"
-    if Journal.load(StateStore.peek(aws, env.deployment, env.environment)) is not None:
-        raise DeployError(f"an earlier deploy of {env.deployment} {env.environment} did not finish; run {hint} first")
-    store = StateStore.for_environment(aws, env.deployment, env.environment, report)
-    lease = Lease.acquire(store, uuid.uuid4().hex[:12], operation)
-    lease.start_renewing()
-    try:
-        yield lease
-    finally:
-        lease.release()
 
 
 def web_servers(run: InPlace, stack: Stack) -> list[Server]:

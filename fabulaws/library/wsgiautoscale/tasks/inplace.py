@@ -12,6 +12,7 @@ from ....waits import Polling
 from ..announce import announce_change
 from ..context import aws_for, connections_for, environment_of
 from ..deploy import inplace
+from ..deploy.exclusive import environment_locked
 from ..environment import Environment
 from .base import task
 
@@ -40,7 +41,7 @@ def deploy_full_without_autoscaling(c: Context, deployment: str, environment: st
         confirm_production("deploy_full_without_autoscaling", environment, answer, warning="This will cause downtime!")
     run = _run(c, env, poll, timeout)
     announce_change(c, env)
-    with inplace.locked(run.aws, env, "deploy_full_without_autoscaling", run.report) as lease:
+    with environment_locked(run.aws, env.deployment, env.environment, "deploy_full_without_autoscaling", run.report) as lease:
         run.lease = lease
         deployed = inplace.full(run, changeset)
     run.report(f"deploy_full_without_autoscaling: {deployment} {environment} at {deployed[:12]}")
@@ -66,7 +67,7 @@ def deploy_serial_without_autoscaling(c: Context, deployment: str, environment: 
         confirm_production("deploy_serial_without_autoscaling", environment, answer)
     run = _run(c, env, poll, timeout)
     announce_change(c, env)
-    with inplace.locked(run.aws, env, "deploy_serial_without_autoscaling", run.report) as lease:
+    with environment_locked(run.aws, env.deployment, env.environment, "deploy_serial_without_autoscaling", run.report) as lease:
         run.lease = lease
         deployed = inplace.serial(run, changeset, float(wait))
     run.report(f"deploy_serial_without_autoscaling: {deployment} {environment} at {deployed[:12]}")
