@@ -153,3 +153,27 @@ def test_a_worker_is_back_once_every_supervisor_program_runs(example_project, tm
     assert rebooter._back(worker, " ".join(host.run("cat /proc/sys/kernel/random/boot_id && "
                                                     "cut -d' ' -f22 /proc/1/stat").stdout.split())) == \
         "still on its old boot"
+
+
+def test_a_reboot_waits_its_turn_behind_another_operation(autoscaling, example_project):
+    """The environment's lease: a reboot while another run (a deploy, a restore) holds it is refused, before any
+    server is touched and with Auto Scaling's processes as they were."""
+    import boto3
+    from fabulaws.aws.statestore import StateStore
+    from fabulaws.library.wsgiautoscale.deploy.lease import Lease
+
+    ec2 = boto3.client("ec2", region_name="us-east-1")
+    ec2.run_instances(ImageId="ami-785db401", MinCount=1, MaxCount=1, TagSpecifications=[{
+        "ResourceType": "instance",
+        "Tags": [{"Key": "deployment", "Value": "myproject"}, {"Key": "environment", "Value": "testing"},
+                 {"Key": "role", "Value": "worker"}]}])
+    lease = Lease.acquire(StateStore.for_environment(Aws("us-east-1"), "myproject", "testing"), "other-run",
+                          "deploy_serial")
+    try:
+        result = run_cli(["reboot_environment:myproject,testing"], example_project)
+    finally:
+        lease.release()
+    assert result.returncode != 0
+    assert "myproject/testing is locked by deploy_serial of" in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr and "Rebooting" not in result.stdout
+    assert suspended_processes(find_group(autoscaling, GROUP)) == []

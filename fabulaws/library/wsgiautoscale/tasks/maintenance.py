@@ -22,6 +22,7 @@ from ..context import (
     selected_environment,
     stack_of,
 )
+from ..deploy.exclusive import environment_locked
 from ..environment import Environment
 from ..servers.each import on_each
 from ..servers.reboot import Rebooter, plan_reboot, replacement_held
@@ -91,7 +92,8 @@ def reboot_environment(c: Context, deployment: str, environment: str, sleep_time
     polling = Polling(float(poll), max(float(poll), 5.0))
     rebooter = Rebooter(aws, stack, connections_for(c), float(sleep_time), polling, report,
                         unlock=_unlocker(stack, env, passphrase))
-    with replacement_held(aws.autoscaling, _group_name(env), report):
+    with (environment_locked(aws, deployment, environment, "reboot_environment", report),
+          replacement_held(aws.autoscaling, _group_name(env), report)):
         order = rebooter.run(stages)
     report(f"Rebooted {len(order)} server(s) of {deployment} {environment}, in this order: {', '.join(order)}")
 

@@ -22,6 +22,7 @@ from ....secrets import Secrets
 from ....waits import Polling
 from ..app import APP_ROLES, ServerApp, django, services
 from ..context import aws_for, connections_for
+from ..deploy.exclusive import environment_locked
 from ..deploy.full import use_launch
 from ..deploy.operation import execute
 from ..environment import Environment
@@ -75,12 +76,13 @@ def reset_slaves(c: Context) -> None:
         report(f"reset_slaves: {env.deployment} {env.environment} has no db-replica; nothing to do")
         return
     secrets = database_secrets(c, env)
-    held = hold_health(c, env, stack, True)
-    try:
-        recopy_replicas(c, env, replicas, primary.server, secrets)
-    finally:
-        if held:
-            hold_health(c, env, stack, False)
+    with environment_locked(aws_for(c), env.deployment, env.environment, "reset_slaves", report):
+        held = hold_health(c, env, stack, True)
+        try:
+            recopy_replicas(c, env, replicas, primary.server, secrets)
+        finally:
+            if held:
+                hold_health(c, env, stack, False)
     report(f"Re-copied {len(replicas)} replica(s) from {primary.server.private_ip}.")
 
 
