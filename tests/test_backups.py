@@ -121,11 +121,11 @@ def test_gpg_to_an_unknown_key_fails_with_gpgs_reason(keyring, tmp_path):
 def test_a_restore_resumes_only_the_processes_it_suspended(aws_env, example_project):
     from fabulaws.aws.scaling import (
         PROCESSES,
+        Processes,
         find_group,
         suspend_processes,
         suspended_processes,
     )
-    from fabulaws.library.wsgiautoscale.database.replace import Processes
     from fabulaws.sandbox.seed import seed
 
     settings = load_settings(example_project / "fabulaws-config.yml")

@@ -62,6 +62,31 @@ def resume_processes(autoscaling: Client, group_name: str, processes: list[str])
     autoscaling.resume_processes(AutoScalingGroupName=group_name, **kwargs)
 
 
+class Processes:
+    """Some of a group's processes (all of them by default), suspended and later resumed, except those that were
+    suspended before: an operator's own suspension outlives the run. A group that does not exist has none."""
+
+    def __init__(self, autoscaling: Client, group: str, names: tuple[str, ...] = PROCESSES) -> None:
+        self.autoscaling = autoscaling
+        self.group = group
+        self.names = names
+        self.ours: list[str] = []
+
+    def suspend(self) -> None:
+        try:
+            group = find_group(self.autoscaling, self.group)
+        except AwsResourceError:
+            return
+        before = suspended_processes(group)
+        self.ours = [name for name in self.names if name not in before]
+        if self.ours:
+            suspend_processes(self.autoscaling, self.group, self.ours)
+
+    def resume(self) -> None:
+        if self.ours:
+            resume_processes(self.autoscaling, self.group, self.ours)
+
+
 def update_group(autoscaling: Client, name: str, **changes: object) -> None:
     """UpdateAutoScalingGroup with only the given attributes."""
     autoscaling.update_auto_scaling_group(AutoScalingGroupName=name, **changes)

@@ -14,8 +14,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ....aws import Aws, scaling
-from ....errors import AwsResourceError, DeployError
+from ....aws import Aws
+from ....aws.scaling import Processes
+from ....errors import DeployError
 from ....remote.commands import join
 from ....report import Reporter, reporter
 from ....secrets import Secrets
@@ -104,30 +105,6 @@ def wait_answering(app: ServerApp, deadline: float) -> None:
 
 def supervising(command: str, group: str) -> Callable[[ServerApp], None]:
     return lambda app: services.supervisor(app, command, group)
-
-
-class Processes:
-    """Auto Scaling's processes on the environment's group: suspended, and later resumed, except those that
-    were suspended before (an environment without a group has none)."""
-
-    def __init__(self, autoscaling: Any, group: str) -> None:
-        self.autoscaling = autoscaling
-        self.group = group
-        self.ours: list[str] = []
-
-    def suspend(self) -> None:
-        try:
-            group = scaling.find_group(self.autoscaling, self.group)
-        except AwsResourceError:
-            return
-        before = scaling.suspended_processes(group)
-        self.ours = [name for name in scaling.PROCESSES if name not in before]
-        if self.ours:
-            scaling.suspend_processes(self.autoscaling, self.group, self.ours)
-
-    def resume(self) -> None:
-        if self.ours:
-            scaling.resume_processes(self.autoscaling, self.group, self.ours)
 
 
 def replace_database(site: Site, load: Callable[[Connection, str], int], what: str,

@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from ....aws import Aws, instances, scaling
 from ....aws import balancers as lb
 from ....aws.instances import find_instances
-from ....errors import AwsResourceError
 from ....remote.commands import sudo
 from ....remote.connect import NOT_YET, RemoteTimeout
 from ....remote.hostkeys import KnownHosts
@@ -230,22 +229,16 @@ def replacement_held(autoscaling: object, group_name: str | None, report: Callab
     if not group_name:
         yield []
         return
+    held = scaling.Processes(autoscaling, group_name, REPLACING)  # a group that does not exist holds nothing
+    held.suspend()
+    if held.ours:
+        report(f"Suspended {', '.join(held.ours)} on {group_name} while its servers reboot")
     try:
-        group = scaling.find_group(autoscaling, group_name)
-    except AwsResourceError:
-        yield []  # web servers outside Auto Scaling: nothing would replace them
-        return
-    already = set(scaling.suspended_processes(group))
-    mine = [name for name in REPLACING if name not in already]
-    if mine:
-        scaling.suspend_processes(autoscaling, group_name, mine)
-        report(f"Suspended {', '.join(mine)} on {group_name} while its servers reboot")
-    try:
-        yield mine
+        yield held.ours
     finally:
-        if mine:
-            scaling.resume_processes(autoscaling, group_name, mine)
-            report(f"Resumed {', '.join(mine)} on {group_name}")
+        if held.ours:
+            held.resume()
+            report(f"Resumed {', '.join(held.ours)} on {group_name}")
 
 
 def _one_line(exc: BaseException) -> str:
