@@ -7,7 +7,7 @@ import subprocess
 
 from ....errors import ConfigError, DeployError
 from ....remote.commands import join, sudo
-from ....remote.files import put, render
+from ....remote.files import exists, put, render
 from ....ubuntu.system import service
 from . import ServerApp, template
 from .newrelic import agent_for_programs
@@ -166,6 +166,20 @@ def begin_upgrade(app: ServerApp, stay_healthy: bool = True) -> None:
 def end_upgrade(app: ServerApp) -> None:
     for page in static_html(app).values():
         sudo(app.cxn, join("rm", "-f", posixpath.join(html_dir(app), page.name)), hide=True)
+
+
+def hold_health_check(app: ServerApp, on: bool) -> str:
+    """Keep passing the load balancers' health check whatever the application answers (the override page), or
+    stop doing so; a server showing the upgrade page is left as it is (end_upgrade removes both)."""
+    pages = static_html(app)
+    if exists(app.cxn, posixpath.join(html_dir(app), pages["upgrade_message"].name)):
+        return "upgrade page shown: left as it is"
+    target = posixpath.join(html_dir(app), pages["healthcheck_override"].name)
+    if on:
+        put(app.cxn, pages["healthcheck_override"].read_bytes(), target, owner=app.settings.deploy_user)
+    else:
+        sudo(app.cxn, join("rm", "-f", target), hide=True)
+    return "health check held" if on else "health check released"
 
 
 def static_html(app: ServerApp) -> dict:

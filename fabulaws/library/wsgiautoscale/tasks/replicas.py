@@ -6,7 +6,6 @@ says at which step it stopped, what state the servers are in and which command g
 
 from __future__ import annotations
 
-import posixpath
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -15,8 +14,7 @@ from invoke import Context
 
 from ....aws import Aws
 from ....errors import DeployError, UsageError
-from ....remote.commands import as_user, join, sudo
-from ....remote.files import exists, put
+from ....remote.commands import as_user
 from ....report import reporter
 from ....secrets import Secrets
 from ....waits import Polling
@@ -92,20 +90,7 @@ def hold_health(c: Context, env: Environment, stack: Stack, on: bool) -> bool:
     page keeps them in meanwhile; the site serves as usual (a server showing the upgrade page is left alone)."""
     if not stack.by_role("web"):
         return False
-
-    def hold(app: ServerApp) -> str:
-        pages = services.static_html(app)
-        html = services.html_dir(app)
-        if exists(app.cxn, posixpath.join(html, pages["upgrade_message"].name)):
-            return "upgrade page shown: left as it is"
-        target = posixpath.join(html, pages["healthcheck_override"].name)
-        if on:
-            put(app.cxn, pages["healthcheck_override"].read_bytes(), target, owner=app.settings.deploy_user)
-        else:
-            sudo(app.cxn, join("rm", "-f", target), hide=True)
-        return "health check held" if on else "health check released"
-
-    app_servers(c, env, ("web",), hold, "hold health checks" if on else "release health checks", secrets=False,
+    app_servers(c, env, ("web",), lambda app: services.hold_health_check(app, on), "hold health checks" if on else "release health checks", secrets=False,
                 stack=stack)
     return True
 
