@@ -55,6 +55,11 @@ class Executor(FabricExecutor):
             normalized.append(kwargs)
         return normalized
 
+    def normalize(self, tasks):
+        from .fabric1 import narrowed_calls  # each call's own roles=/hosts= (1.x's per-task selection)
+
+        return narrowed_calls(super().normalize(tasks))
+
     def expand_calls(self, calls, apply_hosts=True):
         remainder = self.core.remainder if self.core else ""
         if self.core:

@@ -4,14 +4,18 @@
 ``deploy-full --deployment=myproject --environment=production --num-web=3``.
 Values are unescaped (``\\,`` ``\\=`` ``\\:``), booleans are parsed (1.x passed
 the string "False", which is truthy), and trailing positional values go to a
-task's list parameter (1.x's ``*processes``).
+task's list parameter (1.x's ``*processes``). 1.x's per-task ``roles=`` and ``hosts=`` (values separated by
+``;``) narrow the servers of that one task (``supervisor:restart,celery,roles=worker``): see ``NarrowedCall``.
 """
 
 from __future__ import annotations
 
 import inspect
+import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+
+from invoke import Argument, Call
 
 from .errors import UsageError
 
@@ -66,6 +70,53 @@ def parse_bool(value: str, task: str, name: str) -> bool:
 
 # 1.x's keyword names for arguments that have another name here (every 1.x task took ``deployment_tag=``).
 ALIASES = {"deployment-tag": "deployment"}
+TASK_ALIASES = {"managepy": {"cmd": "command"}}  # one task's 1.x keyword -> its argument here
+
+NARROWING = ("roles", "hosts")  # 1.x's per-task host selection keywords (Fabric 1 took them on any task)
+NARROWING_ARG = "fabulaws_narrowing"  # the hidden argument that carries them to the executor
+
+
+def narrowable(task: object) -> bool:
+    """Whether a task honours roles=/hosts=: a fabfile's task (Fabric runs it per host, as 1.x did), or a built-in
+    task marked ``narrows`` (our tasks find their servers themselves; the others refuse rather than ignore it)."""
+    return not getattr(task, "discovers_hosts", False) or getattr(task, "narrows", False)
+
+
+class NarrowedCall(Call):
+    """A task call that puts its own roles=/hosts= (or none) where ``context.py`` reads them, before it runs."""
+
+    def __init__(self, *args: Any, narrowing: dict[str, list[str]] | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.narrowing = narrowing or {}
+
+    def make_context(self, config: Any) -> Any:
+        from .cli import NAMESPACE
+
+        data = dict(config.get(NAMESPACE) or {})
+        data.update(task_roles=self.narrowing.get("roles", []), task_hosts=self.narrowing.get("hosts", []))
+        config[NAMESPACE] = data
+        return super().make_context(config)
+
+    def __eq__(self, other: object) -> bool:  # the same task twice with other roles= is two runs, not one
+        return super().__eq__(other) and self.narrowing == getattr(other, "narrowing", {})
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+def narrowed_calls(calls: list[Call]) -> list[Call]:
+    """``calls`` with each one's roles=/hosts= taken out of its arguments (see ``NarrowedCall``).
+
+    A fabfile task given hosts= runs once per host, with a Connection to it, as in 1.x.
+    """
+    result: list[Call] = []
+    for call in calls:
+        kwargs = dict(call.kwargs)
+        narrowing = json.loads(kwargs.pop(NARROWING_ARG, None) or "{}")
+        made = NarrowedCall(call.task, args=call.args, kwargs=kwargs, called_as=call.called_as, narrowing=narrowing)
+        if narrowing.get("hosts") and not getattr(call.task, "discovers_hosts", False):
+            made.hosts = narrowing["hosts"]
+        result.append(made)
+    return result
 
 
 @dataclass
@@ -125,8 +176,13 @@ class Translator:
         parsed = TaskToken.parse(token)
         name = self.resolve(parsed.name) or parsed.name  # is_fabric1 resolved it
         context = self.contexts[name]
+        narrowing = self._narrowing(name, parsed)
         values = self._bind(name, parsed)
         argv = [name]
+        if narrowing:
+            if NARROWING_ARG not in context.args:
+                context.add_arg(Argument(names=(NARROWING_ARG,), kind=str))
+            argv.append(f"--{NARROWING_ARG.replace('_', '-')}={self._safe(context, json.dumps(narrowing))}")
         for param, value in values.items():
             arg = context.args[param]
             flag = "--" + param
@@ -140,6 +196,20 @@ class Translator:
             else:
                 argv.append(f"{flag}={self._safe(context, value)}")
         return argv
+
+    def _narrowing(self, name: str, parsed: TaskToken) -> dict[str, list[str]]:
+        """Take roles=/hosts= out of ``parsed`` (unless the task has an argument of that name): 1.x's ``;``-lists."""
+        found: dict[str, list[str]] = {}
+        for key in NARROWING:
+            if key in parsed.keywords and key not in self.contexts[name].args:
+                values = [v.strip() for v in parsed.keywords.pop(key).split(";") if v.strip()]
+                if not values:
+                    raise UsageError(f"{name}: {key}= is empty; give one or more names separated by ';'")
+                found[key] = values
+        if found and not narrowable(self.collection[name]):
+            raise UsageError(f"{name}: roles=/hosts= do not apply to this task (it acts on the servers it is for); "
+                             "run it without them")
+        return found
 
     def _bind(self, name: str, parsed: TaskToken) -> dict[str, Any]:
         """Map positional and keyword values onto the task's parameters, in signature order."""
@@ -159,8 +229,9 @@ class Translator:
                 values[param] = value
         for key, value in parsed.keywords.items():
             param = key.replace("_", "-")
-            if param not in context.args and ALIASES.get(param) in context.args:
-                param = ALIASES[param]
+            aliases = {**ALIASES, **TASK_ALIASES.get(name.replace("-", "_"), {})}
+            if param not in context.args and aliases.get(param) in context.args:
+                param = aliases[param]
                 if param in values:
                     raise UsageError(f"{name}: {key}={value!r} repeats the {param} given before it")
             if param not in context.args:

@@ -111,3 +111,62 @@ def test_bad_arguments_are_one_clear_error(fabfile_dir, args, error):
     assert result.returncode == 2
     assert result.stderr.strip() == error
     assert result.stdout == ""
+
+
+NARROWING_FABFILE = '''
+import json
+from fabric import task
+
+@task
+def show_narrowing(c):
+    data = c.config.get("fabulaws") or {}
+    print(json.dumps(dict(roles=data.get("task_roles"), hosts=data.get("task_hosts"))))
+
+@task
+def show_host(c):
+    print(json.dumps(dict(host=c.host)))
+'''
+
+
+@pytest.fixture
+def narrowing_dir(tmp_path):
+    (tmp_path / "fabfile.py").write_text(NARROWING_FABFILE)
+    return tmp_path
+
+
+def test_per_task_roles_reach_that_task_only(narrowing_dir):
+    # 1.x: fab staging supervisor:restart,celery,roles=worker; several roles separated by ';'
+    result = run_cli(["show_narrowing:roles=web;worker", "show_narrowing", "show_narrowing:roles=worker"], narrowing_dir)
+    assert shown(result) == [dict(roles=["web", "worker"], hosts=[]), dict(roles=[], hosts=[]),
+                             dict(roles=["worker"], hosts=[])]
+
+
+def test_per_task_hosts_run_a_fabfile_task_once_per_host(narrowing_dir):
+    result = run_cli(["show_host:hosts=web1.example.com;web2.example.com"], narrowing_dir)
+    assert shown(result) == [dict(host="web1.example.com"), dict(host="web2.example.com")]
+
+
+def test_an_empty_roles_list_is_one_clear_error(narrowing_dir):
+    result = run_cli(["show_narrowing:roles="], narrowing_dir)
+    assert result.returncode == 2
+    assert result.stderr.strip() == "fabulaws: show-narrowing: roles= is empty; give one or more names separated by ';'"
+
+
+@pytest.mark.parametrize(
+    ("args", "error"),
+    [
+        # before: "managepy has no argument 'cmd'", "bootstrap takes at most 0 argument(s)", "... no argument 'roles'"
+        (["managepy:cmd=showmigrations"], "no environment selected"),
+        (["bootstrap:purge=True"], "no environment selected"),
+        (["supervisor:restart,celery,roles=worker"], "no environment selected"),
+        (["run_shell_command:uptime,use_sudo=true,hosts=10.0.0.1"], "no environment selected"),
+        (["describe:myproject,testing,roles=web"],
+         "describe: roles=/hosts= do not apply to this task (it acts on the servers it is for); run it without them"),
+        (["bootstrap:purge=perhaps"], "expected yes or no"),
+    ],
+)
+def test_1x_command_lines_of_the_builtin_tasks_parse(example_project, args, error):
+    result = run_cli(args, example_project)
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    assert error in result.stderr.strip().splitlines()[-1]

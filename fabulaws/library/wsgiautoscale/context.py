@@ -141,6 +141,37 @@ def cli_hosts(c: Context) -> list[str]:
     return list(_namespace(c).get("hosts") or [])
 
 
+def task_roles(c: Context) -> list[str]:
+    """The running task's own ``roles=`` (1.x's per-task selection, fabulaws/fabric1.py), if any."""
+    return list(_namespace(c).get("task_roles") or [])
+
+
+def task_hosts(c: Context) -> list[str]:
+    """The running task's own ``hosts=``, if any (they win over ``-H``, as in 1.x)."""
+    return list(_namespace(c).get("task_hosts") or [])
+
+
+def narrowed_roles(c: Context, settings: Settings, roles: tuple[str, ...]) -> tuple[str, ...]:
+    """``roles`` (what a task acts on) narrowed to the task's ``roles=``; UsageError for a role the project does not
+    have or one this task does not act on (nothing done)."""
+    wanted = task_roles(c)
+    if not wanted:
+        return roles
+    unknown = [role for role in wanted if role not in settings.valid_roles]
+    if unknown:
+        raise UsageError(f"roles={';'.join(unknown)}: not a role of this project (valid_roles: {', '.join(settings.valid_roles)})")
+    kept = tuple(role for role in roles if role in wanted)
+    if not kept:
+        raise UsageError(f"roles={';'.join(wanted)}: this task acts on {', '.join(roles)} servers only")
+    return kept
+
+
+def named_servers(c: Context, servers: list, exact_cli_hosts: bool = False) -> list:
+    """``servers`` narrowed to those the task's ``hosts=`` names (and ``-H`` with ``exact_cli_hosts``) exactly."""
+    hosts = set(task_hosts(c) or (cli_hosts(c) if exact_cli_hosts else []))
+    return [server for server in servers if server.names & hosts] if hosts else list(servers)
+
+
 def environment_of(c: Context, deployment: str, environment: str) -> Environment:
     """The checked Environment value a task builds once (UsageError for an unknown deployment or environment)."""
     return Environment.of(settings_for(c), deployment, environment)
@@ -153,8 +184,8 @@ def selected_environment(c: Context) -> Environment:
 
 
 def stack_of(c: Context, env: Environment) -> Stack:
-    """``env``'s running servers (one DescribeInstances), narrowed to ``-H`` hosts if any."""
-    return Stack.discover(env, aws_for(c).ec2).narrowed(cli_hosts(c))
+    """``env``'s running servers (one DescribeInstances), narrowed to the task's ``hosts=`` or ``-H`` hosts if any."""
+    return Stack.discover(env, aws_for(c).ec2).narrowed(task_hosts(c) or cli_hosts(c))
 
 
 def discover(c: Context, deployment: str, environment: str) -> Stack:

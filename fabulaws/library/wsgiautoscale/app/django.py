@@ -1,4 +1,4 @@
-"""Django on a server: the rendered local settings, manage.py, migrate, collectstatic."""
+"""Django on a server: the rendered local settings, manage.py, migrate, collectstatic, compress."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from urllib.parse import quote
 from ....errors import ConfigError, DeployError
 from ....remote.commands import join
 from ....remote.files import put, render
+from ....report import warn
 from . import ServerApp, cdn
 from .code import current_changeset
 from .services import pgbouncer_databases, upload_pgbouncer_conf
@@ -66,3 +67,19 @@ def migrate(app: ServerApp) -> None:
 def collectstatic(app: ServerApp) -> None:
     managepy(app, "collectstatic --noinput")
     cdn.invalidate_if_configured(app)  # a failure there is a warning (app/cdn.py)
+
+
+NOT_INSTALLED = "Unknown command: 'compress'"  # Django's answer when django-compressor is not in INSTALLED_APPS
+
+
+def compress(app: ServerApp) -> bool:
+    """``manage.py compress`` where 1.x ran it, warn-only as there; a project without django-compressor (Django
+    answers NOT_INSTALLED) is skipped quietly. Returns whether it compressed."""
+    result = managepy(app, "compress", warn=True)
+    if result.ok:
+        return True
+    output = f"{result.stdout}\n{result.stderr}"
+    if NOT_INSTALLED not in output:
+        warn(app.report, f"{app.host}: manage.py compress failed (the deploy goes on, as 1.x did): "
+                   f"{output.strip().splitlines()[-1][-300:] if output.strip() else f'exit {result.exited}'}")
+    return False

@@ -8,6 +8,7 @@ from typing import Any
 
 from fabric import Connection
 
+from ....remote.commands import join, sudo
 from ....remote.streaming import connection_of
 from . import ServerApp
 from .code import (
@@ -17,7 +18,7 @@ from .code import (
     update_requirements,
     update_source,
 )
-from .django import collectstatic, migrate, update_local_settings
+from .django import collectstatic, compress, migrate, update_local_settings
 from .newrelic import upload_newrelic_conf
 from .services import (
     supervisor,
@@ -36,9 +37,13 @@ def update_services(app: ServerApp, run_update: bool = True) -> None:
         upload_nginx_conf(app)
 
 
-def bootstrap(app: ServerApp, post_bootstrap: Callable[[Connection], Any] | None = None) -> None:
+def bootstrap(app: ServerApp, post_bootstrap: Callable[[Connection], Any] | None = None, purge: bool = False) -> None:
     """A server's first deployment: code, services and virtualenv, then ``post_bootstrap`` (the fabfile's hook of
-    that name, if it has one) with a Connection to the server."""
+    that name, if it has one) with a Connection to the server. ``purge``: delete the environment's directory first
+    (1.x ``bootstrap:purge=True``); the steps below make it again, owned by the deploy user."""
+    if purge:
+        app.report(f"{app.host}: purge: deleting {app.paths.root}")
+        sudo(app.cxn, join("rm", "-rf", "--one-file-system", app.paths.root), hide=True)
     clone_repo(app)
     update_services(app, run_update=False)  # supervisor starts the programs once their virtualenv exists
     create_virtualenv(app)
@@ -63,6 +68,7 @@ def deploy_web_server(app: ServerApp, changeset: str | None = None) -> str:
     changeset = deploy_code(app, changeset)
     if app.settings.static_hosting == "local":
         collectstatic(app)
+        compress(app)
     supervisor(app, "start", "pgbouncer")
     supervisor(app, "start", "web")
     return changeset
@@ -83,6 +89,7 @@ def deploy_worker_server(app: ServerApp, changeset: str | None = None, run_migra
             before_migrate()
         migrate(app)
         collectstatic(app)
+        compress(app)
     supervisor(app, "start", "celery")
     return changeset
 

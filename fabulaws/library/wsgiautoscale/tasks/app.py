@@ -1,7 +1,7 @@
 """Application tasks on the selected environment's web and worker servers.
 
 ``fabulaws <env> <task>``: each runs on every server of its roles in parallel
-(``-H`` narrows the servers), and names every server where it failed.
+(``-H``, or 1.x's per-task ``roles=``/``hosts=``, narrows the servers), and names every server where it failed.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from typing import Any
 from invoke import Context
 
 from ....errors import ConfigError
+from ....prompts import confirm_production
 from ....secrets import Secrets
 from ....ubuntu.system import service
 from ..announce import announce_change
@@ -29,6 +30,8 @@ from ..app import (
 from ..context import (
     aws_for,
     connections_for,
+    named_servers,
+    narrowed_roles,
     project_hook,
     selected_environment,
     stack_of,
@@ -52,14 +55,16 @@ def with_workers(stack: Stack, workers: list[Server]) -> Stack:
 
 def app_servers(c: Context, env: Environment, roles: tuple[str, ...], action: Callable[[ServerApp], Any], what: str,
                 secrets: bool = True, stack: Stack | None = None) -> list[str]:
-    """Run ``action`` on every server of ``roles`` in ``env``; secrets are read up front."""
+    """Run ``action`` on every server of ``roles`` in ``env`` (narrowed by the task's roles=/hosts=); secrets are read
+    up front."""
     settings = env.settings
+    roles = narrowed_roles(c, settings, roles)
     stack = stack or stack_of(c, env)
     aws = aws_for(c)
     store = Secrets(settings, env.deployment, env.environment, aws)
     if secrets:
         store.load(settings.password_names)  # before any thread starts: a missing one fails here, nothing changed
-    targets = [server for server in stack.all_servers() if set(stack.roles_of(server)) & set(roles)]
+    targets = named_servers(c, [server for server in stack.all_servers() if set(stack.roles_of(server)) & set(roles)])
     return on_app_servers(connections_for(c), targets, action, what, settings, stack, store, aws)
 
 
@@ -134,18 +139,27 @@ def update_services(c: Context) -> None:
     app_servers(c, changing(c), APP_ROLES, release.update_services, "update_services")
 
 
-@task
-def bootstrap(c: Context) -> None:
-    """First deployment of a server: clone, services, virtualenv, requirements (1.x ``bootstrap``)."""
+@task(types={"purge": "flag"}, help={
+    "purge": "yes: delete the environment's directory (code, virtualenv, logs, static and media files) first",
+    "answer": "y confirms a purge on production without asking; n refuses (default: ask on the terminal)",
+})
+def bootstrap(c: Context, purge: str = "no", answer: str | None = None) -> None:
+    """First deployment of a server: clone, services, virtualenv, requirements (1.x ``bootstrap``); with purge=yes
+    the environment's directory is deleted first."""
+    env = selected_environment(c)
+    if flag(purge) and env.is_production:
+        confirm_production("bootstrap:purge=yes", env.environment, answer,
+                           warning=f"It deletes {env.paths.root} on every server it runs on.")
+    announce_change(c, env)
     post_bootstrap = project_hook(c, "post_bootstrap")
-    app_servers(c, changing(c), APP_ROLES, lambda app: release.bootstrap(app, post_bootstrap), "bootstrap")
+    app_servers(c, env, APP_ROLES, lambda app: release.bootstrap(app, post_bootstrap, purge=flag(purge)), "bootstrap")
 
 
 @task(help={
-    "command": "manage.py command line to run on the first worker, e.g. 'showmigrations'",
+    "command": "manage.py command line to run on every worker, e.g. 'showmigrations' (1.x: cmd=)",
 })
 def managepy(c: Context, command: str) -> None:
-    """Run ``manage.py <command>`` on every worker (1.x ``managepy``)."""
+    """Run ``manage.py <command>`` on every worker (1.x ``managepy``; 1.x's ``cmd=`` is accepted)."""
     app_servers(c, changing(c), ("worker",), lambda app: django.managepy(app, command).stdout.strip(), "managepy")
 
 
@@ -257,3 +271,5 @@ TASKS = (
     "bootstrap", "managepy", "migrate", "collectstatic", "restart_nginx", "supervisor", "begin_upgrade", "end_upgrade",
     "deploy_web", "deploy_worker", "upload_newrelic_conf", "flag_deployment",
 )
+for _name in TASKS:
+    globals()[_name].narrows = True  # they honour 1.x's per-task roles=/hosts= (fabulaws/fabric1.py)
