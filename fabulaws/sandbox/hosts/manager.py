@@ -126,6 +126,9 @@ class HostManager:
             ],
             "balancers": self.checker.urls(),
             "git": self.git.url,
+            "git_ssh": self.git.ssh_url,
+            "git_host_key": self.git.host_key,
+            "git_authorized_keys": str(self.git.authorized_keys),
             "router": self.slot.router,
         }
 
