@@ -1,0 +1,82 @@
+"""Ad-hoc commands on the shared environment (sandbox hosts): run_shell_command and call_server_method on every
+server, narrowed by 1.x's per-task roles=/hosts= and by -H; managepy with 1.x's cmd=; a failing command's summary
+and exit status. Read-only on the servers: the environment is left as it was.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from hosts_support import aws_client, fabulaws
+
+pytestmark = pytest.mark.hosts
+
+BANNER = re.compile(r"^ \*\*\* (?:running|calling) .* on (\S+) \((\S+)\) \*\*\*$", re.M)
+
+
+ALIASES: dict[str, str] = {}  # any name a banner may use for a server -> its private address
+
+
+def servers(environment) -> dict[str, str]:
+    """{private address: role} of the environment's running servers."""
+    found = aws_client(environment, "ec2").describe_instances(Filters=[
+        {"Name": "tag:environment", "Values": ["testing"]}, {"Name": "instance-state-name", "Values": ["running"]}])
+    roles = {}
+    for reservation in found["Reservations"]:
+        for instance in reservation["Instances"]:
+            tags = {tag["Key"]: tag["Value"] for tag in instance.get("Tags", [])}
+            if tags.get("deployment") == "myproject" and not tags.get("role", "").endswith(("-PENDING", "-OLD")):
+                roles[instance["PrivateIpAddress"]] = tags.get("role", "")
+                for key in ("PrivateIpAddress", "PrivateDnsName", "PublicIpAddress", "PublicDnsName"):
+                    if instance.get(key):
+                        ALIASES[instance[key]] = instance["PrivateIpAddress"]
+    return roles
+
+
+def banners(result) -> dict[str, str]:
+    return {ALIASES.get(host, host): role for host, role in BANNER.findall(result.stdout)}
+
+
+def test_run_shell_command_everywhere_and_narrowed(environment):
+    found = servers(environment)
+    everywhere = fabulaws(environment, "testing", "run_shell_command:id -un", timeout=300)
+    assert everywhere.returncode == 0, everywhere.stdout + everywhere.stderr
+    assert banners(everywhere) == found
+    assert f"{len(found)} of {len(found)} server(s) succeeded, 0 failed" in everywhere.stderr
+
+    narrowed = fabulaws(environment, "testing", "run_shell_command:id -u,use_sudo=yes,roles=worker;cache", timeout=300)
+    assert narrowed.returncode == 0, narrowed.stdout + narrowed.stderr
+    assert banners(narrowed) == {ip: role for ip, role in found.items() if role in ("worker", "cache")}
+    assert narrowed.stdout.split().count("0") == len(banners(narrowed))  # root, through sudo
+
+    web = sorted(ip for ip, role in found.items() if role == "web")[0]
+    for args in (["-H", web, "testing", "run_shell_command:hostname"], ["testing", f"run_shell_command:hostname,hosts={web}"]):
+        one = fabulaws(environment, *args, timeout=300)
+        assert one.returncode == 0, one.stdout + one.stderr
+        assert banners(one) == {web: "web"}, args
+
+
+def test_call_server_method_and_managepy_cmd(environment):
+    called = fabulaws(environment, "testing", "call_server_method:ubuntu_release,roles=web", timeout=300)
+    assert called.returncode == 0, called.stdout + called.stderr
+    assert set(banners(called).values()) == {"web"}
+    unknown = fabulaws(environment, "testing", "call_server_method:bogus", timeout=120)
+    assert unknown.returncode == 2
+    assert unknown.stderr.strip().splitlines()[-1] == (
+        "fabulaws: call_server_method: unknown method 'bogus'; known: setup_swap, upgrade_packages, server_memory, "
+        "ubuntu_release")
+
+    managed = fabulaws(environment, "testing", "managepy:cmd=showmigrations", timeout=300)
+    assert managed.returncode == 0, managed.stdout + managed.stderr
+
+
+def test_a_failing_command_gives_the_summary_and_a_failed_exit(environment):
+    web = sorted(ip for ip, role in servers(environment).items() if role == "web")
+    failed = fabulaws(environment, "testing", "run_shell_command:echo gone >&2; exit 3,roles=web", timeout=300)
+    assert failed.returncode == 1, failed.stdout + failed.stderr
+    assert sorted(banners(failed)) == web
+    assert failed.stdout.count("FAILED: exit status 3") == len(web)
+    assert "gone" in failed.stdout
+    last = failed.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"fabulaws: run_shell_command: 0 of {len(web)} server(s) succeeded, {len(web)} failed: "), last
