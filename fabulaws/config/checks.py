@@ -49,8 +49,13 @@ def check_settings(settings: Settings, source: YamlSource) -> None:
                 ("password_names", index),
                 f"expected a Python identifier (each secret is a variable in fabsecrets_<env>.py), got {name!r}",
             )
-    if not settings.vcs_cmd.endswith(("git", "hg")):
-        raise source.error(("vcs_cmd",), f"expected a git or hg command, got {settings.vcs_cmd!r}")
+    if settings.vcs_cmd.endswith("hg"):
+        raise source.error(("vcs_cmd",), "Mercurial (hg) is not supported: convert the repository to git and set vcs_cmd: git")
+    if not settings.vcs_cmd.endswith("git"):
+        raise source.error(("vcs_cmd",), f"expected a git command, got {settings.vcs_cmd!r}")
+    if settings.repo_deploy_key in settings.password_names:
+        raise source.error(("repo_deploy_key",), f"{settings.repo_deploy_key!r} is among password_names, which are copied "
+                           "to every server: keep the deploy key out of them (it is on a server only while git runs)")
     _check_static_html(source, settings.static_html)
     _anchor_paths(settings, source.path.parent)
 

@@ -7,6 +7,8 @@ import posixpath
 from ....errors import DeployError
 from ....remote.commands import join, sudo
 from ....remote.files import exists
+from ....remote.gitauth import GitAccess, operator_has_agent, run_git, uses_ssh
+from ....secrets import MissingSecret
 from . import ServerApp
 
 SERVICE_DIRS = ("nginx", "nginx/html", "supervisor", "pgbouncer")
@@ -22,25 +24,42 @@ def setup_dirs(app: ServerApp) -> None:
     sudo(app.cxn, join("chown", "-R", settings.webserver_user, paths.media_root, paths.static_root), hide=True)
 
 
+def git_access(app: ServerApp) -> GitAccess:
+    """How git reaches ``repo``: the deploy key of ``repo_deploy_key`` if set, else the operator's SSH agent
+    (forwarded only to an SSH repository, when the agent holds a key), with ``repo_host_keys``."""
+    settings = app.settings
+    key = None
+    if settings.repo_deploy_key:
+        key = app.secrets.local_only([settings.repo_deploy_key])[settings.repo_deploy_key]  # never a prompt
+        if not key:
+            raise MissingSecret(f"repo_deploy_key: secret {settings.repo_deploy_key!r} of {app.deployment} "
+                                f"{app.environment} is not in {app.secrets.describe_store()}")
+    agent = key is None and uses_ssh(settings.repo) and operator_has_agent()
+    return GitAccess(settings.deploy_user, key, tuple(settings.repo_host_keys), agent)
+
+
 def clone_repo(app: ServerApp) -> None:
     """Clone ``repo`` into code_root (once) and check out the environment's branch.
 
-    Host keys of the repository's server are checked as usual: unlike 1.x,
+    Host keys of the repository's server are checked (``repo_host_keys``): unlike 1.x,
     nothing turns StrictHostKeyChecking off.
     """
     paths = app.paths
     app.as_deploy_user(join("mkdir", "-p", paths.root))
     if not exists(app.cxn, posixpath.join(paths.code_root, ".git")):
-        app.as_deploy_user(join(app.settings.vcs_cmd, "clone", "--quiet", app.settings.repo, paths.code_root), cwd=paths.root)
+        run_git(app.cxn, git_access(app), join(app.settings.vcs_cmd, "clone", "--quiet", app.settings.repo, paths.code_root),
+                cwd=paths.root)
     app.as_deploy_user(join(app.settings.vcs_cmd, "checkout", "--quiet", app.stack.branch), cwd=paths.code_root)
 
 
 def update_source(app: ServerApp, changeset: str | None = None) -> str:
-    """Fetch and reset to ``changeset`` (default: the branch's head); returns the changeset now checked out."""
+    """Fetch ``repo`` (origin follows the configuration) and reset to ``changeset`` (default: the branch's head);
+    returns the changeset now checked out."""
     code_root = app.paths.code_root
     vcs = app.settings.vcs_cmd
     sudo(app.cxn, f"cd {join(code_root)} && find . -name '*.pyc' -delete", hide=True)
-    app.as_deploy_user(join(vcs, "fetch", "--quiet", "origin"), cwd=code_root)
+    app.as_deploy_user(join(vcs, "remote", "set-url", "origin", app.settings.repo), cwd=code_root)  # the configured repo
+    run_git(app.cxn, git_access(app), join(vcs, "fetch", "--quiet", "origin"), cwd=code_root)
     target = changeset or (app.stack.branch if app.stack.branch.startswith("origin/") else f"origin/{app.stack.branch}")
     result = app.as_deploy_user(join(vcs, "reset", "--quiet", "--hard", target), cwd=code_root, warn=True)
     if not result.ok:
