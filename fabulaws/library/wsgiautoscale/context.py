@@ -6,6 +6,7 @@ comes from the validated settings.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import getpass
 import os
@@ -149,6 +150,18 @@ def task_roles(c: Context) -> list[str]:
 def task_hosts(c: Context) -> list[str]:
     """The running task's own ``hosts=``, if any (they win over ``-H``, as in 1.x)."""
     return list(_namespace(c).get("task_hosts") or [])
+
+
+@contextlib.contextmanager
+def narrowed_to(c: Context, roles: list[str] | tuple[str, ...] = (), hosts: list[str] | tuple[str, ...] = ()) -> Iterator[None]:
+    """For a fabfile: the built-in tasks called inside act only on ``roles``/``hosts`` (1.x's
+    ``execute(task, roles=[...], hosts=[...])``); the task's own selection is back afterwards."""
+    before = _namespace(c)
+    _update(c, task_roles=list(roles), task_hosts=list(hosts))
+    try:
+        yield
+    finally:
+        _update(c, task_roles=before.get("task_roles") or [], task_hosts=before.get("task_hosts") or [])
 
 
 def narrowed_roles(c: Context, settings: Settings, roles: tuple[str, ...]) -> tuple[str, ...]:
