@@ -10,7 +10,7 @@ import contextlib
 import functools
 import getpass
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
