@@ -334,8 +334,22 @@ class Settings(Model):
         default=None, description=doc("Directory of source distributions installed with --no-index. Default: none.")
     )
     repo: str = Field(description=doc("Repository URL. Required."))
-    vcs_cmd: str = Field(default="git", description=doc("git or hg (matched by suffix)."))
+    vcs_cmd: str = Field(default="git", description=doc("The git command (Mercurial, which 1.x also ran, is refused)."))
     latest_changeset_cmd: str = Field(default="git rev-parse HEAD", description=doc("Prints the deployed changeset."))
+    repo_deploy_key: str | None = Field(
+        default=None,
+        description=doc(
+            "Name of the secret holding a private SSH key git uses to reach repo (a deploy key, e.g. for CI); it is on "
+            "a server only while git runs. Default: none (the operator's SSH agent is forwarded to git)."
+        ),
+    )
+    repo_host_keys: list[str] = Field(
+        default=[],
+        description=doc(
+            "known_hosts lines of repo's SSH server (ssh-keyscan HOST, checked); git refuses any other key. "
+            "Default: none (the deploy user's known_hosts)."
+        ),
+    )
     branches: dict[str, Any] = Field(description=doc(f"{DEPLOYMENT_MAP} of the branch each environment deploys. Required."))
     # Environment-keyed values are checked per environment (config/environments.py), not here: a bad value
     # under an environment nobody works on is a warning, so these are typed for editors only (json_schema_extra).
