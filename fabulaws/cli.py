@@ -30,7 +30,7 @@ from .errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, DeployError, Usag
 from .report import reporter
 
 NAMESPACE = "fabulaws"  # invoke config key holding what the command line selected (context.NAMESPACE)
-PROJECT_HOOKS = ("post_bootstrap", "post_reload_production_db")  # fabfile tasks the built-in tasks call (context.PROJECT_HOOKS)
+PROJECT_HOOKS = ("post_bootstrap", "post_reload_production_db", "upload_munin_conf")  # fabfile tasks the built-in tasks call (context.PROJECT_HOOKS)
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE: what a shell reports for `yes | head`
 PORTING = 'see "Porting a fabfile" in docs/migration.rst'
 

@@ -107,6 +107,7 @@ def environment(hosts_sandbox_shared, tmp_path_factory):
     def with_new_relic(config) -> None:
         config["password_names"] += ["newrelic_license_key", "newrelic_api_key"]
         config["newrelic_deployments_url"] = markers.url
+        config["newrelic_infrastructure_agent"] = False  # New Relic's apt repository is not reachable from the sandbox
 
     project = host_project(hosts_sandbox_shared, tmp_path_factory.mktemp("environment"), SECRETS, config_edit=with_new_relic)
     (project["dir"] / "fabfile.py").write_text(FABFILE)

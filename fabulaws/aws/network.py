@@ -41,3 +41,19 @@ def find_default_subnet(ec2: Client, availability_zone: str) -> dict | None:
     found = ec2.describe_subnets(Filters=[{"Name": "availability-zone", "Values": [availability_zone]},
                                           {"Name": "default-for-az", "Values": ["true"]}])["Subnets"]
     return found[0] if found else None
+
+
+def vpc_networks(ec2: Client, instance_ids: list[str]) -> list[str]:
+    """The CIDR blocks of the VPCs these instances are in (none for instances outside a VPC). Read-only."""
+    if not instance_ids:
+        return []
+    reservations = ec2.describe_instances(InstanceIds=list(instance_ids))["Reservations"]
+    vpc_ids = sorted({i["VpcId"] for r in reservations for i in r["Instances"] if i.get("VpcId")})
+    if not vpc_ids:
+        return []
+    networks: list[str] = []
+    for vpc in ec2.describe_vpcs(VpcIds=vpc_ids)["Vpcs"]:
+        blocks = [a["CidrBlock"] for a in vpc.get("CidrBlockAssociationSet", [])
+                  if a.get("CidrBlockState", {}).get("State", "associated") == "associated"] or [vpc["CidrBlock"]]
+        networks += [block for block in blocks if block not in networks]
+    return networks

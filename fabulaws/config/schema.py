@@ -155,11 +155,14 @@ class DbSettings(Model):
     postgresql_tune: bool = Field(
         default=False,
         description=doc(
-            "1.x ran pgtune; pgtune is no longer packaged, so true only prints a note "
-            "(settings derived from the server's memory are always used)."
+            "Size connections and memory as pgtune did for postgresql_tune_type (computed here: pgtune is no "
+            "longer packaged); false: FabulAWS's memory-derived defaults."
         ),
     )
-    postgresql_tune_type: str = Field(default="Web", description=doc("1.x's pgtune workload type; accepted, not used."))
+    postgresql_tune_type: Literal["Web", "OLTP", "DW", "Mixed", "Desktop"] = Field(
+        default="Web",
+        description=doc("pgtune's workload type for postgresql_tune: connections and memory are sized for it."),
+    )
     postgresql_shmmax: int = Field(default=107374182400, ge=0, description=doc("kernel.shmmax (bytes) on database servers."))
     postgresql_shmall: int = Field(default=26214400, ge=0, description=doc("kernel.shmall (pages) on database servers."))
     postgresql_networks: list[str] = Field(
@@ -303,6 +306,20 @@ class Settings(Model):
     newrelic_deployments_url: str = Field(
         default="https://api.newrelic.com/deployments.xml",
         description=doc("Where flag_deployment posts New Relic deployment markers (with newrelic_api_key among password_names)."),
+    )
+    newrelic_infrastructure_agent: bool = Field(
+        default=True,
+        description=doc(
+            "New servers get New Relic's infrastructure agent when newrelic_license_key is among password_names "
+            "(as in 1.x); false: never."
+        ),
+    )
+    munin_node: bool = Field(
+        default=False,
+        description=doc(
+            "New servers get munin-node, answering the environment's VPC only (1.x always installed it). "
+            "Default: false."
+        ),
     )
     instance_settings: InstanceSettings = Field(description=doc("Settings for every server's EC2 instance. Required."))
     remote_timeouts: RemoteTimeouts = Field(

@@ -99,6 +99,42 @@ def memory_settings(memory_mb: int, max_connections: int) -> dict[str, object]:
     }
 
 
+@dataclass(frozen=True)
+class Workload:
+    """How pgtune shares a server's memory for one workload type."""
+
+    max_connections: int
+    cache_fraction: float  # of memory, for effective_cache_size
+    work_mem_divisor: int  # workloads with big sorts per query get less per connection
+    maintenance_divisor: int  # maintenance_work_mem = memory / this
+    statistics_target: int = 100
+
+
+# pgtune's workload types (postgresql_tune_type), with its rules
+WORKLOADS = {
+    "Web": Workload(200, 0.75, 1, 16),
+    "OLTP": Workload(300, 0.75, 1, 16),
+    "DW": Workload(40, 0.75, 2, 8, statistics_target=500),
+    "Mixed": Workload(100, 0.75, 2, 16),
+    "Desktop": Workload(20, 0.25, 6, 16),
+}
+
+
+def tuned_settings(memory_mb: int, workload_type: str) -> dict[str, object]:
+    """pgtune's sizing for ``workload_type`` (postgresql_tune: true): connections, buffers, cache and work memory."""
+    workload = WORKLOADS[workload_type]
+    shared_mb = memory_mb // (16 if workload_type == "Desktop" else 4)
+    work_kb = (memory_mb - shared_mb) * 1024 // (workload.max_connections * 3) // workload.work_mem_divisor
+    return {
+        "max_connections": workload.max_connections,
+        "shared_buffers": f"{shared_mb}MB",
+        "effective_cache_size": f"{int(memory_mb * workload.cache_fraction)}MB",
+        "maintenance_work_mem": f"{min(memory_mb // workload.maintenance_divisor, 2048)}MB",
+        "work_mem": f"{max(64, work_kb)}kB",
+        "default_statistics_target": workload.statistics_target,
+    }
+
+
 class Postgres(Component):
     name = "postgresql"
     data_dirs = ("/var/lib/postgresql",)
@@ -116,7 +152,10 @@ class Postgres(Component):
         values = dict(DEFAULT_SETTINGS)
         values.update(db.postgresql_settings)
         max_connections = int(str(values.get("max_connections") or 0))
-        if max_connections:
+        if db.postgresql_tune:
+            tuned = tuned_settings(node.memory_mb, db.postgresql_tune_type)
+            values.update({k: v for k, v in tuned.items() if k not in db.postgresql_settings})
+        elif max_connections:
             derived = memory_settings(node.memory_mb, max_connections)
             values.update({k: v for k, v in derived.items() if k not in db.postgresql_settings})
         values["listen_addresses"] = f"localhost,{node.address}"
@@ -139,7 +178,8 @@ class Postgres(Component):
         values = self.wanted_settings(node)
         self.check_names(node, pg, values)
         if db.postgresql_tune:
-            node.report("postgresql_tune: pgtune is no longer packaged; using the memory-derived settings instead")
+            node.report(f"postgresql_tune: sized as pgtune does for a {db.postgresql_tune_type} workload "
+                        f"({values['max_connections']} connections, {node.memory_mb} MiB)")
         conf = "# Managed by FabulAWS (db_settings in fabulaws-config.yml).\n"
         conf += "".join(f"{name} = {conf_value(value)}\n" for name, value in values.items())
         main_conf = posixpath.join(pg.config_dir, "postgresql.conf")

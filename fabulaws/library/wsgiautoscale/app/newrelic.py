@@ -16,7 +16,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
-from ....errors import DeployError
+from ....errors import ConfigError, DeployError
 from ....remote.files import exists, put, render
 from ....report import say, warn
 from . import ServerApp, template
@@ -33,6 +33,18 @@ def agent_configured(settings) -> bool:
 
 def markers_configured(settings) -> bool:
     return API_KEY in settings.password_names
+
+
+def infrastructure_wanted(settings) -> bool:
+    """New servers get the infrastructure agent: the license key is configured and
+    ``newrelic_infrastructure_agent`` is not false."""
+    return agent_configured(settings) and settings.newrelic_infrastructure_agent
+
+
+def require_license(settings, task: str) -> None:
+    """A task that needs the license key stops here, before any server is touched, when it is not configured."""
+    if not agent_configured(settings):
+        raise ConfigError(f"password_names: add {LICENSE_KEY} to run {task}")
 
 
 def ini_path(app: ServerApp, app_type: str) -> str:

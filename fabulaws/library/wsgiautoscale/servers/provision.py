@@ -24,7 +24,7 @@ from ....report import warn
 from ....ubuntu import apt, system, users, volumes
 from ....ubuntu.packages import Component, Node
 from ..paths import Paths
-from . import roles
+from . import post_setup, roles
 from .address import check_ssh_address
 
 if TYPE_CHECKING:
@@ -103,6 +103,7 @@ class NewServer:
             ("swap", self.swap),
             ("upgrading packages", self.upgrade),
             *[(f"configuring {c.name}", self._configurer(c)) for c in roles.components(self.spec.role)],
+            *[(f"installing {name}", self._post_setup(step)) for name, step in post_setup.steps(self.settings, self.munin_networks)],
             *([("assigning role", self.assign_role)] if self.assign else []),
         ]
         for number, (label, step) in enumerate(steps, 1):
@@ -222,6 +223,15 @@ class NewServer:
             component.configure(self.node())
 
         return configure
+
+    def _post_setup(self, step: Callable[[Node], object]) -> Callable[[], None]:
+        def install() -> None:
+            self.log.info("%s", step(self.node()))
+
+        return install
+
+    def munin_networks(self) -> list[str]:
+        return post_setup.munin_networks(self.aws.ec2, [self.instance_id], self._warn)
 
     @property
     def memory_mb(self) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from invoke import Task
 
 from ....config import Settings
-from . import adhoc, app, database
+from . import adhoc, app, database, monitoring
 from .autoscaling import resume_autoscaling_processes, suspend_autoscaling_processes
 from .balancers import add_all_to_elb, add_to_elb
 from .describe import describe
@@ -57,6 +57,7 @@ STATIC_TASKS = {
     "recreate_servers": recreate_servers,
     "reboot_environment": reboot_environment,
     "mount_encrypted": mount_encrypted,
+    **{name: getattr(monitoring, name) for name in monitoring.TASKS},
     **{name: getattr(adhoc, name) for name in adhoc.TASKS},
 }
 

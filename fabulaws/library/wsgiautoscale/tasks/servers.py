@@ -15,7 +15,7 @@ from ....ubuntu.users import read_sysadmins
 from ..announce import announce_change
 from ..context import aws_for, environment_of, operator_name, stack_of
 from ..environment import Environment
-from ..servers import roles
+from ..servers import post_setup, roles
 from ..servers.address import check_ssh_address
 from ..servers.creation import (
     Creation,
@@ -57,7 +57,8 @@ def check_creation(c: Context, env: Environment, specs: list[ServerSpec]) -> Sec
     check_ssh_address(aws.ec2, settings, aws.region, [spec.zone for spec in specs])  # before anything is launched
     check_operator_is_sysadmin(c, settings)
     secrets = Secrets(settings, env.deployment, env.environment, aws_for(c))
-    secrets.load(sorted({name for spec in specs for name in roles.secrets_needed(spec.role, settings.instance_settings.fs_encrypt)}))
+    secrets.load(sorted({name for spec in specs for name in roles.secrets_needed(spec.role, settings.instance_settings.fs_encrypt)}
+                        | set(post_setup.secrets_needed(settings))))
     return secrets
 
 
