@@ -12,6 +12,7 @@ from ..fabhook import CONFIG_FILE_NAMES, locate_config_file
 from .checks import check_settings
 from .messages import validation_error
 from .schema import (
+    AWSLOGS_KEYS,
     DEPRECATED_INSTANCE_SETTINGS,
     DEPRECATED_TOP_LEVEL,
     MISPLACED_INSTANCE_SETTINGS,
@@ -76,6 +77,8 @@ def _take_deprecated(source: YamlSource) -> list[str]:
             value = raw.pop(key)
             if key == "log_host" and value and not raw.get("gelf_log_host"):
                 raw["gelf_log_host"] = value
+    if raw.get("awslogs_access_key_id"):  # still used (install_awslogs), unlike the keys above
+        warn(("awslogs_access_key_id",), AWSLOGS_KEYS)
     instance_settings = raw.get("instance_settings")
     if isinstance(instance_settings, dict):
         for key, why in DEPRECATED_INSTANCE_SETTINGS.items():

@@ -33,6 +33,9 @@ DEPRECATED_TOP_LEVEL = {
     "disable_known_hosts": "host keys are always verified now (recorded on first contact); remove it",
     "log_host": "use gelf_log_host instead (its value is used for gelf_log_host)",
 }
+# A key still read, with a warning: access keys on every server, where an instance role needs none.
+AWSLOGS_KEYS = ("give the servers an instance role allowed to write CloudWatch Logs and set cloudwatch_logs: true "
+                "instead (the key pair is written to every server; docs/migration.rst)")
 DEPRECATED_INSTANCE_SETTINGS = {
     "secure_root": "1.x never used it; remove it (the data volume mounts at app_root)",
     "secure_home": "1.x never used it; remove it",
@@ -208,8 +211,39 @@ class SecretsSettings(Model):
 class ExtraLogFile(Model):
     """One extra log file shipped to the log host."""
 
-    tag: str = Field(description=doc("Tag of the file's lines at the log host. Required."))
-    date_format: str | None = Field(default=None, description=doc("strftime format of the lines' dates. Default: none."))
+    tag: str = Field(description=doc("Tag of the file's lines at the log host (syslog tag, CloudWatch stream). Required."))
+    date_format: str | None = Field(
+        default=None,
+        description=doc("strftime format of the date a line starts with: CloudWatch Logs files the line at that date "
+                        "(else at the time it is read). Default: none."),
+    )
+
+
+# syslog_server / gelf_log_host: "host", "host:port", "udp://host:port" or "tcp://host:port" (servers/logs.py)
+LOG_ENDPOINT = r"^(?:(?:udp|tcp)://)?[A-Za-z0-9_.-]+(?::\d{1,5})?$"
+
+
+def _log_endpoint(value: str | None, raw_allowed: bool = False) -> str | None:
+    import re
+
+    if value is None or (raw_allowed and "@" in value) or re.match(LOG_ENDPOINT, value.strip()):
+        return value
+    raise ValueError("expected host, host:port, udp://host:port or tcp://host:port"
+                     + (", or an rsyslog block containing @" if raw_allowed else ""))
+
+
+class CloudWatchLogs(Model):
+    """Where install_awslogs ships the servers' logs (1.x's awslogs agent's successor)."""
+
+    endpoint_url: str | None = Field(
+        default=None,
+        description=doc("CloudWatch Logs endpoint the servers use (a VPC endpoint without private DNS, a local "
+                        "emulator). Default: the region's."),
+    )
+    stream: str = Field(
+        default="{tag}",
+        description=doc("Log stream name: {tag} (a file's tag, as 1.x), {instance_id} and {hostname} are filled in."),
+    )
 
 
 class RemoteTimeouts(Model):
@@ -443,15 +477,26 @@ class Settings(Model):
     extra_log_files: dict[str, ExtraLogFile] = Field(
         default={}, description=doc("Extra logs to ship: path -> tag and optional date_format. Default: none.")
     )
-    gelf_log_host: str | None = Field(default=None, description=doc("GELF log receiver. Default: none (false too)."))
+    gelf_log_host: str | None = Field(
+        default=None,
+        description=doc("GELF receiver (install_logstash; rsyslog sends GELF 1.1): host, host:port (UDP, port 12201 "
+                        "by default) or tcp://host:port. Default: none (false too)."),
+    )
     syslog_server: str | None = Field(
         default=None,
-        description=doc('Syslog destination "host:port", or a full rsyslog block. Default: none (false too).'),
+        description=doc('Syslog receiver (install_rsyslog): "host:port" (UDP, as 1.x), tcp://host:port, or a block '
+                        'of rsyslog configuration containing "@", used as written. Default: none (false too).'),
+    )
+    cloudwatch_logs: bool | CloudWatchLogs = Field(
+        default=False,
+        description=doc("true (or a mapping): install_awslogs ships the servers' logs to CloudWatch Logs, group "
+                        "<deployment>-<environment>-<role>, with the servers' instance role. Default: false."),
     )
     awslogs_access_key_id: str | None = Field(
         default=None,
         description=doc(
-            "Access key id of the CloudWatch Logs user (secret: awslogs_secret_access_key). Default: none (false too)."
+            "Deprecated: give the servers an instance role and set cloudwatch_logs instead. Access key id "
+            "install_awslogs ships with (secret: awslogs_secret_access_key). Default: none (false too)."
         ),
     )
 
@@ -466,6 +511,11 @@ class Settings(Model):
     def _false_means_unset(cls, value: object) -> Any:
         # 1.x documented `false` as "not configured" for these.
         return None if value is False else value
+
+    @field_validator("syslog_server", "gelf_log_host")
+    @classmethod
+    def _log_endpoints(cls, value: str | None, info: Any) -> str | None:
+        return _log_endpoint(value, raw_allowed=info.field_name == "syslog_server")
 
     @property
     def source(self) -> Path:

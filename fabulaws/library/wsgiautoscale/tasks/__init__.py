@@ -5,7 +5,7 @@ from __future__ import annotations
 from invoke import Task
 
 from ....config import Settings
-from . import adhoc, app, database, monitoring
+from . import adhoc, app, database, logs, monitoring
 from .autoscaling import resume_autoscaling_processes, suspend_autoscaling_processes
 from .balancers import add_all_to_elb, add_to_elb
 from .describe import describe
@@ -59,6 +59,7 @@ STATIC_TASKS = {
     "mount_encrypted": mount_encrypted,
     **{name: getattr(monitoring, name) for name in monitoring.TASKS},
     **{name: getattr(adhoc, name) for name in adhoc.TASKS},
+    **{name: getattr(logs, name) for name in logs.TASKS},
 }
 
 
