@@ -175,8 +175,10 @@ def names(settings) -> list[str]:
 
 def test_post_setup_runs_new_relic_then_munin_as_1x_did(settings):
     both = configured(settings, password_names=["database_password", "newrelic_license_key"], munin_node=True)
-    assert names(both)[:2] == ["New Relic infrastructure agent", "munin-node"]
+    assert names(both) == ["New Relic infrastructure agent", "munin-node"]
     assert post_setup.secrets_needed(both) == ["newrelic_license_key"]
+    logging_too = configured(both, syslog_server="10.0.0.9:514")
+    assert names(logging_too) == ["New Relic infrastructure agent", "munin-node", "rsyslog (syslog)"]
 
 
 def test_post_setup_installs_nothing_unless_configured(settings):

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 from ....aws import network
 from ....ubuntu.packages import Node, monitoring
 from ..app import newrelic
+from . import logs
 
 if TYPE_CHECKING:
     from fabulaws.aws.types import Client
@@ -30,7 +31,7 @@ Step = tuple[str, Callable[[Node], object]]
 
 def secrets_needed(settings: Settings) -> list[str]:
     """The secrets the post-setup steps read (loaded before any server is launched)."""
-    return [newrelic.LICENSE_KEY] if newrelic.infrastructure_wanted(settings) else []
+    return ([newrelic.LICENSE_KEY] if newrelic.infrastructure_wanted(settings) else []) + logs.secrets_needed(settings)
 
 
 def munin_networks(ec2: Client, instance_ids: list[str], warn: Callable[[str], None]) -> list[str]:
@@ -63,8 +64,5 @@ def steps(settings: Settings, networks: Callable[[], list[str]]) -> list[Step]:
 
 
 def log_shippers(settings: Settings) -> list[Step]:
-    """The log shippers configured (``servers/logs.py``'s ``configured``), each run with the new server's Node."""
-    # LEAD: wire the logging helper's installers here once servers/logs.py exists:
-    #     from . import logs
-    #     return list(logs.configured(settings))
-    return []
+    """The log shippers configured (``servers/logs.py``), each run with the new server's Node."""
+    return list(logs.configured(settings))
