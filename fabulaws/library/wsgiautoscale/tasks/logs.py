@@ -45,24 +45,25 @@ def _configured(c: Context, key: str, task_name: str) -> Environment:
     return env
 
 
+def _with_rsyslog(c: Context, key: str, task_name: str) -> None:
+    """One rsyslog file for both receivers, whichever task writes it."""
+    env = _configured(c, key, task_name)
+    _ship(c, env, task_name,
+          lambda cxn, role: logs.install_rsyslog(cxn, env.settings, env.deployment, env.environment, role))
+
+
 @task
 def install_rsyslog(c: Context) -> None:
     """Forward syslog and the application's logs (extra_log_files too) to syslog_server with rsyslog (1.x
     ``install_rsyslog``); gelf_log_host, if set, is written into the same rsyslog file."""
-    env = _configured(c, "syslog_server", "install_rsyslog")
-    settings = env.settings
-    _ship(c, env, "install_rsyslog",
-          lambda cxn, role: logs.install_rsyslog(cxn, settings, env.deployment, env.environment, role))
+    _with_rsyslog(c, "syslog_server", "install_rsyslog")
 
 
 @task
 def install_logstash(c: Context) -> None:
     """Send syslog and the application's logs to gelf_log_host as GELF, with rsyslog (1.x ``install_logstash``
     ran a logstash jar under Upstart; docs/migration.rst)."""
-    env = _configured(c, "gelf_log_host", "install_logstash")
-    settings = env.settings
-    _ship(c, env, "install_logstash",
-          lambda cxn, role: logs.install_rsyslog(cxn, settings, env.deployment, env.environment, role))
+    _with_rsyslog(c, "gelf_log_host", "install_logstash")
 
 
 @task
