@@ -80,3 +80,10 @@ def test_a_failing_command_gives_the_summary_and_a_failed_exit(environment):
     assert "gone" in failed.stdout
     last = failed.stderr.strip().splitlines()[-1]
     assert last.startswith(f"fabulaws: run_shell_command: 0 of {len(web)} server(s) succeeded, {len(web)} failed: "), last
+
+
+def test_compress_ran_and_was_quiet_for_a_project_without_it(environment):
+    # the example project has no django-compressor: Django answers "Unknown command: 'compress'", not a warning
+    logs = [path.read_text(errors="replace") for path in (environment["dir"] / ".fabulaws" / "logs").glob("*.log")]
+    assert any("manage.py compress" in text for text in logs)
+    assert "compress failed" not in environment["output"]
