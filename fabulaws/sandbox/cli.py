@@ -207,6 +207,9 @@ def cmd_status(args: argparse.Namespace) -> int:
     hosts = status.get("hosts")
     if hosts:
         print(f"base image: {hosts['base_image']}; git server: {hosts['git']}")
+        if hosts.get("git_ssh"):
+            print(f"git over SSH: {hosts['git_ssh']}<name>.git for the keys in {hosts['git_authorized_keys']}; "
+                  f"its host key (repo_host_keys): {hosts['git_host_key']}")
         for host in hosts["hosts"]:
             print(f"host {host['instance']}: {host['address']} ({'running' if host['running'] else 'stopped'})")
         for name, url in hosts["balancers"].items():
