@@ -8,11 +8,18 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from invoke import Context
-
 from fabulaws.config import load_settings
 from fabulaws.errors import ConfigError, DeployError
-from fabulaws.remote.gitauth import GitAccess, credentials, explain, operator_has_agent, run_git, ssh_command, uses_ssh
+from fabulaws.remote.gitauth import (
+    GitAccess,
+    credentials,
+    explain,
+    operator_has_agent,
+    run_git,
+    ssh_command,
+    uses_ssh,
+)
+from invoke import Context
 
 HERE = Path(__file__).parent
 BASE = (HERE / "configs" / "base.yml").read_text()
