@@ -114,6 +114,8 @@ def install_rsyslog(cxn: Connection, settings: Settings, deployment: str, enviro
         raise DeployError("neither syslog_server nor gelf_log_host is set: rsyslog has nowhere to send the logs")
     if not sudo(cxn, "command -v rsyslogd", hide=True, warn=True).ok:
         _install(cxn, ["rsyslog"])
+    if not exists(cxn, "/run/systemd/system") and not exists(cxn, "/etc/init.d/rsyslog"):
+        _install(cxn, ["orphan-sysvinit-scripts"])  # Debian 12's rsyslog has a systemd unit only
     path = conf_path(settings, environment)
     previous = f"{path}.previous"
     had = exists(cxn, path)
@@ -239,16 +241,4 @@ def configured(settings: Settings) -> list[tuple[str, Callable[[Node], str]]]:
     return steps
 
 
-def restart_configured(cxn: Connection, settings: Settings) -> list[str]:
-    """Restart the shippers configured (1.x restarted them after mount_encrypted and promote_replica)."""
-    restarted = []
-    if settings.gelf_log_host or settings.syslog_server:
-        system.service(cxn, "rsyslog", "restart")
-        restarted.append("rsyslog")
-    if cloudwatch(settings) is not None:
-        system.service(cxn, SHIPPER, "restart")
-        restarted.append(SHIPPER)
-    return restarted
-
-
-__all__ = ["configured", "install_awslogs", "install_rsyslog", "restart_configured", "secrets_needed"]
+__all__ = ["configured", "install_awslogs", "install_rsyslog", "secrets_needed"]
