@@ -116,17 +116,8 @@ def test_upload_newrelic_infrastructure_conf_keeps_the_key_off_command_lines_and
                         "custom_attributes": {"environment": "Testing", "role": role, "deployment": "Myproject"}}
 
 
-def test_the_munin_master_conf_lists_every_server(environment):
+def test_the_munin_master_conf_lists_every_server_through_the_fabfiles_upload_munin_conf(environment):
     servers = running(environment)
-    kept = environment["dir"] / ".fabulaws" / "munin-myproject-testing.conf"
-    local = fabulaws(environment, "generate_and_upload_munin_conf:myproject,testing", timeout=120)
-    assert local.returncode == 0, local.stdout + local.stderr
-    assert f"is in {kept.relative_to(environment['dir'])}" in local.stderr + local.stdout
-    text = kept.read_text()
-    for instance in servers:
-        assert f"[myproject_testing;{_role(instance)};{instance['PrivateDnsName']}]\n" \
-               f"    address {instance['PrivateIpAddress']}\n    use_node_name yes\n" in text
-
     fabfile = environment["dir"] / "fabfile.py"
     original = fabfile.read_text()
     fabfile.write_text(original + MUNIN_FABFILE_HOOK)
@@ -135,27 +126,15 @@ def test_the_munin_master_conf_lists_every_server(environment):
     finally:
         fabfile.write_text(original)
     assert hooked.returncode == 0, hooked.stdout + hooked.stderr
-    assert (environment["dir"] / "munin-uploaded.conf").read_text() == f"myproject testing\n{text}"
-
-
-def test_install_newrelic_infrastructure_agent_fails_in_one_line_and_leaves_apt_alone(environment):
-    worker = by_role(environment, "worker")
-    shell = Shell(environment, worker["PrivateIpAddress"])
-    code, _ = shell.run("curl -fsS --max-time 5 -o /dev/null https://download.newrelic.com/")
-    if code == 0:
-        pytest.skip("download.newrelic.com is reachable from this sandbox: installing the agent would change the "
-                    "shared environment's servers (its steps are checked in tests/test_monitoring.py)")
-    started = time.monotonic()
-    failed = fabulaws(environment, "-H", worker["PrivateIpAddress"], "testing", "install_newrelic_infrastructure_agent",
-                      timeout=300)
-    print(f"install_newrelic_infrastructure_agent refused in {time.monotonic() - started:.1f} s")
-    assert failed.returncode == 1, failed.stdout + failed.stderr
-    assert "cannot download New Relic's apt key from https://download.newrelic.com/" in failed.stderr + failed.stdout
-    assert shell.run("test -e /etc/apt/sources.list.d/newrelic-infra.list")[0] == 1
-    assert shell.run("sudo test -e /etc/apt/keyrings/newrelic-infra.asc")[0] == 1
+    deployment, text = (environment["dir"] / "munin-uploaded.conf").read_text().split("\n", 1)
+    assert deployment == "myproject testing"
+    for instance in servers:
+        assert f"[myproject_testing;{_role(instance)};{instance['PrivateDnsName']}]\n" \
+               f"    address {instance['PrivateIpAddress']}\n    use_node_name yes\n" in text
+    assert text.count("    address ") == len(servers)
 
 
 def test_installing_the_agent_itself():
     pytest.skip("New Relic's apt repository is not reachable from sandbox hosts (only the Debian archive and PyPI "
                 "are): the agent's install is not host-tested; its steps (key in /etc/apt/keyrings, signed-by source) "
-                "are checked in tests/test_monitoring.py and its refusal above")
+                "and its refusal when the key cannot be downloaded are checked in tests/test_monitoring.py")

@@ -221,3 +221,25 @@ def test_an_unknown_workload_type_is_refused_at_load(tmp_path):
     path.write_text(text)
     with pytest.raises(ConfigError, match="postgresql_tune_type"):
         load_settings(path)
+
+
+def test_without_an_upload_munin_conf_task_the_node_list_goes_to_a_local_file(aws_env, example_project):
+    from fabulaws.aws import Aws
+    from fabulaws.sandbox.seed import seed
+
+    from conftest import run_cli
+    from test_describe import launch_role
+
+    settings = load_settings(example_project / "fabulaws-config.yml")
+    aws = Aws.from_settings(settings)
+    seed(aws, settings)
+    ids = [launch_role(aws, settings, role, "a") for role in ("cache", "worker")]
+    result = run_cli(["generate_and_upload_munin_conf:myproject,testing"], example_project)
+    assert result.returncode == 0, result.stderr
+    path = example_project / ".fabulaws" / "munin-myproject-testing.conf"
+    assert f"is in {path.relative_to(example_project)}" in result.stdout + result.stderr
+    text = path.read_text()
+    instances = aws.ec2.describe_instances(InstanceIds=ids)["Reservations"]
+    for instance in (i for r in instances for i in r["Instances"]):
+        assert f"    address {instance['PrivateIpAddress']}\n" in text
+    assert text.count("    address ") == 2 and "# cache" in text and "# worker" in text
