@@ -21,6 +21,7 @@ from fabulaws.aws import Aws, scaling
 from fabulaws.aws.statestore import StateStore
 from fabulaws.config import load_settings
 from fabulaws.library.wsgiautoscale.deploy.journal import Journal
+from fabulaws.library.wsgiautoscale.deploy.lease import Holder
 from fabulaws.library.wsgiautoscale.deploy.operation import recover_environment
 from fabulaws.library.wsgiautoscale.deploy.run import DeployContext
 from fabulaws.sandbox.seed import seed
@@ -115,6 +116,15 @@ class Project:
     def stored_journal(self) -> Journal | None:
         """The journal in the state bucket (where every run keeps it), or None."""
         return Journal.load(self.store())
+
+    def wait_lease_expired(self) -> None:
+        """Until a killed run's lease (the lock object's ``expires``) has passed, so ``recover`` may take it over:
+        as long as needed and no longer (a fixed sleep of the whole lease wasted up to its length per test)."""
+        def expired() -> bool:
+            found = self.store().read(self.store().lock_key)
+            return found is None or Holder.from_dict(found[0]).expired
+
+        wait_until(expired, 60, "the killed run's lease to expire", interval=0.1)
 
 
 def recover_here(directory: Path, steps, action: str = "auto", lines: list | None = None) -> str:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -71,7 +70,7 @@ def test_recover_after_sigkill(sandbox, tmp_path, operation, step):
     log = kill_after(project, tmp_path, operation, step)
     journal = project.stored_journal()
     assert journal is not None and (journal.is_done(step) or step == "point_of_no_return")
-    time.sleep(float(LEASE) + 0.5)  # the killed run's lease expires
+    project.wait_lease_expired()
     second = make_second_directory(project, tmp_path)
     message = recover_here(second, RecordingSteps(log))
     group = project.group()
@@ -116,7 +115,7 @@ def test_recover_on_the_command_line_in_a_second_directory(sandbox, tmp_path, op
     project = make_project(sandbox, tmp_path / "first")
     before = project.group()
     kill_after(project, tmp_path, operation, step)
-    time.sleep(float(LEASE) + 0.5)
+    project.wait_lease_expired()
     second = make_second_directory(project, tmp_path)
     result = run_cli(["recover:myproject,testing,poll=0.2"], second, timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
