@@ -5,15 +5,15 @@ from __future__ import annotations
 
 import pytest
 from fabric import Config
-from invoke import Context
-
-from conftest import EXAMPLE, run_cli
 from fabulaws.config import load_settings
 from fabulaws.errors import UsageError
 from fabulaws.library.wsgiautoscale.context import named_servers, narrowed_roles
 from fabulaws.library.wsgiautoscale.environment import Environment
 from fabulaws.library.wsgiautoscale.stack import Server, Stack
 from fabulaws.library.wsgiautoscale.tasks.adhoc import METHODS, chosen
+from invoke import Context
+
+from conftest import EXAMPLE, run_cli
 
 
 def server(number: int, role: str) -> Server:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 
 import pytest
+
 from hosts_support import aws_client, fabulaws
 
 pytestmark = pytest.mark.hosts

@@ -18,7 +18,7 @@ def examples() -> list[tuple[str, str]]:
     blocks = [re.sub(r"^    ", "", block, flags=re.M) for block in re.findall(r"::\n\n((?:    .*\n|\n)+)", section)]
     fabfiles = [block for block in blocks if "@task" in block]
     assert len(fabfiles) % 2 == 0 and fabfiles, "each example: a 1.x fabfile, then its port"
-    return list(zip(fabfiles[::2], fabfiles[1::2]))
+    return list(zip(fabfiles[::2], fabfiles[1::2], strict=True))
 
 
 def task_names(fabfile: str) -> list[str]:

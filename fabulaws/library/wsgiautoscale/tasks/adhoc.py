@@ -20,7 +20,14 @@ from ....errors import DeployError, UsageError
 from ....remote.commands import sudo
 from ....ubuntu import apt, system
 from ..announce import announce_change
-from ..context import aws_for, connections_for, named_servers, narrowed_roles, selected_environment, stack_of
+from ..context import (
+    aws_for,
+    connections_for,
+    named_servers,
+    narrowed_roles,
+    selected_environment,
+    stack_of,
+)
 from ..environment import Environment
 from ..servers.each import on_each
 from ..stack import Server, Stack
