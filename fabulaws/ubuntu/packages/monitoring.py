@@ -20,7 +20,7 @@ from ...errors import DeployError
 from ...remote.commands import join, sudo
 from ...remote.files import put
 from .. import apt
-from ..system import enable, service
+from ..system import await_listening, enable, service
 
 if TYPE_CHECKING:
     from fabric import Connection
@@ -36,6 +36,7 @@ KEY_DOWNLOAD_TIMEOUT = 60  # seconds curl may take for New Relic's key
 MUNIN_PACKAGES = ("munin-node", "munin-plugins-extra", "libdbd-pg-perl")
 MUNIN_CONF = "/etc/munin/munin-node.conf"
 MUNIN_PORT = 4949
+MUNIN_START_TIMEOUT = 120  # seconds munin-node may take to listen after its start (it loads every plugin first)
 MUNIN_MARKER = "# FabulAWS: the networks munin-node answers (install_munin)"
 PRIVATE_NETWORKS = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")  # what 1.x allowed, the fallback
 
@@ -129,5 +130,7 @@ def install_munin(cxn: Connection, networks: list[str]) -> str:
     current = sudo(cxn, join("cat", MUNIN_CONF), hide=True).stdout
     put(cxn, munin_node_conf(current, networks), MUNIN_CONF)
     enable(cxn, "munin-node")
-    service(cxn, "munin-node", "restart")
+    # its init script gives up after 15 s on a busy server while the daemon still comes up: judge by the port
+    service(cxn, "munin-node", "restart", warn=True)
+    await_listening(cxn, "munin-node", "", MUNIN_PORT, timeout=MUNIN_START_TIMEOUT)
     return f"munin-node answers {', '.join(networks)} on port {MUNIN_PORT}"

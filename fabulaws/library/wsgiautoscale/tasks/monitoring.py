@@ -18,6 +18,7 @@ from ..context import (
     aws_for,
     connections_for,
     environment_of,
+    named_servers,
     project_hook,
     select,
     stack_of,
@@ -30,6 +31,11 @@ from .app import app_servers, changing
 from .base import task
 
 MUNIN_CONF_DIR = LOG_DIR.parent  # .fabulaws/ under the project directory: where the node list goes without a hook
+
+
+def targets(c: Context, stack: Stack) -> list[Server]:
+    """Every server, or exactly those ``-H`` or the task's ``hosts=`` name (1.x ran these tasks on those hosts)."""
+    return named_servers(c, stack.all_servers(), exact_cli_hosts=True)
 
 
 def _license(c: Context, env: Environment, task_name: str) -> str:
@@ -45,7 +51,7 @@ def _infra_conf(env: Environment, license_key: str, server: Server) -> str:
 def _upload_infra_conf(c: Context, env: Environment, stack: Stack | None = None) -> list[str]:
     license_key = _license(c, env, "upload_newrelic_infrastructure_conf")
     stack = stack or stack_of(c, env)
-    return on_each(connections_for(c), stack.all_servers(),
+    return on_each(connections_for(c), targets(c, stack),
                    lambda cxn, server: monitoring.upload_newrelic_infra_conf(cxn, _infra_conf(env, license_key, server)),
                    "upload_newrelic_infrastructure_conf", logs=LOG_DIR)
 
@@ -63,7 +69,7 @@ def install_newrelic_infrastructure_agent(c: Context) -> None:
     source only), then its configuration, on every server (1.x ``install_newrelic_infrastructure_agent``)."""
     env = changing(c)
     license_key = _license(c, env, "install_newrelic_infrastructure_agent")
-    on_each(connections_for(c), stack_of(c, env).all_servers(),
+    on_each(connections_for(c), targets(c, stack_of(c, env)),
             lambda cxn, server: monitoring.install_newrelic_infra(cxn, _infra_conf(env, license_key, server)),
             "install_newrelic_infrastructure_agent", logs=LOG_DIR)
 
@@ -106,7 +112,7 @@ def install_munin(c: Context) -> None:
     """Install Debian's munin-node on every server, answering only the environment's VPC networks (1.x
     ``install_munin`` allowed every private network)."""
     env = changing(c)
-    servers = stack_of(c, env).all_servers()
+    servers = targets(c, stack_of(c, env))
     networks = post_setup.munin_networks(aws_for(c).ec2, [s.instance_id for s in servers], reporter().warn)
 
     def install(cxn: Connection, server: Server) -> str:
