@@ -14,7 +14,7 @@ from test_environment_reboot import servers as instances
 
 pytestmark = pytest.mark.hosts
 
-BANNER = re.compile(r"^ \*\*\* (?:running|calling) .* on (\S+) \((\S+)\) \*\*\*$", re.M)
+BANNER = re.compile(r"^ \*\*\* ((?:running|calling) .*) on (\S+) \((\S+)\) \*\*\*$", re.M)
 
 
 def servers(environment) -> dict[str, str]:
@@ -22,53 +22,42 @@ def servers(environment) -> dict[str, str]:
     return {address: role for role, address in instances(environment).values()}
 
 
-def banners(result) -> list[str]:
-    """The role of each server a banner names, sorted (the banner's host is the configured SSH address)."""
-    return sorted(role for _, role in BANNER.findall(result.stdout))
+def banners(result) -> dict[str, list[str]]:
+    """{"running <command>" or "calling <method>": the sorted roles of the servers its banners name}."""
+    found: dict[str, list[str]] = {}
+    for what, _, role in BANNER.findall(result.stdout):
+        found.setdefault(what, []).append(role)
+    return {what: sorted(roles) for what, roles in found.items()}
 
 
-def test_run_shell_command_everywhere_and_narrowed(environment):
+def test_adhoc_commands_on_every_server_or_the_ones_named(environment):
+    # one command line, as 1.x allowed: each task narrowed by its own roles=/hosts=
     found = servers(environment)
-    everywhere = fabulaws(environment, "testing", "run_shell_command:id -un", timeout=300)
-    assert everywhere.returncode == 0, everywhere.stdout + everywhere.stderr
-    assert banners(everywhere) == sorted(found.values())
-    assert f"{len(found)} of {len(found)} server(s) succeeded, 0 failed" in everywhere.stderr
-
-    narrowed = fabulaws(environment, "testing", "run_shell_command:id -u,use_sudo=yes,roles=worker;cache", timeout=300)
-    assert narrowed.returncode == 0, narrowed.stdout + narrowed.stderr
-    assert banners(narrowed) == sorted(role for role in found.values() if role in ("worker", "cache"))
-    assert narrowed.stdout.split().count("0") == len(banners(narrowed))  # root, through sudo
-
-    web = sorted(ip for ip, role in found.items() if role == "web")[0]
-    for args in (["-H", web, "testing", "run_shell_command:hostname"], ["testing", f"run_shell_command:hostname,hosts={web}"]):
-        one = fabulaws(environment, *args, timeout=300)
-        assert one.returncode == 0, one.stdout + one.stderr
-        assert banners(one) == ["web"], args
-
-
-def test_call_server_method_and_managepy_cmd(environment):
-    called = fabulaws(environment, "testing", "call_server_method:ubuntu_release,roles=web", timeout=300)
-    assert called.returncode == 0, called.stdout + called.stderr
-    assert banners(called) == sorted(role for role in servers(environment).values() if role == "web")
-    unknown = fabulaws(environment, "testing", "call_server_method:bogus", timeout=120)
-    assert unknown.returncode == 2
-    assert unknown.stderr.strip().splitlines()[-1] == (
-        "fabulaws: call_server_method: unknown method 'bogus'; known: setup_swap, upgrade_packages, server_memory, "
-        "ubuntu_release")
-
-    managed = fabulaws(environment, "testing", "managepy:cmd=showmigrations", timeout=300)
-    assert managed.returncode == 0, managed.stdout + managed.stderr
+    web = sorted(ip for ip, role in found.items() if role == "web")
+    result = fabulaws(environment, "testing", "run_shell_command:id -un", "run_shell_command:id -u,use_sudo=yes,roles=worker;cache",
+                      f"run_shell_command:hostname,hosts={web[0]}", "call_server_method:ubuntu_release,roles=web",
+                      "managepy:cmd=showmigrations", timeout=600)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert banners(result) == {
+        "running id -un": sorted(found.values()),
+        "running id -u": sorted(role for role in found.values() if role in ("worker", "cache")),
+        "running hostname": ["web"],
+        "calling ubuntu_release": ["web"] * len(web),
+    }
+    assert f"run_shell_command: {len(found)} of {len(found)} server(s) succeeded, 0 failed" in result.stderr
+    assert result.stdout.split().count("0") == 2  # id -u through sudo: root on the worker and the cache
+    assert "managepy" in result.stderr  # and it succeeded: the exit status above
 
 
-def test_a_failing_command_gives_the_summary_and_a_failed_exit(environment):
-    web = sorted(ip for ip, role in servers(environment).items() if role == "web")
-    failed = fabulaws(environment, "testing", "run_shell_command:echo gone >&2; exit 3,roles=web", timeout=300)
+def test_a_failing_command_on_a_dash_h_server_gives_the_summary_and_a_failed_exit(environment):
+    web = sorted(ip for ip, role in servers(environment).items() if role == "web")[0]
+    failed = fabulaws(environment, "-H", web, "testing", "run_shell_command:echo gone >&2; exit 3", timeout=300)
     assert failed.returncode == 1, failed.stdout + failed.stderr
-    assert banners(failed) == ["web"] * len(web)
-    assert failed.stdout.count("FAILED: exit status 3") == len(web)
+    assert banners(failed) == {"running echo gone >&2; exit 3": ["web"]}  # -H: exactly that server
+    assert "FAILED: exit status 3" in failed.stdout
     assert "gone" in failed.stdout
     last = failed.stderr.strip().splitlines()[-1]
-    assert last.startswith(f"fabulaws: run_shell_command: 0 of {len(web)} server(s) succeeded, {len(web)} failed: "), last
+    assert last.startswith("fabulaws: run_shell_command: 0 of 1 server(s) succeeded, 1 failed: "), last
 
 
 def test_compress_ran_and_was_quiet_for_a_project_without_it(environment):

@@ -90,13 +90,14 @@ def chosen(c: Context, stack: Stack) -> list[Server]:
     return named_servers(c, servers, exact_cli_hosts=True)
 
 
-def on_servers(c: Context, env: Environment, verb: str, what: str, act: Callable[[Connection, Server], Outcome]) -> None:
-    """``act`` on the chosen servers in parallel; then each one's banner and output in server order, one summary
-    line, and DeployError (exit status 1) if any failed."""
+def on_servers(c: Context, env: Environment, name: str, verb: str, what: str,
+               act: Callable[[Connection, Server], Outcome]) -> None:
+    """``act`` on the chosen servers in parallel; then each one's banner (`` *** <verb> <what> on ...``) and output
+    in server order, one summary line naming the task ``name``, and DeployError (exit status 1) if any failed."""
     stack = stack_of(c, env)
     servers, roles_of = chosen(c, stack), stack.roles_of
     if not servers:
-        raise UsageError(f"{what}: no running server of {env.deployment} {env.environment} matches the selection")
+        raise UsageError(f"{name}: no running server of {env.deployment} {env.environment} matches the selection")
     outcomes: dict[str, Outcome] = {}
 
     def action(cxn: Connection, server: Server) -> str:
@@ -106,7 +107,7 @@ def on_servers(c: Context, env: Environment, verb: str, what: str, act: Callable
 
     problems: dict[str, str] = {}
     try:
-        on_each(connections_for(c), servers, action, what)
+        on_each(connections_for(c), servers, action, name)
     except DeployError as exc:  # unreachable servers and deadlines: named below with the others
         for server in servers:
             if server.instance_id not in outcomes:
@@ -124,7 +125,7 @@ def on_servers(c: Context, env: Environment, verb: str, what: str, act: Callable
         if not outcome.ok:
             print(f"FAILED: {outcome.status}", flush=True)
             failed.append(server)
-    summary = f"{what}: {len(servers) - len(failed)} of {len(servers)} server(s) succeeded, {len(failed)} failed"
+    summary = f"{name}: {len(servers) - len(failed)} of {len(servers)} server(s) succeeded, {len(failed)} failed"
     if failed:
         names = ", ".join(f"{s.hostname or s.private_ip} ({s.role})" for s in failed)
         raise DeployError(f"{summary}: {names}")
@@ -157,7 +158,7 @@ def run_shell_command(c: Context, command: str, use_sudo: str = "no") -> None:
         output = result.stdout + (result.stderr if result.stderr else "")
         return Outcome(output, result.ok, "ok" if result.ok else f"exit status {result.exited}")
 
-    on_servers(c, env, "running", command if len(command) <= 60 else command[:57] + "...", act)
+    on_servers(c, env, "run_shell_command", "running", command if len(command) <= 60 else command[:57] + "...", act)
 
 
 @task(help={
@@ -177,7 +178,7 @@ def call_server_method(c: Context, method: str) -> None:
         line = call(cxn, server, env, aws)
         return Outcome(line, True, line)
 
-    on_servers(c, env, "calling", method, act)
+    on_servers(c, env, "call_server_method", "calling", method, act)
 
 
 run_shell_command.narrows = True  # roles=/hosts= (fabulaws/fabric1.py)
