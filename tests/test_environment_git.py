@@ -57,6 +57,7 @@ def run(environment, *args: str, agent: str = "") -> subprocess.CompletedProcess
 
 def test_a_private_repository_with_the_agent_forwarded_and_with_a_deploy_key(environment, tmp_path):
     git = _sandbox_call(environment["endpoint"], "/_sandbox/status")["hosts"]
+    assert git["git_ssh"], "the sandbox started no SSH git server: is openssh-server (/usr/sbin/sshd) installed?"
     url, host_key, authorized = git["git_ssh"] + "myproject.git", git["git_host_key"], Path(git["git_authorized_keys"])
     servers = app_servers(environment)
     before = {address: checkout(environment, address) for address in servers}
@@ -86,32 +87,31 @@ def test_a_private_repository_with_the_agent_forwarded_and_with_a_deploy_key(env
         config.update(repo=url, repo_host_keys=[host_key])
         config_path.write_text(yaml.safe_dump(config))
 
-        # The agent: a fresh clone on one server, then a fetch on every server.
-        on_server(environment, web, f"sudo -n mv {CODE_ROOT} {CODE_ROOT}.aside")
-        try:
-            cloned = run(environment, "-H", web, "testing", "clone_repo", agent=str(socket))
-            assert cloned.returncode == 0, cloned.stdout + cloned.stderr
-            assert checkout(environment, web) == (url, *before[web][1:])
-        finally:
-            on_server(environment, web, f"sudo -n rm -rf {CODE_ROOT} && sudo -n mv {CODE_ROOT}.aside {CODE_ROOT}")
+        # The agent, forwarded to every server at once: update_source points origin at the SSH URL and fetches.
         updated = run(environment, "testing", "update_source", agent=str(socket))
         assert updated.returncode == 0, updated.stdout + updated.stderr
         assert {address: checkout(environment, address)[0] for address in servers} == dict.fromkeys(servers, url)
 
-        # Neither an agent nor a deploy key: refused, with what to do.
-        refused = run(environment, "-H", web, "testing", "update_source")
-        assert refused.returncode != 0
-        assert "no SSH agent to forward" in refused.stdout + refused.stderr
-
-        # The deploy key from the secret store, no agent: on the servers only while git runs, never on a command line.
+        # The deploy key from the secret store, no agent: a fresh clone on one server; the key is there only while
+        # git runs, never on a command line.
         secrets_path.write_text(secrets_text + f"deploy_key = {deploy_key.read_text()!r}\n")
         config["repo_deploy_key"] = "deploy_key"
         config_path.write_text(yaml.safe_dump(config))
         watch.start()
-        updated = run(environment, "testing", "update_source")
-        assert updated.returncode == 0, updated.stdout + updated.stderr
-        for address in servers:
-            assert on_server(environment, address, "ls -d /tmp/fabulaws-git.* 2>/dev/null; true") == ""
+        on_server(environment, web, f"sudo -n mv {CODE_ROOT} {CODE_ROOT}.aside")
+        try:
+            cloned = run(environment, "-H", web, "testing", "clone_repo")
+            assert cloned.returncode == 0, cloned.stdout + cloned.stderr
+            assert checkout(environment, web) == (url, *before[web][1:])
+            assert on_server(environment, web, "ls -d /tmp/fabulaws-git.* 2>/dev/null; true") == ""
+        finally:
+            on_server(environment, web, f"sudo -n rm -rf {CODE_ROOT} && sudo -n mv {CODE_ROOT}.aside {CODE_ROOT}")
+
+        # Neither an agent nor a deploy key: refused, with what to do.
+        config_path.write_text(yaml.safe_dump({**config, "repo_deploy_key": None}))
+        refused = run(environment, "-H", web, "testing", "update_source")
+        assert refused.returncode != 0
+        assert "no SSH agent to forward" in refused.stdout + refused.stderr
     finally:
         watch.stopped.set()
         if watch.is_alive():
