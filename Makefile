@@ -36,7 +36,10 @@ demo: $(VENV)/.installed system-packages
 test: $(VENV)/.installed $(TOOLS)/.installed system-packages
 	$(VENV)/bin/ruff check fabulaws tests
 	$(VENV)/bin/mypy fabulaws
-	$(PY) -m pytest
+	@# The tests without sandbox hosts mostly wait on sandboxes and subprocesses: two pytest-xdist workers (a whole
+	@# module to one worker; each worker has its own sandbox and moto). The host tests share one environment: one
+	@# process, after them. Both always run; either one failing fails the target.
+	$(PY) -m pytest -m "not hosts" -n 2 --dist loadfile; fast=$$?; $(PY) -m pytest -m hosts; hosts=$$?; [ $$fast -eq 0 ] && [ $$hosts -eq 0 ]
 
 # Benchmarks compare with Ansible's amazon.aws (a release that still has replace_all_instances).
 .tools-bench/.installed:

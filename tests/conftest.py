@@ -89,12 +89,12 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _sandbox_call(endpoint: str, path: str, payload: dict | None = None) -> dict:
+def _sandbox_call(endpoint: str, path: str, payload: dict | None = None, timeout: float = 10) -> dict:
     import json
 
     data = json.dumps(payload).encode() if payload is not None else None
     request = urllib.request.Request(endpoint + path, data=data, method="POST" if data is not None else "GET")
-    with urllib.request.urlopen(request, timeout=10) as response:
+    with urllib.request.urlopen(request, timeout=timeout) as response:
         return json.load(response)
 
 
@@ -180,7 +180,9 @@ class SandboxHandle:
 @pytest.fixture
 def sandbox(sandbox_process, monkeypatch):
     """The shared sandbox, reset, at the test time scale, with this process's AWS env pointed at it."""
-    _sandbox_call(sandbox_process, "/_sandbox/reset", {})
+    # a reset rebuilds moto's backends (CPU for a second or more): slower than 10 s on a machine loaded by two
+    # pytest-xdist workers and other runs (seen at load 40)
+    _sandbox_call(sandbox_process, "/_sandbox/reset", {}, timeout=120)
     _sandbox_call(
         sandbox_process,
         "/_sandbox/timings",
@@ -206,6 +208,22 @@ def wait_until(predicate, timeout: float, what: str, interval: float = 0.05):
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout} s waiting for {what}; last value {value!r}")
         time.sleep(interval)
+
+
+WORKER_LINES: list[str] = []  # lines pytest-xdist workers leave for the end of the output (the kill matrix's)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error):
+    """pytest-xdist (make test's run without hosts): a worker's own summary line is printed by the controller."""
+    line = getattr(node, "workeroutput", {}).get("kill_matrix")
+    if line:
+        WORKER_LINES.append(line)
+
+
+def pytest_terminal_summary(terminalreporter):
+    for line in WORKER_LINES:
+        terminalreporter.write_line(line)
 
 
 # --- the hosts sandbox: real Debian hosts; one per test module that asks ----------------------------------

@@ -200,6 +200,8 @@ def bench(sandbox_process, tmp_path_factory, request):
     yield bench
     bench.stop()
     (bench.root / "results.json").write_text(json.dumps(bench.results, indent=1))
+    if hasattr(request.config, "workeroutput"):  # a pytest-xdist worker: the controller prints it (conftest.py)
+        request.config.workeroutput["kill_matrix"] = Summary(bench).line()
 
 
 def instant(seed: int, events: int) -> int:
