@@ -268,7 +268,11 @@ def start_hosts_sandbox(state: Path) -> dict:
 
 
 def stop_hosts_sandbox(sandbox: dict) -> None:
-    down = run_cli(["sandbox", "down"], sandbox["state"], env=sandbox["env"])
+    """``sandbox down``, given more time than its own bounds (a graceful stop of up to STOP_TIMEOUT, then a kill and
+    the cleanup): a loaded machine took over 120 s to stop a whole environment's hosts gracefully."""
+    from fabulaws.sandbox.cli import STOP_TIMEOUT
+
+    down = run_cli(["sandbox", "down"], sandbox["state"], env=sandbox["env"], timeout=STOP_TIMEOUT + 180)
     assert down.returncode == 0, down.stderr
 
 
