@@ -56,7 +56,8 @@ class Executor(FabricExecutor):
         return normalized
 
     def normalize(self, tasks):
-        from .fabric1 import narrowed_calls  # each call's own roles=/hosts= (1.x's per-task selection)
+        # each call's own roles=/hosts= (1.x's per-task selection)
+        from .fabric1 import narrowed_calls
 
         return narrowed_calls(super().normalize(tasks))
 
