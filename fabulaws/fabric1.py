@@ -88,6 +88,7 @@ class NarrowedCall(Call):
     def __init__(self, *args: Any, narrowing: dict[str, list[str]] | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.narrowing = narrowing or {}
+        self.hosts: list[str] | None = None  # Fabric's Executor runs a call once per host of ``call.hosts``
 
     def make_context(self, config: Any) -> Any:
         from .cli import NAMESPACE
