@@ -132,9 +132,3 @@ def test_the_munin_master_conf_lists_every_server_through_the_fabfiles_upload_mu
         assert f"[myproject_testing;{_role(instance)};{instance['PrivateDnsName']}]\n" \
                f"    address {instance['PrivateIpAddress']}\n    use_node_name yes\n" in text
     assert text.count("    address ") == len(servers)
-
-
-def test_installing_the_agent_itself():
-    pytest.skip("New Relic's apt repository is not reachable from sandbox hosts (only the Debian archive and PyPI "
-                "are): the agent's install is not host-tested; its steps (key in /etc/apt/keyrings, signed-by source) "
-                "and its refusal when the key cannot be downloaded are checked in tests/test_monitoring.py")
