@@ -17,7 +17,7 @@ from invoke.watchers import Responder
 from .aws import Aws
 from .ec2 import EC2Service
 from .remote.commands import join
-from .remote.connect import connect
+from .remote.gitauth import forwarded
 from .remote.hostkeys import KnownHosts
 
 if TYPE_CHECKING:
@@ -57,11 +57,11 @@ def sshagent_run(cxn: Connection, command: str, user: str | None = None, known: 
     clone), and root on the server can use them meanwhile: keep such commands
     short (1.x forwarded for every ``clone_repo``).
     """
-    forwarded = connect(cxn.host, user or cxn.user, config=cxn.config, known=known or KnownHosts(), forward_agent=True)
+    other = forwarded(cxn, user or cxn.user, known)
     try:
-        return forwarded.run(command, **kwargs)
+        return other.run(command, **kwargs)
     finally:
-        forwarded.close()
+        other.close()
 
 
 def answer_sudo(cxn: Connection, command: str, answers: list[tuple[str, str]], **kwargs: object) -> Any:

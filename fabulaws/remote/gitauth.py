@@ -102,11 +102,11 @@ def credentials(cxn: Connection, access: GitAccess) -> Iterator[str | None]:
         sudo(cxn, join("rm", "-rf", "--", directory), hide=True, warn=True)
 
 
-def forwarded(cxn: Connection, user: str) -> Any:
-    """A second connection to ``cxn``'s server, as ``user``, with the operator's agent forwarded (and its output
-    streamed where ``cxn``'s goes)."""
+def forwarded(cxn: Connection, user: str, known: KnownHosts | None = None) -> Any:
+    """A second connection to ``cxn``'s server (same port and deadlines), as ``user``, with the operator's agent
+    forwarded and its output streamed where ``cxn``'s goes; ``known``: the known_hosts (default: the project's)."""
     host = cxn.host if cxn.port in (None, 22) else f"{cxn.host}:{cxn.port}"
-    other = connect(host, user, config=cxn.config, known=KnownHosts(), forward_agent=True,
+    other = connect(host, user, config=cxn.config, known=known or KnownHosts(), forward_agent=True,
                     timeouts=getattr(cxn, "deadlines", None))
     if isinstance(cxn, StreamedConnection):
         return StreamedConnection(other, cxn.log, cxn.status)
