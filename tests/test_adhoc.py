@@ -7,10 +7,14 @@ import pytest
 from fabric import Config
 from fabulaws.config import load_settings
 from fabulaws.errors import UsageError
-from fabulaws.library.wsgiautoscale.context import named_servers, narrowed_roles
+from fabulaws.library.wsgiautoscale.context import (
+    chosen_servers,
+    named_servers,
+    narrowed_roles,
+)
 from fabulaws.library.wsgiautoscale.environment import Environment
 from fabulaws.library.wsgiautoscale.stack import Server, Stack
-from fabulaws.library.wsgiautoscale.tasks.adhoc import METHODS, chosen
+from fabulaws.library.wsgiautoscale.tasks.adhoc import METHODS
 from invoke import Context
 
 from conftest import EXAMPLE, run_cli
@@ -48,7 +52,7 @@ def addresses(servers: list[Server]) -> list[str]:
     ],
 )
 def test_adhoc_commands_run_on_the_servers_the_selection_names(stack, selected, expected):
-    assert addresses(chosen(context(**selected), stack)) == expected
+    assert addresses(chosen_servers(context(**selected), stack)) == expected
 
 
 def test_app_tasks_keep_their_roles_and_narrow_them(stack):
@@ -85,3 +89,14 @@ def test_bad_adhoc_command_lines_are_one_line(example_project, args, line):
 def test_every_method_is_documented():
     text = (EXAMPLE.parent.parent / "docs" / "tasks.rst").read_text()
     assert all(f"``{name}``" in text for name in METHODS)
+
+
+@pytest.mark.parametrize("name", ["run_shell_command", "call_server_method", "install_rsyslog", "install_logstash",
+                                  "install_awslogs", "install_munin", "install_newrelic_infrastructure_agent",
+                                  "upload_newrelic_infrastructure_conf"])
+def test_tasks_on_every_server_accept_1x_roles_and_hosts(name):
+    """They all choose their servers with context.chosen_servers, so 1.x's ``task:roles=worker`` narrows each."""
+    from fabulaws.fabric1 import narrowable
+    from fabulaws.library.wsgiautoscale import tasks
+
+    assert narrowable(tasks.STATIC_TASKS[name])

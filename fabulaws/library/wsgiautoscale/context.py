@@ -185,6 +185,14 @@ def named_servers(c: Context, servers: list, exact_cli_hosts: bool = False) -> l
     return [server for server in servers if server.names & hosts] if hosts else list(servers)
 
 
+def chosen_servers(c: Context, stack: Stack) -> list:
+    """The servers a task acting on the whole environment runs on: every role's, narrowed by the task's roles=,
+    hosts= or -H (exactly those): ad-hoc commands, log shippers, monitoring."""
+    roles = narrowed_roles(c, stack.settings, tuple(stack.settings.valid_roles))
+    servers = [s for s in stack.all_servers() if set(stack.roles_of(s)) & set(roles)]
+    return named_servers(c, servers, exact_cli_hosts=True)
+
+
 def environment_of(c: Context, deployment: str, environment: str) -> Environment:
     """The checked Environment value a task builds once (UsageError for an unknown deployment or environment)."""
     return Environment.of(settings_for(c), deployment, environment)

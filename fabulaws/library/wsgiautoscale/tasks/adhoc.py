@@ -22,15 +22,14 @@ from ....ubuntu import apt, system
 from ..announce import announce_change
 from ..context import (
     aws_for,
+    chosen_servers,
     connections_for,
-    named_servers,
-    narrowed_roles,
     selected_environment,
     stack_of,
 )
 from ..environment import Environment
 from ..servers.each import on_each
-from ..stack import Server, Stack
+from ..stack import Server
 from .base import flag, task
 
 
@@ -83,19 +82,12 @@ def banner(verb: str, what: str, server: Server, roles: list[str]) -> str:
     return f" *** {verb} {what} on {server.hostname or server.private_ip} ({roles[0] if roles else server.role}) ***"
 
 
-def chosen(c: Context, stack: Stack) -> list[Server]:
-    """The servers an ad-hoc command runs on: every role's, narrowed by roles=, hosts= or -H (exactly those)."""
-    roles = narrowed_roles(c, stack.settings, tuple(stack.settings.valid_roles))
-    servers = [s for s in stack.all_servers() if set(stack.roles_of(s)) & set(roles)]
-    return named_servers(c, servers, exact_cli_hosts=True)
-
-
 def on_servers(c: Context, env: Environment, name: str, verb: str, what: str,
                act: Callable[[Connection, Server], Outcome]) -> None:
     """``act`` on the chosen servers in parallel; then each one's banner (`` *** <verb> <what> on ...``) and output
     in server order, one summary line naming the task ``name``, and DeployError (exit status 1) if any failed."""
     stack = stack_of(c, env)
-    servers, roles_of = chosen(c, stack), stack.roles_of
+    servers, roles_of = chosen_servers(c, stack), stack.roles_of
     if not servers:
         raise UsageError(f"{name}: no running server of {env.deployment} {env.environment} matches the selection")
     outcomes: dict[str, Outcome] = {}

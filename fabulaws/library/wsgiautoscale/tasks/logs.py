@@ -13,12 +13,17 @@ from ....errors import ConfigError
 from ....report import LOG_DIR
 from ....secrets import Secrets
 from ..announce import announce_change
-from ..context import aws_for, connections_for, selected_environment, stack_of
+from ..context import (
+    aws_for,
+    chosen_servers,
+    connections_for,
+    selected_environment,
+    stack_of,
+)
 from ..environment import Environment
 from ..servers import logs
 from ..servers.each import on_each
 from ..stack import Server
-from .adhoc import chosen
 from .base import task
 
 
@@ -29,7 +34,7 @@ def _ship(c: Context, env: Environment, what: str, install: Callable[[Connection
     def act(cxn: Connection, server: Server) -> str:
         return install(cxn, (stack.roles_of(server) or [server.role])[0])
 
-    on_each(connections_for(c), chosen(c, stack), act, what, logs=LOG_DIR)
+    on_each(connections_for(c), chosen_servers(c, stack), act, what, logs=LOG_DIR)
 
 
 def _configured(c: Context, key: str, task_name: str) -> Environment:

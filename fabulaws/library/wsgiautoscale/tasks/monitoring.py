@@ -1,5 +1,5 @@
 """Monitoring tasks (1.x's names): New Relic's infrastructure agent and keys, munin-node and the munin master's
-node list. Each runs on every server of the selected environment (``-H`` narrows them)."""
+node list. Each runs on every server of the selected environment (``-H`` or 1.x's roles=/hosts= narrow them)."""
 
 from __future__ import annotations
 
@@ -16,9 +16,9 @@ from ..announce import announce_change
 from ..app import newrelic, services
 from ..context import (
     aws_for,
+    chosen_servers,
     connections_for,
     environment_of,
-    named_servers,
     project_hook,
     select,
     stack_of,
@@ -31,11 +31,6 @@ from .app import app_servers, changing
 from .base import task
 
 MUNIN_CONF_DIR = LOG_DIR.parent  # .fabulaws/ under the project directory: where the node list goes without a hook
-
-
-def targets(c: Context, stack: Stack) -> list[Server]:
-    """Every server, or exactly those ``-H`` or the task's ``hosts=`` name (1.x ran these tasks on those hosts)."""
-    return named_servers(c, stack.all_servers(), exact_cli_hosts=True)
 
 
 def _license(c: Context, env: Environment, task_name: str) -> str:
@@ -51,7 +46,7 @@ def _infra_conf(env: Environment, license_key: str, server: Server) -> str:
 def _upload_infra_conf(c: Context, env: Environment, stack: Stack | None = None) -> list[str]:
     license_key = _license(c, env, "upload_newrelic_infrastructure_conf")
     stack = stack or stack_of(c, env)
-    return on_each(connections_for(c), targets(c, stack),
+    return on_each(connections_for(c), chosen_servers(c, stack),
                    lambda cxn, server: monitoring.upload_newrelic_infra_conf(cxn, _infra_conf(env, license_key, server)),
                    "upload_newrelic_infrastructure_conf", logs=LOG_DIR)
 
@@ -69,7 +64,7 @@ def install_newrelic_infrastructure_agent(c: Context) -> None:
     source only), then its configuration, on every server (1.x ``install_newrelic_infrastructure_agent``)."""
     env = changing(c)
     license_key = _license(c, env, "install_newrelic_infrastructure_agent")
-    on_each(connections_for(c), targets(c, stack_of(c, env)),
+    on_each(connections_for(c), chosen_servers(c, stack_of(c, env)),
             lambda cxn, server: monitoring.install_newrelic_infra(cxn, _infra_conf(env, license_key, server)),
             "install_newrelic_infrastructure_agent", logs=LOG_DIR)
 
@@ -112,7 +107,7 @@ def install_munin(c: Context) -> None:
     """Install Debian's munin-node on every server, answering only the environment's VPC networks (1.x
     ``install_munin`` allowed every private network)."""
     env = changing(c)
-    servers = targets(c, stack_of(c, env))
+    servers = chosen_servers(c, stack_of(c, env))
     networks = post_setup.munin_networks(aws_for(c).ec2, [s.instance_id for s in servers], reporter().warn)
 
     def install(cxn: Connection, server: Server) -> str:
@@ -163,3 +158,6 @@ TASKS = (
     "upload_newrelic_infrastructure_conf", "install_newrelic_infrastructure_agent", "update_newrelic_keys",
     "install_munin", "generate_and_upload_munin_conf",
 )
+
+for _name in ("upload_newrelic_infrastructure_conf", "install_newrelic_infrastructure_agent", "install_munin"):
+    globals()[_name].narrows = True  # 1.x's per-task roles=/hosts= (fabulaws/fabric1.py)
