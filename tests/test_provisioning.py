@@ -358,8 +358,12 @@ def test_update_server_passwords_then_update_local_fabsecrets(stack, project):
     watch.join()
     assert first.returncode == 0, first.stdout + first.stderr
     running = stack["ec2"].describe_instances(Filters=[{"Name": "instance-state-name", "Values": ["running"]}])["Reservations"]
-    assert first.stdout.count("3 of 3 secrets updated") == len(running) == 5
-    assert again.stdout.count("0 of 3 secrets updated") == 5, "unchanged secrets are not written again"
+    # password_names (3) and the generated redis/memcached passwords everywhere; the database servers also keep
+    # database_replication_password and tls_ca
+    assert first.stdout.count("5 of 5 secrets updated") + first.stdout.count("7 of 7 secrets updated") == len(running) == 5
+    assert first.stdout.count("7 of 7 secrets updated") == 2
+    assert again.stdout.count("0 of 5 secrets updated") + again.stdout.count("0 of 7 secrets updated") == 5, \
+        "unchanged secrets are not written again"
     for role in stack["servers"]:
         shell = Shell(project, address(stack, role))
         for name in ("database_password", "broker_password", "secret_key"):
@@ -381,7 +385,8 @@ def test_update_server_passwords_then_update_local_fabsecrets(stack, project):
         assert result.returncode == 0, result.stdout + result.stderr
         assert f"Wrote passwords to {local}" in result.stdout
         values = {k: v for k, v in runpy.run_path(str(local)).items() if not k.startswith("__")}
-        assert values == SECRETS, "every value (quotes, $, backslashes) reads back as the servers have it"
+        assert {name: values[name] for name in SECRETS} == SECRETS, "every value (quotes, $, backslashes) reads back"
+        assert {"tls_ca", "database_replication_password", "redis_password"} <= set(values), "generated ones kept"
         assert local.stat().st_mode & 0o777 == 0o600
         assert not any(secret in result.stdout + result.stderr for secret in SECRETS.values())
     finally:

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from ...aws import scaling
 from ...dryrun import Plan, cannot_plan, enable
-from ...secrets import Secrets
+from ...secrets import GENERATED, Secrets
 from .context import aws_for, discover, selected, settings_for
 from .environment import Environment, check_selection
 
@@ -116,8 +116,9 @@ def secrets_plan(c: Context, deployment: str, environment: str, names: list[str]
     store = Secrets(settings, deployment, environment, aws_for(c))
     values = store.local_only(names)
     missing = [name for name, value in values.items() if value is None]
-    if missing and not (sys.stdin and sys.stdin.isatty()):
-        store.ask(missing[0])  # raises the real run's one line
+    asked = [name for name in missing if name not in GENERATED]  # the real run makes those, never asks
+    if asked and not (sys.stdin and sys.stdin.isatty()):
+        store.ask(asked[0])  # raises the real run's one line
     return [name for name in names if name not in missing], missing
 
 

@@ -16,11 +16,14 @@ ROLE_COMPONENTS: dict[str, tuple[Component, ...]] = {
     "combo": (Fail2ban(), Python(), AppServer(), Nginx(), Postgres(primary=True)),
 }
 # The secrets setup needs, by role (checked before any instance is launched).
+# The database roles sign their certificates with the CA (tls_ca); web and worker servers trust its certificate.
 ROLE_SECRETS: dict[str, tuple[str, ...]] = {
     "cache": ("broker_password",),
-    "db-primary": ("database_password",),
-    "db-replica": ("database_password",),
-    "combo": ("database_password",),
+    "db-primary": ("database_password", "database_replication_password", "tls_ca"),
+    "db-replica": ("database_password", "database_replication_password", "tls_ca"),
+    "combo": ("database_password", "database_replication_password", "tls_ca"),
+    "web": ("tls_ca",),
+    "worker": ("tls_ca",),
 }
 
 

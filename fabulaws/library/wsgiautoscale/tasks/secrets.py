@@ -1,14 +1,18 @@
 """Secrets tasks: update_server_passwords and update_local_fabsecrets.
 
 Each secret of ``password_names`` lives on every server as ``HOME/<name>``
-(deploy user, mode 0600), where the application's tasks read it. Values travel
-over SFTP and are never echoed, logged or put on a command line.
+(deploy user, mode 0600), where the application's tasks read it. The secrets the
+tool makes (``GENERATED``) travel the same way, to the servers of their
+``holders`` roles: another operator's run finds them there instead of making a
+second CA. Values travel over SFTP and are never echoed, logged or put on a
+command line.
 """
 
 from __future__ import annotations
 
 import os
 import posixpath
+from collections.abc import Callable
 from pathlib import Path
 
 from fabric import Connection
@@ -20,11 +24,12 @@ from ....prompts import confirm
 from ....remote.commands import join, sudo
 from ....remote.files import put
 from ....report import reporter
-from ....secrets import Secrets
+from ....secrets import GENERATED, Secrets
 from ..announce import announce_change
 from ..context import aws_for, connections_for, selected_environment, stack_of
 from ..environment import Environment
-from ..servers.each import on_each
+from ..servers.each import Connections, on_each
+from ..stack import Server, Stack
 from .base import task
 
 
@@ -40,9 +45,51 @@ def read_server_secret(cxn: Connection, settings: Settings, name: str) -> str | 
     return result.stdout[:-1] if result.stdout.endswith("\n") else result.stdout
 
 
+def holders(stack: Stack, name: str) -> list[Server]:
+    """The servers that keep a copy of secret ``name``: its GENERATED holders' roles, else every server."""
+    generated = GENERATED.get(name)
+    if generated is None or generated.holders is None:
+        return stack.all_servers()
+    return [server for server in stack.all_servers() if set(stack.roles_of(server)) & set(generated.holders)]
+
+
+def travelling_names(settings: Settings) -> list[str]:
+    """What update_server_passwords writes and update_local_fabsecrets copies back: password_names, then GENERATED."""
+    return list(settings.password_names) + [name for name in GENERATED if name not in settings.password_names]
+
+
+def server_copies(connections: Connections, settings: Settings, find_stack: Callable[[], Stack]) -> Callable[[str], str | None]:
+    """A Secrets ``server_reader``: the copy of a secret on the first server that keeps one (None when the
+    environment has no such server). An unreachable server is an error, never "none": a generated secret
+    would be made twice."""
+    found: list[Stack] = []
+
+    def read(name: str) -> str | None:
+        if not found:
+            found.append(find_stack())  # discovered on the first name the store lacks, once
+        for server in holders(found[0], name):
+            cxn = connections.open(server)
+            try:
+                value = read_server_secret(cxn, settings, name)
+            finally:
+                cxn.close()
+            if value is not None:
+                return value
+        return None
+
+    return read
+
+
+def environment_secrets(c: Context, env: Environment) -> Secrets:
+    """``env``'s secrets as a task that may make the GENERATED ones reads them: store, servers' copies, then made."""
+    reader = server_copies(connections_for(c), env.settings, lambda: Stack.discover(env, aws_for(c).ec2))
+    return Secrets(env.settings, env.deployment, env.environment, aws_for(c), server_reader=reader)
+
+
 @task
 def update_server_passwords(c: Context) -> None:
-    """Write every secret of password_names to HOME/<name> (mode 0600) on every server of the environment.
+    """Write every secret of password_names to HOME/<name> (mode 0600) on every server of the environment,
+    and the secrets fabulaws makes (tls_ca, database_replication_password...) to the servers that keep them.
 
     Replaces 1.x ``fab <env> update_server_passwords``; run it as ``fabulaws -u <you> <env> update_server_passwords``.
     """
@@ -55,14 +102,16 @@ def write_server_passwords(c: Context, env: Environment) -> None:
     """update_server_passwords on ``env`` (for tasks that do it among other things)."""
     settings = env.settings
     stack = stack_of(c, env)
-    values = Secrets(settings, env.deployment, env.environment, aws_for(c)).load(settings.password_names)
+    values = environment_secrets(c, env).load(travelling_names(settings))
+    kept_by = {name: {server.instance_id for server in holders(stack, name)} for name in values}
 
-    def write(cxn: Connection, server: object) -> str:
+    def write(cxn: Connection, server: Server) -> str:
+        here = {name: value for name, value in values.items() if server.instance_id in kept_by[name]}
         changed = [
-            name for name, value in values.items()
+            name for name, value in here.items()
             if put(cxn, value + "\n", server_secret_path(settings, name), owner=settings.deploy_user, mode="0600")
         ]
-        return f"{len(changed)} of {len(values)} secrets updated"
+        return f"{len(changed)} of {len(here)} secrets updated"
 
     on_each(connections_for(c), stack.all_servers(), write, "update_server_passwords")
 
@@ -98,6 +147,13 @@ def update_local_fabsecrets(c: Context, answer: str | None = None) -> None:
             values[name] = value if value is not None else secrets.ask(name)
     finally:
         cxn.close()
+    everywhere = Stack.discover(selection, aws_for(c).ec2)  # the generated ones' holders, never narrowed by -H
+    copies = server_copies(connections_for(c), settings, lambda: everywhere)
+    local = secrets.local_only([name for name in GENERATED if name not in values])
+    for name, kept in local.items():  # the servers' copy, else the local one: never dropped
+        found = copies(name) or kept
+        if found is not None:
+            values[name] = found
     write_secrets_file(target, values)
     reporter().info(f"Wrote passwords to {target}")
 

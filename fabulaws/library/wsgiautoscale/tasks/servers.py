@@ -26,6 +26,7 @@ from ..servers.creation import (
 from ..servers.provision import NewServer, ServerSpec
 from ..stack import PRIMARY_ROLES, REPLICA_ROLES
 from .base import flag, task
+from .secrets import environment_secrets
 
 
 def check_spec(settings: Settings, spec: ServerSpec) -> None:
@@ -56,7 +57,7 @@ def check_creation(c: Context, env: Environment, specs: list[ServerSpec]) -> Sec
     aws = aws_for(c)
     check_ssh_address(aws.ec2, settings, aws.region, [spec.zone for spec in specs])  # before anything is launched
     check_operator_is_sysadmin(c, settings)
-    secrets = Secrets(settings, env.deployment, env.environment, aws_for(c))
+    secrets = environment_secrets(c, env)  # the servers' copies before a generated secret is made
     secrets.load(sorted({name for spec in specs for name in roles.secrets_needed(spec.role, settings.instance_settings.fs_encrypt)}
                         | set(post_setup.secrets_needed(settings))))
     return secrets
