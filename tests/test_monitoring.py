@@ -3,9 +3,6 @@ node list, what a new server installs after setup (and in which order), and pgtu
 
 from __future__ import annotations
 
-import io
-import shlex
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -22,6 +19,8 @@ from fabulaws.library.wsgiautoscale.stack import Server, Stack
 from fabulaws.library.wsgiautoscale.tasks.monitoring import munin_master_conf
 from fabulaws.ubuntu.packages import Node, monitoring
 from fabulaws.ubuntu.packages.postgres import Postgres, tuned_settings
+
+from recording_host import Recorder
 
 BASE = Path(__file__).parent / "configs" / "base.yml"
 LICENSE = "nr-license-$(id) \"quoted\""
@@ -49,53 +48,6 @@ def test_the_infrastructure_conf_has_the_key_and_1x_custom_attributes():
         "license_key": LICENSE,
         "custom_attributes": {"environment": "Staging", "role": "DbPrimary", "deployment": "MyProject"},
     }
-
-
-@dataclass
-class Result:
-    exited: int = 0
-    stdout: str = ""
-    stderr: str = ""
-
-    @property
-    def ok(self) -> bool:
-        return self.exited == 0
-
-
-@dataclass
-class Recorder:
-    """Enough of a Debian host for the New Relic repository steps: files written, every command recorded."""
-
-    key_download_fails: bool = False
-    files: dict[str, tuple[str, str]] = field(default_factory=dict)  # path -> (mode, content)
-    uploads: dict[str, str] = field(default_factory=dict)
-    commands: list[str] = field(default_factory=list)
-    host: str = "10.0.1.5"
-
-    def run(self, command: str, **kwargs) -> Result:
-        self.commands.append(command)
-        words = shlex.split(command)
-        argv = shlex.split(words[4]) if words[:4] == ["sudo", "-n", "bash", "-c"] else words
-        if argv[:2] == ["lsb_release", "-cs"]:
-            return Result(stdout="bookworm\n")
-        if argv[:2] == ["dpkg", "--print-architecture"]:
-            return Result(stdout="amd64\n")
-        if argv[0] == "mktemp":
-            return Result(stdout=f"/tmp/tmp.{len(self.commands)}\n")
-        if argv[0] == "stat":
-            return Result(1)
-        if argv[0] == "curl":
-            if self.key_download_fails:
-                return Result(6, stderr="curl: (6) Could not resolve host: download.newrelic.com")
-            self.files[argv[argv.index("-o") + 1]] = ("0600", "-----BEGIN PGP PUBLIC KEY BLOCK-----")
-        if argv[0] == "install" and "-d" not in argv:
-            source, target = argv[-2], argv[-1]
-            content = self.uploads.get(source) or self.files.pop(source)[1]
-            self.files[target] = (argv[argv.index("-m") + 1], content)
-        return Result()
-
-    def put(self, data: io.BytesIO, path: str) -> None:
-        self.uploads[path] = data.read().decode()
 
 
 def test_the_repository_is_added_with_its_key_in_etc_apt_keyrings_and_no_apt_key():

@@ -25,13 +25,15 @@ from ..system import await_listening, enable, service
 if TYPE_CHECKING:
     from fabric import Connection
 
-NEWRELIC_KEY_URL = "https://download.newrelic.com/infrastructure_agent/gpg/newrelic-infra.gpg"
-NEWRELIC_REPOSITORY = "https://download.newrelic.com/infrastructure_agent/linux/apt/"
-NEWRELIC_KEYRING = "/etc/apt/keyrings/newrelic-infra.asc"  # an armored key: apt reads .asc keyrings as they are
-NEWRELIC_SOURCE = "/etc/apt/sources.list.d/newrelic-infra.list"
+NEWRELIC = apt.SignedRepository(
+    name="newrelic-infra", title="New Relic",
+    key_url="https://download.newrelic.com/infrastructure_agent/gpg/newrelic-infra.gpg",
+    url="https://download.newrelic.com/infrastructure_agent/linux/apt/",
+)
+NEWRELIC_KEYRING = NEWRELIC.keyring
+NEWRELIC_SOURCE = NEWRELIC.source
 NEWRELIC_CONF = "/etc/newrelic-infra.yml"
 NEWRELIC_SERVICE = "newrelic-infra"
-KEY_DOWNLOAD_TIMEOUT = 60  # seconds curl may take for New Relic's key
 
 MUNIN_PACKAGES = ("munin-node", "munin-plugins-extra", "libdbd-pg-perl")
 MUNIN_CONF = "/etc/munin/munin-node.conf"
@@ -44,7 +46,7 @@ PRIVATE_NETWORKS = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")  # what 1.x
 # --- New Relic infrastructure agent ---------------------------------------------------------------------
 def newrelic_source_line(codename: str, architecture: str) -> str:
     """The apt source for New Relic's repository, trusting its key for that source only."""
-    return f"deb [arch={architecture} signed-by={NEWRELIC_KEYRING}] {NEWRELIC_REPOSITORY} {codename} main\n"
+    return NEWRELIC.source_line(codename, architecture)
 
 
 def camel(value: str) -> str:
@@ -86,22 +88,7 @@ def upload_newrelic_infra_conf(cxn: Connection, text: str) -> str:
 
 def add_newrelic_repository(cxn: Connection) -> str:
     """New Relic's key into /etc/apt/keyrings, then its source (key first: a failed download leaves apt as it was)."""
-    codename = cxn.run("lsb_release -cs", hide=True).stdout.strip()
-    architecture = cxn.run("dpkg --print-architecture", hide=True).stdout.strip()
-    if not codename or not architecture:
-        raise DeployError(f"{cxn.host}: cannot tell the release codename or architecture for New Relic's repository")
-    sudo(cxn, join("install", "-d", "-m", "0755", "/etc/apt/keyrings"), hide=True)
-    fetched = sudo(cxn, join("curl", "-fsSL", "--max-time", str(KEY_DOWNLOAD_TIMEOUT), "-o", NEWRELIC_KEYRING + ".new",
-                             NEWRELIC_KEY_URL), hide=True, warn=True)
-    if not fetched.ok:
-        sudo(cxn, join("rm", "-f", NEWRELIC_KEYRING + ".new"), hide=True, warn=True)
-        raise DeployError(f"{cxn.host}: cannot download New Relic's apt key from {NEWRELIC_KEY_URL}: "
-                          f"{fetched.stderr.strip() or f'curl exit status {fetched.exited}'}")
-    sudo(cxn, join("install", "-m", "0644", "-o", "root", "-g", "root", NEWRELIC_KEYRING + ".new", NEWRELIC_KEYRING),
-         hide=True)
-    sudo(cxn, join("rm", "-f", NEWRELIC_KEYRING + ".new"), hide=True)
-    put(cxn, newrelic_source_line(codename, architecture), NEWRELIC_SOURCE)
-    return codename
+    return apt.add_signed_repository(cxn, NEWRELIC)
 
 
 def install_newrelic_infra(cxn: Connection, conf_text: str) -> str:
