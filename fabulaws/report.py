@@ -10,8 +10,9 @@ what the deploy engine and the application steps were handed before it existed.
 (``rich.live``); on anything else only what a log reader needs (each server's
 outcome, or each change of a coarse status), never one line per remote output line.
 
-Per-server log files live in ``.fabulaws/logs`` under the project directory,
-mode 0600 (remote output can mention hosts, users and paths).
+Per-server log files live in ``.fabulaws/logs`` under the project directory:
+the directories 0700, the files 0600 from the moment they exist (remote output can
+mention hosts, users and paths).
 """
 
 from __future__ import annotations
@@ -214,9 +215,21 @@ def one_line(text: str, width: int = 160) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
+def private_dir(directory: Path) -> Path:
+    """``directory`` and any missing parent made mode 0700 (never readable by others, not even for a moment);
+    an existing one is narrowed to 0700 (older versions left 0755)."""
+    missing = [directory, *directory.parents]
+    for path in reversed(missing):
+        if not path.exists():
+            path.mkdir(mode=0o700, exist_ok=True)
+    if directory.stat().st_mode & 0o077:
+        directory.chmod(0o700)
+    return directory
+
+
 def open_log(directory: Path, *parts: str) -> tuple[Path, TextIO]:
-    """A new log file ``<UTC time>_<parts>.log`` in ``directory`` (created), mode 0600, line-buffered."""
-    directory.mkdir(parents=True, exist_ok=True)
+    """A new log file ``<UTC time>_<parts>.log`` in ``directory`` (created 0700), mode 0600, line-buffered."""
+    private_dir(directory)
     stamp = datetime.now(UTC).strftime("%Y-%m-%d_%H-%M-%S")
     name = "_".join([stamp, *(re.sub(r"[^A-Za-z0-9.@-]+", "-", part) for part in parts if part)])
     path = directory / f"{name}.log"

@@ -153,7 +153,7 @@ def test_post_bootstrap_ran_and_web_servers_know_their_own_names(environment):
         address = web["PrivateIpAddress"]
         shell = Shell(environment, address)
         shell.ok("test -f /var/tmp/post-bootstrap-ran")  # baked into the image on its temporary server
-        assert address in shell.ok("sudo cat /home/myproject/services/own-hosts").split()
+        assert address in shell.ok("cat /var/lib/fabulaws/myproject-testing/own-hosts").split()
         # launched from the image, with another address than the server it was baked on: Django still serves it
         status, body = http_get(address, "/")
         assert status == 200 and "Hello from myproject" in body, (status, body[:200])

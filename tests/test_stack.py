@@ -90,7 +90,10 @@ def test_derived_paths_and_names(settings):
     assert paths.media_root == "/home/myproject/www/testing/uploaded_media"
     assert paths.static_root == "/home/myproject/www/testing/static_media"
     assert paths.services == "/home/myproject/services"
-    assert paths.nginx_conf == "/home/myproject/services/nginx/testing.conf"
+    assert paths.nginx_conf == "/etc/nginx/sites-available/myproject-testing.conf"
+    assert paths.supervisor_conf == "/etc/supervisor/conf.d/myproject-testing.conf"
+    assert paths.server_log_dir == "/var/log/myproject/testing"
+    assert paths.own_hosts == "/var/lib/fabulaws/myproject-testing/own-hosts"
     assert paths.local_settings_py == "/home/myproject/www/testing/code_root/myproject/local_settings.py"
     assert (paths.database_name, paths.vhost) == ("myproject_testing", "myproject_testing")
     assert paths.staticfiles_s3_bucket == "myproject-testing-static-files"
@@ -107,6 +110,6 @@ def test_log_files_follow_1x_order_then_workers_then_extras(tmp_path):
     stack = Stack.from_servers(Environment(load_settings(tmp_path / "fabulaws-config.yml"), "myproject", "testing"), [])
     logs = stack.log_files
     assert logs[0] == ("munin", "/var/log/munin/munin-node.log", None)
-    assert logs[-2] == ("celery", "/home/myproject/www/testing/log/celeryd-main.log", None)
+    assert logs[-2] == ("celery", "/var/log/myproject/testing/celeryd-main.log", None)  # supervisord (root) writes it
     assert logs[-1] == ("app", "/var/log/app.log", "%Y")
     assert len(logs) == 13

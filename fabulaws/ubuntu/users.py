@@ -4,12 +4,15 @@
 name) and an optional ``<name>.gecos`` with the full name. Unlike 1.x, accounts
 get locked passwords (not empty ones) and passwordless sudo through a sudoers.d
 file checked by ``visudo`` before it is installed; the image's ``ubuntu`` user
-is expired only after a sysadmin has proved they can log in and use sudo.
+is expired only after a sysadmin has proved they can log in and use sudo. The
+deploy user gets sudo for exactly ``supervisorctl start|stop|restart|status`` of
+its environment's program groups, nothing else (it must not become root).
 """
 
 from __future__ import annotations
 
 import posixpath
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -57,15 +60,39 @@ def sudoers(admin_groups: list[str]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def install_sudoers(cxn: Connection, admin_groups: list[str]) -> None:
-    """A sudoers.d file, validated by ``visudo -cf`` before it takes effect."""
-    staging = SUDOERS_FILE + ".new"
-    put(cxn, sudoers(admin_groups), staging, mode="0440")
+SUPERVISORCTL = "/usr/bin/supervisorctl"
+SUPERVISOR_ACTIONS = ("start", "stop", "restart", "status")
+
+
+def sudoers_word(text: str) -> str:
+    """``text`` as one literal argument of a sudoers command: its separators (``,:=#``, blanks) and wildcards
+    (``*?[]``) escaped with a backslash, so sudo compares them as they are."""
+    return "".join(f"\\{char}" if char in "\\,:=#*?[] \t" else char for char in text)
+
+
+def deploy_user_sudoers(user: str, targets: list[str]) -> str:
+    """``user`` may run ``supervisorctl <action> <target>`` for exactly these targets (``*`` literal, never a
+    wildcard: ``testing-web:*`` is allowed, ``all`` or ``testing-web:* -c file`` is not), and nothing else."""
+    commands = [f"{SUPERVISORCTL} {action} {sudoers_word(target)}" for target in targets for action in SUPERVISOR_ACTIONS]
+    return ("# Managed by FabulAWS: the deploy user restarts its programs; it cannot change what root reads.\n"
+            f"{user} ALL=(root) NOPASSWD: " + ", ".join(commands) + "\n")
+
+
+def deploy_sudoers_file(project: str, environment: str) -> str:
+    """The deploy user's sudoers.d file for one environment (sudo skips names with a dot: none here)."""
+    return f"/etc/sudoers.d/60-fabulaws-{re.sub(r'[^A-Za-z0-9_-]', '-', f'{project}-{environment}')}"
+
+
+def install_sudoers(cxn: Connection, content: str, path: str = SUDOERS_FILE, source: str = "admin_groups") -> None:
+    """A sudoers.d file, validated by ``visudo -cf`` before it takes effect (``source``: what it was made from,
+    for the error). Root's, 0440."""
+    staging = path + ".new"  # sudo ignores sudoers.d names containing a dot: never read half-written
+    put(cxn, content, staging, mode="0440")
     check = sudo(cxn, join("visudo", "-cf", staging), hide=True, warn=True)
     if not check.ok:
         sudo(cxn, join("rm", "-f", staging), hide=True)
-        raise ConfigError(f"admin_groups {admin_groups} give an invalid sudoers file: {check.stdout.strip()} {check.stderr.strip()}")
-    sudo(cxn, join("mv", staging, SUDOERS_FILE), hide=True)
+        raise ConfigError(f"{source} give an invalid sudoers file: {check.stdout.strip()} {check.stderr.strip()}")
+    sudo(cxn, join("mv", staging, path), hide=True)
 
 
 def user_exists(cxn: Connection, name: str) -> bool:
@@ -100,7 +127,7 @@ def create_sysadmins(cxn: Connection, admins: list[Sysadmin], admin_groups: list
     ensure_groups(cxn, admin_groups)
     for admin in admins:
         create_sysadmin(cxn, admin, admin_groups)
-    install_sudoers(cxn, admin_groups)
+    install_sudoers(cxn, sudoers(admin_groups), source=f"admin_groups {admin_groups}")
 
 
 def create_deploy_user(cxn: Connection, name: str, home: str, admins: list[Sysadmin]) -> None:

@@ -16,16 +16,20 @@ class Paths:
 
     home: str
     root: str
-    log_dir: str
+    log_dir: str  # the application's own logs (Django LOGGING, New Relic): the webserver user writes here
+    server_log_dir: str  # what root-run daemons write (supervisord's program output, nginx): root's alone
     code_root: str
     project_root: str
     virtualenv_root: str
     media_root: str
     static_root: str
     services: str
+    state_dir: str  # root-owned: the server's own names and the upgrade page
     own_hosts: str
     own_hosts_script: str
+    supervisor_conf: str
     nginx_conf: str
+    nginx_html: str
     local_settings_py: str
     database_name: str
     vhost: str
@@ -40,19 +44,27 @@ class Paths:
         code_root = posixpath.join(root, "code_root")
         project_root = posixpath.join(code_root, settings.project)
         services = posixpath.join(home, "services")
+        # Everything root reads, runs or writes lives outside the deploy user's home, in directories only root can
+        # write (a root-owned file in a directory the deploy user owns can be renamed away and replaced).
+        name = f"{settings.project}-{environment}"
+        state_dir = posixpath.join("/var/lib/fabulaws", name)
         return cls(
             home=home,
             root=root,
             log_dir=posixpath.join(root, "log"),
+            server_log_dir=posixpath.join("/var/log", settings.project, environment),
             code_root=code_root,
             project_root=project_root,
             virtualenv_root=posixpath.join(root, "env"),
             media_root=posixpath.join(root, "uploaded_media"),
             static_root=posixpath.join(root, "static_media"),
             services=services,
-            own_hosts=posixpath.join(services, "own-hosts"),
-            own_hosts_script=posixpath.join(services, "own-hosts.sh"),
-            nginx_conf=posixpath.join(services, "nginx", f"{environment}.conf"),
+            state_dir=state_dir,
+            own_hosts=posixpath.join(state_dir, "own-hosts"),
+            own_hosts_script=posixpath.join("/usr/local/sbin", f"fabulaws-own-hosts-{name}"),
+            supervisor_conf=posixpath.join("/etc/supervisor/conf.d", f"{name}.conf"),
+            nginx_conf=posixpath.join("/etc/nginx/sites-available", f"{name}.conf"),
+            nginx_html=posixpath.join(state_dir, "html"),
             local_settings_py=posixpath.join(project_root, settings.local_settings_py_relative_path),
             database_name=f"{settings.project}_{environment}",
             vhost=f"{settings.project}_{environment}",
@@ -68,14 +80,15 @@ class Paths:
             ("postgresql", "/var/log/postgresql/postgresql-*.log", None),
             ("redis", "/var/log/redis/redis*.log", None),
             ("rabbitmq", "/var/log/rabbitmq/rabbit*.log", None),
-            ("nginx", posixpath.join(self.log_dir, "error.log"), None),
-            ("nginx", posixpath.join(self.log_dir, "access.log"), None),
-            ("gunicorn", posixpath.join(self.log_dir, "gunicorn.log"), None),
-            ("pgbouncer", posixpath.join(self.log_dir, "pgbouncer.log"), None),
+            ("nginx", posixpath.join(self.server_log_dir, "error.log"), None),
+            ("nginx", posixpath.join(self.server_log_dir, "access.log"), None),
+            ("gunicorn", posixpath.join(self.server_log_dir, "gunicorn.log"), None),
+            ("pgbouncer", posixpath.join(self.server_log_dir, "pgbouncer.log"), None),
             ("stunnel", posixpath.join(self.log_dir, "stunnel.log"), None),
             ("celery", posixpath.join(self.log_dir, "celerycam.log"), None),
             ("celery", posixpath.join(self.log_dir, "celerybeat.log"), None),
         ]
-        logs += [("celery", posixpath.join(self.log_dir, f"celeryd-{name}.log"), None) for name in settings.celery_workers]
+        logs += [("celery", posixpath.join(self.server_log_dir, f"celeryd-{name}.log"), None)
+                 for name in settings.celery_workers]
         logs += [(extra.tag, path, extra.date_format) for path, extra in settings.extra_log_files.items()]
         return logs

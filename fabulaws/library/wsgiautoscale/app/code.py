@@ -8,20 +8,53 @@ from ....errors import DeployError
 from ....remote.commands import join, sudo
 from ....remote.files import exists
 from ....remote.gitauth import GitAccess, operator_has_agent, run_git, uses_ssh
+from ....report import warn
 from ....secrets import MissingSecret
 from . import ServerApp
 
-SERVICE_DIRS = ("nginx", "nginx/html", "supervisor", "pgbouncer")
+SERVICE_DIRS = ("pgbouncer",)  # under ~/services: what the deploy user's programs read (root's files are elsewhere)
+
+# Root changes the owner and mode of a directory under the deploy user's home only through descriptors opened
+# without following a symbolic link at any step: a link put in the way (``log`` -> ``/etc``) is refused, never
+# followed. Arguments: path, owner, group, octal mode.
+SECURE_CHOWN = """
+import grp, os, pwd, sys
+path, owner, group, mode = sys.argv[1:]
+fd = os.open("/", os.O_RDONLY | os.O_DIRECTORY)
+for part in [p for p in path.split("/") if p]:
+    try:
+        step = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
+    except OSError as error:
+        sys.exit(f"{path}: {part}: {error.strerror} (a symbolic link or not a directory: refused)")
+    os.close(fd)
+    fd = step
+os.fchown(fd, pwd.getpwnam(owner).pw_uid, grp.getgrnam(group).gr_gid)
+os.fchmod(fd, int(mode, 8))
+"""
+
+
+def own_directory(app: ServerApp, path: str, owner: str, group: str, mode: str) -> bool:
+    """Give ``path`` (made by the deploy user) to ``owner``:``group`` with ``mode``, as root but never through a
+    symbolic link. A path through a link (a 1.x site's own arrangement, or a planted one) is left as it is, with a
+    warning; returns whether it was set."""
+    result = sudo(app.cxn, join("python3", "-c", SECURE_CHOWN, path, owner, group, mode), hide=True, warn=True)
+    if not result.ok:
+        lines = result.stderr.strip().splitlines()
+        warn(app.report, f"{app.host}: {lines[-1] if lines else path}; left as it is")
+    return result.ok
 
 
 def setup_dirs(app: ServerApp) -> None:
-    """Log, service, media and static directories, owned as 1.x made them."""
+    """Log, service, media and static directories. The application's log directory belongs to the webserver user
+    (Django's LOGGING, New Relic) with the deploy user's group (setgid, group-writable), and is never
+    world-writable; supervisord's and nginx's logs go to root's ``server_log_dir`` (app/services.py)."""
     paths, settings = app.paths, app.settings
     sudo(app.cxn, join("chmod", "0711", paths.home), hide=True)  # services may pass through, not list it
-    app.as_deploy_user(join("mkdir", "-p", paths.log_dir, *[posixpath.join(paths.services, d) for d in SERVICE_DIRS]))
-    sudo(app.cxn, join("chmod", "a+w", paths.log_dir), hide=True)
-    sudo(app.cxn, join("mkdir", "-p", paths.media_root, paths.static_root), hide=True)
-    sudo(app.cxn, join("chown", "-R", settings.webserver_user, paths.media_root, paths.static_root), hide=True)
+    app.as_deploy_user(join("mkdir", "-p", paths.log_dir, paths.media_root, paths.static_root,
+                            *[posixpath.join(paths.services, d) for d in SERVICE_DIRS]))
+    own_directory(app, paths.log_dir, settings.webserver_user, settings.deploy_user, "2770")
+    for directory in (paths.media_root, paths.static_root):
+        own_directory(app, directory, settings.webserver_user, settings.webserver_user, "0755")
 
 
 def git_access(app: ServerApp) -> GitAccess:
@@ -57,7 +90,8 @@ def update_source(app: ServerApp, changeset: str | None = None) -> str:
     returns the changeset now checked out."""
     code_root = app.paths.code_root
     vcs = app.settings.vcs_cmd
-    sudo(app.cxn, f"cd {join(code_root)} && find . -name '*.pyc' -delete", hide=True)
+    # as the deploy user, whose tree it is (root would follow whatever links the tree holds)
+    app.as_deploy_user("find . -name '*.pyc' -delete", cwd=code_root, warn=True)
     app.as_deploy_user(join(vcs, "remote", "set-url", "origin", app.settings.repo), cwd=code_root)  # the configured repo
     run_git(app.cxn, git_access(app), join(vcs, "fetch", "--quiet", "origin"), cwd=code_root)
     target = changeset or (app.stack.branch if app.stack.branch.startswith("origin/") else f"origin/{app.stack.branch}")

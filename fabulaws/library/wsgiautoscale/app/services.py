@@ -8,6 +8,7 @@ import subprocess
 from ....errors import ConfigError, DeployError
 from ....remote.commands import join, sudo
 from ....remote.files import exists, put, render
+from ....ubuntu import users
 from ....ubuntu.system import service
 from . import ServerApp, template
 from .newrelic import agent_for_programs
@@ -58,9 +59,10 @@ def pgbouncer_ini(app: ServerApp) -> str:
 
 # --- supervisor ---------------------------------------------------------------------------------------
 def upload_supervisor_conf(app: ServerApp, run_update: bool = True) -> None:
-    """Render the environment's programs and link them into supervisor's conf.d (secrets stay out of it)."""
+    """Render the environment's programs into supervisor's conf.d as root's own file (supervisord runs as root and
+    would run any ``user=root`` program the file names), and let the deploy user restart them through sudo;
+    secrets stay out of it. Older layouts (a link to the deploy user's copy) are replaced."""
     settings, paths = app.settings, app.paths
-    conf = posixpath.join(paths.services, "supervisor", f"{app.environment}.conf")
     text = render(template("supervisor.conf"), {
         "deployment": app.deployment, "environment": app.environment, "roles": app.roles, "paths": paths,
         "deploy_user": settings.deploy_user, "webserver_user": settings.webserver_user,
@@ -71,12 +73,35 @@ def upload_supervisor_conf(app: ServerApp, run_update: bool = True) -> None:
         # without run_update (bootstrap) the virtualenv does not exist yet: the next upload wraps the programs
         "newrelic": agent_for_programs(app) if run_update else None,
     })
-    put(app.cxn, text, conf, owner=settings.deploy_user)
-    link = f"/etc/supervisor/conf.d/{settings.project}-{app.environment}.conf"
-    sudo(app.cxn, f"rm -f /etc/supervisor/conf.d/{join(settings.project)}-*.conf", hide=True, warn=True)
-    sudo(app.cxn, join("ln", "-sf", conf, link), hide=True)
+    ensure_server_log_dir(app)
+    # the other environments' programs and any link (1.x, 2.x before 3: into the deploy user's ~/services) go
+    remove_others(app, posixpath.dirname(paths.supervisor_conf), f"{settings.project}-*.conf", paths.supervisor_conf)
+    put(app.cxn, text, paths.supervisor_conf)
+    app.as_deploy_user(join("rm", "-f", posixpath.join(paths.services, "supervisor", f"{app.environment}.conf")))
+    users.install_sudoers(app.cxn, users.deploy_user_sudoers(settings.deploy_user, supervisor_targets(app.environment)),
+                          users.deploy_sudoers_file(settings.project, app.environment), source="deploy_user")
     if run_update:
         sudo(app.cxn, "supervisorctl update", hide=True)
+
+
+def supervisor_targets(environment: str) -> list[str]:
+    """What the deploy user may start, stop, restart and see: each of the environment's program groups."""
+    return [f"{environment}-{group}:*" for group in GROUPS]
+
+
+def ensure_server_log_dir(app: ServerApp) -> None:
+    """The directory supervisord and nginx (root) write logs into: root's, readable by the deploy user's group,
+    writable by no one else (a link planted there would have root write wherever it points)."""
+    directory = app.paths.server_log_dir
+    sudo(app.cxn, f"{join('mkdir', '-p', directory)} && {join('chown', 'root:' + app.settings.deploy_user, directory)}"
+                  f" && {join('chmod', '0750', directory)}", hide=True)
+
+
+def remove_others(app: ServerApp, directory: str, pattern: str, keep: str) -> None:
+    """Delete the entries of root's ``directory`` matching ``pattern``, except ``keep`` when it is a real file
+    (a symbolic link there is an older layout's: it goes too)."""
+    sudo(app.cxn, join("find", directory, "-maxdepth", "1", "-name", pattern, "(", "-type", "l", "-o", "!", "-path",
+                       keep, ")", "-delete"), hide=True)
 
 
 def supervisor(app: ServerApp, command: str, group: str, process: str | None = None) -> None:
@@ -92,7 +117,7 @@ def supervisor(app: ServerApp, command: str, group: str, process: str | None = N
 
 # --- nginx ----------------------------------------------------------------------------------------------
 def html_dir(app: ServerApp) -> str:
-    return posixpath.join(app.paths.services, "nginx", "html")
+    return app.paths.nginx_html
 
 
 def server_names(domains: list[str]) -> list[str]:
@@ -115,6 +140,8 @@ def basic_auth_line(username: str, password: str) -> str:
 
 
 def upload_nginx_conf(app: ServerApp) -> None:
+    """The site in sites-available (root's file: nginx's master runs as root), enabled by a link beside it; the
+    older layout's link into the deploy user's ~/services is replaced, its copy removed."""
     settings, paths = app.settings, app.paths
     passwd_file = None
     if app.stack.env.basic_auth:
@@ -126,11 +153,14 @@ def upload_nginx_conf(app: ServerApp) -> None:
         "server_port": app.stack.server_port, "server_names": server_names(app.stack.site_domains),
         "passwd_file": passwd_file,
     })
-    put(app.cxn, text, paths.nginx_conf, owner=settings.deploy_user)
-    sudo(app.cxn, f"rm -f /etc/nginx/sites-enabled/default /etc/nginx/sites-enabled/{join(settings.project)}-*.conf",
-         hide=True, warn=True)
-    sudo(app.cxn, join("ln", "-sf", paths.nginx_conf, f"/etc/nginx/sites-enabled/{settings.project}-{app.environment}.conf"),
-         hide=True)
+    ensure_server_log_dir(app)
+    sudo(app.cxn, join("install", "-d", "-o", "root", "-g", "root", "-m", "0755", paths.state_dir, html_dir(app)), hide=True)
+    put(app.cxn, text, paths.nginx_conf)
+    enabled = posixpath.join("/etc/nginx/sites-enabled", posixpath.basename(paths.nginx_conf))
+    sudo(app.cxn, join("rm", "-f", "/etc/nginx/sites-enabled/default"), hide=True)
+    remove_others(app, "/etc/nginx/sites-enabled", f"{settings.project}-*.conf", enabled)
+    sudo(app.cxn, join("ln", "-sfn", paths.nginx_conf, enabled), hide=True)
+    app.as_deploy_user(join("rm", "-f", posixpath.join(paths.services, "nginx", f"{app.environment}.conf")))
     check = sudo(app.cxn, "nginx -t", hide=True, warn=True)
     if not check.ok:
         raise DeployError(f"{app.host}: nginx rejects the configuration: {check.stderr.strip()}")
@@ -143,13 +173,17 @@ OWN_HOSTS_SERVICE = "fabulaws-own-hosts"
 
 def install_boot_names(app: ServerApp) -> None:
     """A boot service records the server's own names before the site starts (1.x's web rc.local, over IMDSv2);
-    run once now."""
-    context = {"deployment": app.deployment, "environment": app.environment, "own_hosts": join(app.paths.own_hosts),
-               "own_hosts_script": join(app.paths.own_hosts_script)}
-    put(app.cxn, render(template("own-hosts.sh"), context), app.paths.own_hosts_script, mode="0755")
+    run once now. Script and record are root's, in root's directories; the older layout's copies in the deploy
+    user's ~/services are removed."""
+    paths = app.paths
+    context = {"deployment": app.deployment, "environment": app.environment, "own_hosts": join(paths.own_hosts),
+               "own_hosts_script": join(paths.own_hosts_script)}
+    sudo(app.cxn, join("install", "-d", "-o", "root", "-g", "root", "-m", "0755", paths.state_dir), hide=True)
+    put(app.cxn, render(template("own-hosts.sh"), context), paths.own_hosts_script, mode="0755")
     put(app.cxn, render(template("own-hosts.init"), context), f"/etc/init.d/{OWN_HOSTS_SERVICE}", mode="0755")
     sudo(app.cxn, join("update-rc.d", OWN_HOSTS_SERVICE, "defaults"), hide=True)
-    recorded = sudo(app.cxn, join(app.paths.own_hosts_script), hide=True, warn=True)
+    app.as_deploy_user(join("rm", "-f", *[posixpath.join(paths.services, name) for name in ("own-hosts.sh", "own-hosts")]))
+    recorded = sudo(app.cxn, join(paths.own_hosts_script), hide=True, warn=True)
     if not recorded.ok:
         app.report(f"{app.host}: own-hosts: instance metadata unavailable ({recorded.stderr.strip()})")
 
@@ -160,7 +194,7 @@ def begin_upgrade(app: ServerApp, stay_healthy: bool = True) -> None:
     pages = static_html(app)
     names = ["upgrade_message"] + (["healthcheck_override"] if stay_healthy else [])
     for name in names:
-        put(app.cxn, pages[name].read_bytes(), posixpath.join(html_dir(app), pages[name].name), owner=app.settings.deploy_user)
+        put(app.cxn, pages[name].read_bytes(), posixpath.join(html_dir(app), pages[name].name), make_dirs=True)
 
 
 def end_upgrade(app: ServerApp) -> None:
@@ -176,7 +210,7 @@ def hold_health_check(app: ServerApp, on: bool) -> str:
         return "upgrade page shown: left as it is"
     target = posixpath.join(html_dir(app), pages["healthcheck_override"].name)
     if on:
-        put(app.cxn, pages["healthcheck_override"].read_bytes(), target, owner=app.settings.deploy_user)
+        put(app.cxn, pages["healthcheck_override"].read_bytes(), target, make_dirs=True)
     else:
         sudo(app.cxn, join("rm", "-f", target), hide=True)
     return "health check held" if on else "health check released"

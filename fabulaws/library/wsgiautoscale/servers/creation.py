@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from ....errors import ConfigError, DeployError, UsageError
-from ....report import LiveStatus, Reporter, reporter
+from ....report import LiveStatus, Reporter, private_dir, reporter
 from ....secrets import MissingSecret
 from ....waits import Polling, Wait, wait_for
 from .provision import Cancelled, NewServer, ServerSpec
@@ -94,7 +94,7 @@ def log_path(directory: Path, spec: ServerSpec, index: int) -> Path:
 
 def server_logger(name: str, path: Path) -> tuple[logging.Logger, logging.Handler]:
     """A logger writing to ``path`` only (created mode 0600: it names hosts, users and paths)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent)
     os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600))
     handler = logging.FileHandler(path)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))

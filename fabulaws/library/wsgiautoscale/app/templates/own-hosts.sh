@@ -1,5 +1,6 @@
 #!/bin/sh
-# Managed by FabulAWS for {{ deployment }} {{ environment }}; changes are overwritten.
+# Managed by FabulAWS for {{ deployment }} {{ environment }}; changes are overwritten. Root runs it: it and its
+# directory are root's alone.
 # This server's own names, for Django's ALLOWED_HOSTS (read by local settings from {{ own_hosts }}): a server
 # launched from an image has a new address. Instance metadata through IMDSv2 (a session token first).
 set -e
