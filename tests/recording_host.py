@@ -30,10 +30,13 @@ class Recorder:
     files: dict[str, tuple[str, str]] = field(default_factory=dict)  # path -> (mode, content)
     uploads: dict[str, str] = field(default_factory=dict)
     commands: list[str] = field(default_factory=list)
+    stdin: dict[int, str] = field(default_factory=dict)  # index in commands -> what the command read on stdin
     host: str = "10.0.1.5"
 
     def run(self, command: str, **kwargs) -> Result:
         self.commands.append(command)
+        if kwargs.get("in_stream") is not None:
+            self.stdin[len(self.commands) - 1] = kwargs["in_stream"].read()
         words = shlex.split(command)
         argv = shlex.split(words[4]) if words[:4] == ["sudo", "-n", "bash", "-c"] else words
         if argv[:2] == ["lsb_release", "-cs"]:
@@ -45,8 +48,10 @@ class Recorder:
         if argv[0] == "stat":
             return Result(1)
         if "--show-keys" in argv:
-            shown = self.files[argv[-1].rstrip(";")][1]
+            shown = self.files[argv[argv.index("--show-keys") + 1].rstrip(";")][1]
             return Result(stdout=f"pub:-:4096:1:2F59B5F99B1BE0B4:1684867200:::-:::scSC::::::23::0:\nfpr:::::::::{shown}:\n")
+        if argv[0] == "saslpasswd2":
+            self.files[argv[argv.index("-f") + 1]] = ("0600", f"sasldb: {argv[-1]}")
         if argv[0] == "curl":
             if self.key_download_fails:
                 return Result(6, stderr="curl: (6) Could not resolve host: download.example")

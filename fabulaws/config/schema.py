@@ -464,9 +464,13 @@ class Settings(Model):
     gunicorn_worker_class: str = Field(default="sync", description=doc("Gunicorn --worker-class."))
     gunicorn_worker_multiplier: int = Field(default=4, ge=1, description=doc("Gunicorn workers per CPU."))
     node_version: str | None = Field(
-        default=None, description=doc("Node.js major version for web and worker servers (e.g. 20.x). Default: none.")
+        default=None,
+        description=doc("Node.js major version for web and worker servers (20 or 20.x; 18 or later), from NodeSource's "
+                        "signed apt repository. Default: none."),
     )
-    less_version: str | None = Field(default=None, description=doc("Global npm less version. Default: none."))
+    less_version: str | None = Field(
+        default=None, description=doc("Global npm less version (exact). Default: a pinned version (4.9.1).")
+    )
     static_hosting: Literal["local", "remote"] = Field(
         default="remote", description=doc("local: deploy_web also runs collectstatic and compress.")
     )
@@ -521,6 +525,15 @@ class Settings(Model):
     def source(self) -> Path:
         """The file these settings were read from (its directory anchors relative paths)."""
         return self._source
+
+    @field_validator("node_version", mode="before")
+    @classmethod
+    def _node_major(cls, value: object) -> Any:
+        # 1.x's values (setup_<version>) were 20.x and the like; NodeSource signs node_<major>.x repositories
+        text = str(value) if isinstance(value, int | float) else value
+        if isinstance(text, str) and not (text.removesuffix(".x").isdigit() and int(text.removesuffix(".x")) >= 18):
+            raise ValueError(f"expected a Node.js major version of 18 or later such as 20 or 20.x, got {text!r}")
+        return text
 
     @property
     def origin(self) -> YamlSource:
