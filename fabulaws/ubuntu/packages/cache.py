@@ -1,29 +1,53 @@
-"""The cache role's services: Redis, memcached and RabbitMQ, on the private network only.
+"""The cache role's services: Redis, memcached and RabbitMQ, on the private network only, each with its own credential.
 
-1.x bound Redis and memcached to every interface, Redis without a password;
-here each listens on the private address and localhost, Redis and RabbitMQ
-require the ``broker_password``, and RabbitMQ's ``guest`` account is removed.
+1.x bound Redis and memcached to every interface, Redis and memcached without a
+password; here each listens on the private address and localhost, and:
+
+* Redis has one ACL user, ``deploy_user`` with ``redis_password`` (the default
+  user is off), denied the ``@admin`` commands (CONFIG, DEBUG, SAVE...: an
+  application that is broken into cannot make Redis write files); redis.conf
+  holds the password's SHA-256, not the password;
+* memcached requires SASL (binary protocol): ``deploy_user`` with
+  ``memcached_password`` in a sasldb only memcached can read;
+* RabbitMQ keeps ``deploy_user``/``broker_password`` and loses ``guest``; its
+  epmd and Erlang distribution listen on 127.0.0.1 only (no clustering here).
+
 Passwords travel in files (SFTP) or on stdin, never on a command line.
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
 import logging
 
 from ...remote.commands import join, sudo
-from ...remote.files import append, put
+from ...remote.files import append, exists, put
 from ...waits import Polling, Wait, wait_for
 from ..system import await_listening, enable, service
 from . import Component, Node
 
 REDIS_INCLUDE = "/etc/redis/fabulaws.conf"
 MEMCACHED_CONF = "/etc/memcached.conf"
+MEMCACHED_SASL_CONF = "/etc/sasl2/memcached.conf"  # where libsasl2 looks for the "memcached" application
+MEMCACHED_SASLDB = "/etc/sasl2/memcached-sasldb2"
 RABBITMQ_CONF = "/etc/rabbitmq/rabbitmq.conf"
+RABBITMQ_ENV = "/etc/rabbitmq/rabbitmq-env.conf"
+EPMD_SOCKET_DROPIN = "/etc/systemd/system/epmd.socket.d/fabulaws.conf"
 # seconds RabbitMQ may take to start, however many attempts that is: each ``await_startup`` blocks while the node
 # boots (up to its own timeout), so a fixed number of attempts alone does not bound the wait
 START_DEADLINE = 1200
 log = logging.getLogger(__name__)
+# The node is rabbit@localhost: its CLI tools find it through epmd on 127.0.0.1 (the hostname resolves to the
+# private address, where nothing answers now); 1.x's rabbit@<hostname> kept its data under another name.
+RABBITMQ_ENV_TEXT = """\
+# Managed by FabulAWS: epmd and the Erlang distribution listen on localhost only (no clustering).
+NODENAME=rabbit@localhost
+export ERL_EPMD_ADDRESS=127.0.0.1
+SERVER_ADDITIONAL_ERL_ARGS="-kernel inet_dist_use_interface {127,0,0,1}"
+CTL_ERL_ARGS="-kernel inet_dist_use_interface {127,0,0,1}"
+"""
+EPMD_SOCKET_TEXT = "# Managed by FabulAWS: epmd on localhost only.\n[Socket]\nListenStream=\nListenStream=127.0.0.1:4369\n"
 
 
 class Redis(Component):
@@ -33,20 +57,28 @@ class Redis(Component):
     services = ("redis-server",)
 
     def configure(self, node: Node) -> None:
-        password = node.secret("broker_password")
-        lines = [
-            "# Managed by FabulAWS (included last from redis.conf, so it wins).",
-            f"bind {node.address} 127.0.0.1",
-            "protected-mode yes",
-            "loglevel notice",
-            "tcp-keepalive 60",
-            f"requirepass {redis_quote(password)}",
-        ]
-        put(node.cxn, "\n".join(lines) + "\n", REDIS_INCLUDE, owner="redis", group="redis", mode="0640")
+        text = redis_conf(node.address, node.settings.deploy_user, node.secret("redis_password"))
+        put(node.cxn, text, REDIS_INCLUDE, owner="redis", group="redis", mode="0640")
         append(node.cxn, "/etc/redis/redis.conf", f"include {REDIS_INCLUDE}")
         enable(node.cxn, "redis-server")
         service(node.cxn, "redis-server", "restart")
         await_listening(node.cxn, "Redis", node.address, 6379)
+
+
+def redis_conf(address: str, user: str, password: str) -> str:
+    """FabulAWS's part of redis.conf: where Redis listens and its one user (the password as its SHA-256)."""
+    digest = hashlib.sha256(password.encode()).hexdigest()
+    lines = [
+        "# Managed by FabulAWS (included last from redis.conf, so it wins).",
+        f"bind {address} 127.0.0.1",
+        "protected-mode yes",
+        "loglevel notice",
+        "tcp-keepalive 60",
+        # no password-only AUTH: the default user is off, clients name theirs (redis://user:password@...)
+        "user default off",
+        f"user {redis_quote(user)} on {redis_quote('#' + digest)} ~* &* +@all -@admin",
+    ]
+    return "\n".join(lines) + "\n"
 
 
 def redis_quote(value: str) -> str:
@@ -57,10 +89,13 @@ def redis_quote(value: str) -> str:
 
 
 class Memcached(Component):
-    """memcached with 1.x's CacheMixin sizing: 10000 connections, 5 threads, half the memory."""
+    """memcached with 1.x's CacheMixin sizing (10000 connections, 5 threads, half the memory), SASL required.
+
+    The sasldb entry's realm is the server's hostname, which memcached also uses: both are read on the server.
+    """
 
     name = "memcached"
-    packages = ("memcached",)
+    packages = ("memcached", "sasl2-bin", "libsasl2-modules")  # saslpasswd2; the PLAIN mechanism
     services = ("memcached",)
 
     def configure(self, node: Node) -> None:
@@ -73,12 +108,27 @@ class Memcached(Component):
             "-U": "0",
             "-u": "memcache",
         }
-        text = "# Managed by FabulAWS.\n-d\nlogfile /var/log/memcached.log\n" + "".join(f"{k} {v}\n" for k, v in options.items())
+        text = ("# Managed by FabulAWS.\n-d\nlogfile /var/log/memcached.log\n" + "".join(f"{k} {v}\n" for k, v in options.items())
+                + "# SASL authentication (binary protocol only): see " + MEMCACHED_SASL_CONF + "\n-S\n")
+        put(node.cxn, f"mech_list: plain\nsasldb_path: {MEMCACHED_SASLDB}\n", MEMCACHED_SASL_CONF, make_dirs=True)
+        set_sasl_password(node, node.settings.deploy_user, node.secret("memcached_password"))
         put(node.cxn, text, MEMCACHED_CONF)
         append(node.cxn, "/etc/default/memcached", "ulimit -n 20000")
         enable(node.cxn, "memcached")
         service(node.cxn, "memcached", "restart")
         await_listening(node.cxn, "memcached", node.address, 11211)
+
+
+def set_sasl_password(node: Node, user: str, password: str) -> None:
+    """A new sasldb holding only ``user`` (the password on saslpasswd2's stdin), readable by memcached alone."""
+    new = MEMCACHED_SASLDB + ".new"
+    sudo(node.cxn, join("rm", "-f", new), hide=True)
+    try:
+        sudo(node.cxn, join("saslpasswd2", "-p", "-c", "-a", "memcached", "-f", new, user),
+             in_stream=io.StringIO(password + "\n"), hide=True)
+        sudo(node.cxn, join("install", "-o", "root", "-g", "memcache", "-m", "0640", new, MEMCACHED_SASLDB), hide=True)
+    finally:
+        sudo(node.cxn, join("rm", "-f", new), hide=True, warn=True)
 
 
 class RabbitMQ(Component):
@@ -93,8 +143,10 @@ class RabbitMQ(Component):
     def configure(self, node: Node) -> None:
         config = f"# Managed by FabulAWS.\nlisteners.tcp.1 = 127.0.0.1:5672\nlisteners.tcp.2 = {node.address}:5672\n"
         put(node.cxn, config, RABBITMQ_CONF, owner="rabbitmq", group="rabbitmq", mode="0640")
+        put(node.cxn, RABBITMQ_ENV_TEXT, RABBITMQ_ENV)
         append(node.cxn, "/etc/default/rabbitmq-server", "ulimit -n 20000")
         enable(node.cxn, "rabbitmq-server")
+        self.local_epmd(node)
         self.start(node)
         user, vhost = node.settings.deploy_user, node.paths.vhost
         self.set_user(node, user, node.secret("broker_password"))
@@ -103,6 +155,16 @@ class RabbitMQ(Component):
         self.ctl(node, "set_permissions", "-p", vhost, user, ".*", ".*", ".*")
         if self._listed(node, "list_users", "guest"):
             self.ctl(node, "delete_user", "guest")
+
+    def local_epmd(self, node: Node) -> None:
+        """epmd on 127.0.0.1 only: systemd's socket (Debian's epmd.socket listens everywhere) or, without systemd,
+        the epmd the node starts (ERL_EPMD_ADDRESS). A running epmd keeps its sockets, so it is stopped first."""
+        service(node.cxn, "rabbitmq-server", "stop", warn=True)
+        put(node.cxn, EPMD_SOCKET_TEXT, EPMD_SOCKET_DROPIN, make_dirs=True)
+        if exists(node.cxn, "/run/systemd/system"):
+            sudo(node.cxn, "systemctl daemon-reload && systemctl stop epmd.service epmd.socket", hide=True, warn=True)
+        else:
+            sudo(node.cxn, "epmd -kill", hide=True, warn=True)  # nothing to do on a new server: none runs
 
     def start(self, node: Node) -> None:
         """Start (restart) and wait until the node answers: RabbitMQ can take a while, 1.x retried too.

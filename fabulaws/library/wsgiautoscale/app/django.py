@@ -14,13 +14,31 @@ from .code import current_changeset
 from .services import pgbouncer_databases, upload_pgbouncer_conf
 
 
-def broker_url(app: ServerApp) -> str:
-    """RabbitMQ on the cache server, with the app user and the environment's vhost (password URL-quoted)."""
+def cache_address(app: ServerApp) -> str:
+    """The cache server's private address (RabbitMQ, Redis and memcached live there)."""
     cache = app.stack.cache_server
     if cache is None:
         raise DeployError(f"Cache server missing: no cache server in {app.deployment} {app.environment}")
+    return cache.private_ip
+
+
+def broker_url(app: ServerApp) -> str:
+    """RabbitMQ on the cache server, with the app user and the environment's vhost (password URL-quoted)."""
     password = quote(app.secrets.get("broker_password"), safe="")
-    return f"amqp://{quote(app.settings.deploy_user, safe='')}:{password}@{cache.private_ip}:5672/{quote(app.paths.vhost, safe='')}"
+    return f"amqp://{quote(app.settings.deploy_user, safe='')}:{password}@{cache_address(app)}:5672/{quote(app.paths.vhost, safe='')}"
+
+
+def redis_url(app: ServerApp) -> str:
+    """Redis on the cache server as its ACL user (``deploy_user``/``redis_password``, URL-quoted), database 0."""
+    user, password = quote(app.settings.deploy_user, safe=""), quote(app.secrets.get("redis_password"), safe="")
+    return f"redis://{user}:{password}@{cache_address(app)}:6379/0"
+
+
+def memcached(app: ServerApp) -> dict[str, object]:
+    """What a memcached client needs: memcached requires SASL, which only its binary protocol has (Django's
+    PyLibMCCache with ``binary``, ``username`` and ``password`` in OPTIONS; or django-bmemcached)."""
+    return {"location": f"{cache_address(app)}:11211", "username": app.settings.deploy_user,
+            "password": app.secrets.get("memcached_password"), "binary": True}
 
 
 def allowed_hosts(app: ServerApp) -> list[str]:
@@ -41,7 +59,8 @@ def update_local_settings(app: ServerApp) -> None:
         "deployment": app.deployment, "environment": app.environment, "current_role": app.roles[0],
         "current_changeset": current_changeset(app), "allowed_hosts": allowed_hosts(app), "paths": app.paths,
         "databases": pgbouncer_databases(app), "database_user": settings.database_user,
-        "pgbouncer_port": settings.pgbouncer_port, "broker_url": broker_url(app),
+        "pgbouncer_port": settings.pgbouncer_port, "broker_url": broker_url(app), "redis_url": redis_url(app),
+        "memcached": memcached(app),
         "secrets": {name: app.secrets.get(name) for name in names}, "settings": settings,
     }
     put(app.cxn, render(source.read_text(), context), app.paths.local_settings_py, owner=settings.deploy_user,

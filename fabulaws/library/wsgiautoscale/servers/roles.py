@@ -16,14 +16,16 @@ ROLE_COMPONENTS: dict[str, tuple[Component, ...]] = {
     "combo": (Fail2ban(), Python(), AppServer(), Nginx(), Postgres(primary=True)),
 }
 # The secrets setup needs, by role (checked before any instance is launched).
+# The application's local settings carry the cache services' credentials (app/django.py).
+CACHE_CLIENT_SECRETS = ("redis_password", "memcached_password")
 # The database roles sign their certificates with the CA (tls_ca); web and worker servers trust its certificate.
 ROLE_SECRETS: dict[str, tuple[str, ...]] = {
-    "cache": ("broker_password",),
+    "cache": ("broker_password", "redis_password", "memcached_password"),
     "db-primary": ("database_password", "database_replication_password", "tls_ca"),
     "db-replica": ("database_password", "database_replication_password", "tls_ca"),
-    "combo": ("database_password", "database_replication_password", "tls_ca"),
-    "web": ("tls_ca",),
-    "worker": ("tls_ca",),
+    "combo": ("database_password", "database_replication_password", "tls_ca", *CACHE_CLIENT_SECRETS),
+    "web": ("tls_ca", *CACHE_CLIENT_SECRETS),
+    "worker": ("tls_ca", *CACHE_CLIENT_SECRETS),
 }
 
 
