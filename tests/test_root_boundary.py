@@ -7,13 +7,19 @@ deploy user's sudo is exactly supervisorctl for its groups; local logs are priva
 from __future__ import annotations
 
 import configparser
+import grp
+import os
 import posixpath
+import pwd
 import re
 import stat
+import subprocess
+import sys
 
 import pytest
 from fabulaws.config import load_settings
 from fabulaws.library.wsgiautoscale.app import template
+from fabulaws.library.wsgiautoscale.app.code import THROUGH_NO_LINK
 from fabulaws.library.wsgiautoscale.app.services import supervisor_targets
 from fabulaws.library.wsgiautoscale.paths import Paths
 from fabulaws.remote.files import render
@@ -99,3 +105,23 @@ def test_an_older_wider_log_directory_is_narrowed(tmp_path):
     old.chmod(0o755)
     assert private_dir(old) == old
     assert stat.S_IMODE(old.stat().st_mode) == 0o700
+
+
+def run_through_no_link(*arguments: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", THROUGH_NO_LINK, *arguments], capture_output=True, text=True)
+
+
+def test_root_acts_under_the_deploy_users_home_through_no_symbolic_link(tmp_path):
+    real = tmp_path / "www" / "testing"
+    (real / "log").mkdir(parents=True)
+    (tmp_path / "planted").symlink_to(tmp_path / "www")  # what the deploy user could put in the way
+    user, group = pwd.getpwuid(os.getuid()).pw_name, grp.getgrgid(os.getgid()).gr_name
+    assert run_through_no_link("own", str(real / "log"), user, group, "2770").returncode == 0
+    assert stat.S_IMODE((real / "log").stat().st_mode) == 0o2770
+    refused = run_through_no_link("own", str(tmp_path / "planted" / "testing" / "log"), user, group, "0777")
+    assert refused.returncode != 0 and "planted: " in refused.stderr and "refused" in refused.stderr
+    assert stat.S_IMODE((real / "log").stat().st_mode) == 0o2770
+    assert run_through_no_link("remove", str(tmp_path / "planted" / "testing")).returncode != 0
+    assert real.is_dir()
+    assert run_through_no_link("remove", str(real)).returncode == 0
+    assert not real.exists() and (tmp_path / "www").is_dir()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import posixpath
+from typing import Any
 
 from ....errors import DeployError
 from ....remote.commands import join, sudo
@@ -14,34 +15,53 @@ from . import ServerApp
 
 SERVICE_DIRS = ("pgbouncer",)  # under ~/services: what the deploy user's programs read (root's files are elsewhere)
 
-# Root changes the owner and mode of a directory under the deploy user's home only through descriptors opened
-# without following a symbolic link at any step: a link put in the way (``log`` -> ``/etc``) is refused, never
-# followed. Arguments: path, owner, group, octal mode.
-SECURE_CHOWN = """
+# Root acts on a directory under the deploy user's home only through descriptors opened without following a
+# symbolic link at any step: a link put in the way (``www/testing`` -> ``/var``) is refused, never followed.
+# ``own PATH OWNER GROUP MODE``: fchown and fchmod the directory; ``remove PATH``: from inside its parent,
+# ``rm -rf --one-file-system`` its last name (rm follows no link below it either).
+THROUGH_NO_LINK = """
 import grp, os, pwd, sys
-path, owner, group, mode = sys.argv[1:]
+action, path = sys.argv[1:3]
+parts = [p for p in path.split("/") if p]
 fd = os.open("/", os.O_RDONLY | os.O_DIRECTORY)
-for part in [p for p in path.split("/") if p]:
+for part in parts if action == "own" else parts[:-1]:
     try:
         step = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
     except OSError as error:
         sys.exit(f"{path}: {part}: {error.strerror} (a symbolic link or not a directory: refused)")
     os.close(fd)
     fd = step
-os.fchown(fd, pwd.getpwnam(owner).pw_uid, grp.getgrnam(group).gr_gid)
-os.fchmod(fd, int(mode, 8))
+if action == "own":
+    owner, group, mode = sys.argv[3:]
+    os.fchown(fd, pwd.getpwnam(owner).pw_uid, grp.getgrnam(group).gr_gid)
+    os.fchmod(fd, int(mode, 8))
+else:
+    os.fchdir(fd)
+    os.execvp("rm", ["rm", "-rf", "--one-file-system", "--", parts[-1]])
 """
+
+
+def through_no_link(app: ServerApp, *arguments: str) -> Any:
+    return sudo(app.cxn, join("python3", "-c", THROUGH_NO_LINK, *arguments), hide=True, warn=True)
 
 
 def own_directory(app: ServerApp, path: str, owner: str, group: str, mode: str) -> bool:
     """Give ``path`` (made by the deploy user) to ``owner``:``group`` with ``mode``, as root but never through a
     symbolic link. A path through a link (a 1.x site's own arrangement, or a planted one) is left as it is, with a
     warning; returns whether it was set."""
-    result = sudo(app.cxn, join("python3", "-c", SECURE_CHOWN, path, owner, group, mode), hide=True, warn=True)
+    result = through_no_link(app, "own", path, owner, group, mode)
     if not result.ok:
         lines = result.stderr.strip().splitlines()
         warn(app.report, f"{app.host}: {lines[-1] if lines else path}; left as it is")
     return result.ok
+
+
+def remove_tree(app: ServerApp, path: str) -> None:
+    """``rm -rf`` a directory under the deploy user's home as root, reached through no symbolic link
+    (``bootstrap:purge``); DeployError naming the link otherwise."""
+    result = through_no_link(app, "remove", path)
+    if not result.ok:
+        raise DeployError(f"{app.host}: cannot delete {path}: {result.stderr.strip()}")
 
 
 def setup_dirs(app: ServerApp) -> None:

@@ -8,12 +8,12 @@ from typing import Any
 
 from fabric import Connection
 
-from ....remote.commands import join, sudo
 from ....remote.streaming import connection_of
 from . import ServerApp
 from .code import (
     clone_repo,
     create_virtualenv,
+    remove_tree,
     setup_dirs,
     update_requirements,
     update_source,
@@ -43,7 +43,7 @@ def bootstrap(app: ServerApp, post_bootstrap: Callable[[Connection], Any] | None
     (1.x ``bootstrap:purge=True``); the steps below make it again, owned by the deploy user."""
     if purge:
         app.report(f"{app.host}: purge: deleting {app.paths.root}")
-        sudo(app.cxn, join("rm", "-rf", "--one-file-system", app.paths.root), hide=True)
+        remove_tree(app, app.paths.root)  # never through a link the deploy user put in the way
     clone_repo(app)
     update_services(app, run_update=False)  # supervisor starts the programs once their virtualenv exists
     create_virtualenv(app)
