@@ -94,7 +94,10 @@ class CertificateAuthority:
         """A new server key and certificate (PEM texts) for ``addresses`` and ``dns_names`` (SANs)."""
         key = ec.generate_private_key(ec.SECP256R1())
         names: list[x509.GeneralName] = [x509.IPAddress(ipaddress.ip_address(a)) for a in addresses]
-        names += [x509.DNSName(d) for d in dns_names if d]
+        dns = [d for d in dns_names if d]
+        # libpq before 15 compares only dNSName entries (and the CN only when there is none): with a DNS name
+        # in the certificate, the address as a dNSName too lets those clients verify a server reached by address
+        names += [x509.DNSName(d) for d in dns + (list(addresses) if dns else [])]
         now = _now()
         cert = (
             x509.CertificateBuilder()
@@ -133,3 +136,10 @@ def ca_common_name(deployment: str, environment: str) -> str:
 def new_ca_pem(deployment: str, environment: str) -> str:
     """A new CA for one environment, as the ``tls_ca`` secret's value."""
     return CertificateAuthority.create(ca_common_name(deployment, environment)).pem
+
+
+def public_key_pem(cert_pem: str) -> str:
+    """The SubjectPublicKeyInfo PEM of a certificate (what ``openssl pkey -pubout`` prints for its key)."""
+    cert = x509.load_pem_x509_certificate(cert_pem.encode())
+    return cert.public_key().public_bytes(serialization.Encoding.PEM,
+                                          serialization.PublicFormat.SubjectPublicKeyInfo).decode()

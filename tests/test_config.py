@@ -78,7 +78,7 @@ def test_full_zone_names_in_avail_zones_become_letters(tmp_path):
 def test_db_settings_are_defaulted_before_use(tmp_path):
     settings = load_settings(write_config(tmp_path, BASE))
     assert settings.db_settings.postgresql_packages == ["postgresql", "libpq-dev"]
-    assert settings.db_settings.postgresql_networks == ["10.0.0.0/8", "172.16.0.0/12"]
+    assert settings.db_settings.postgresql_networks is None  # the VPC's CIDR blocks, discovered on the server
     assert settings.production_environments == ["production"]
     assert settings.gunicorn_worker_multiplier == 4
 

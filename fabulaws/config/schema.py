@@ -168,9 +168,12 @@ class DbSettings(Model):
     )
     postgresql_shmmax: int = Field(default=107374182400, ge=0, description=doc("kernel.shmmax (bytes) on database servers."))
     postgresql_shmall: int = Field(default=26214400, ge=0, description=doc("kernel.shmall (pages) on database servers."))
-    postgresql_networks: list[str] = Field(
-        default=["10.0.0.0/8", "172.16.0.0/12"],
-        description=doc("Networks (CIDR) whose clients may connect to PostgreSQL and replicate (SSL and a password)."),
+    postgresql_networks: list[str] | None = Field(
+        default=None,
+        description=doc(
+            "Networks (CIDR) whose clients may connect to PostgreSQL and replicate (TLS and a password). Default: "
+            "the CIDR blocks of the database server's VPC, discovered (1.x: 10.0.0.0/8 and 172.16.0.0/12)."
+        ),
     )
     postgresql_disable_oom: bool = Field(
         default=False, description=doc("Set vm.overcommit_memory = 2 (no overcommit, so no OOM killer) on database servers.")
@@ -181,10 +184,10 @@ class DbSettings(Model):
 
     @field_validator("postgresql_networks")
     @classmethod
-    def _networks_are_cidrs(cls, networks: list[str]) -> list[str]:
+    def _networks_are_cidrs(cls, networks: list[str] | None) -> list[str] | None:
         import ipaddress
 
-        for network in networks:
+        for network in networks or []:
             try:
                 ipaddress.ip_network(network, strict=False)
             except ValueError:

@@ -31,6 +31,8 @@ class Node:
     secret: Callable[[str], str]
     paths: Any
     primary_address: Callable[[], str] = field(default=lambda: "")  # db-replica: blocks until the primary is ready
+    private_dns: str = ""  # the instance's private DNS name, when known (a server certificate names it)
+    networks: Callable[[], list[str]] = field(default=lambda: [])  # its VPC's CIDR blocks, discovered when asked
     report: Callable[[str], None] = field(default=lambda message: None)
 
 

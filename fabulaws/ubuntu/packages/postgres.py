@@ -6,7 +6,13 @@ Changes from 1.x, all deliberate:
   an error before anything changes (1.x silently skipped settings missing from
   the file, and shipped ``checkpoint_segments``, which PostgreSQL 9.5 removed);
 * it listens on localhost and the private address, not ``*``;
-* clients from ``postgresql_networks`` must use SSL and SCRAM (1.x downgraded to md5);
+* clients from ``postgresql_networks`` (default: the VPC's CIDR blocks, discovered;
+  1.x allowed all of 10/8 and 172.16/12) must use TLS and SCRAM (1.x downgraded to md5);
+* the server's certificate is signed by the environment's CA (the secret ``tls_ca``),
+  not Debian's snakeoil one: replicas (and pgbouncer) verify it (``verify-full``);
+  TLS 1.2 or later, Mozilla's "intermediate" ciphers;
+* the replication role has its own password (``database_replication_password``),
+  not the application's;
 * passwords reach ``psql`` on stdin and ``pg_basebackup`` through a 0600
   passfile, never a command line; the replica's ``primary_conninfo`` names that
   passfile instead of holding the password.
@@ -16,12 +22,20 @@ from __future__ import annotations
 
 import io
 import posixpath
+import shlex
 from dataclasses import dataclass
 
+from ...certificates import CertificateAuthority
 from ...errors import ConfigError, DeployError
 from ...remote.commands import as_user, join, sudo
 from ...remote.files import append, contains, put
 from ..system import enable, service
+from ..tls import (
+    CA_CERTIFICATE,
+    install_ca_certificate,
+    install_server_certificate,
+    server_files,
+)
 from . import Component, Node
 
 DEFAULT_SETTINGS: dict[str, object] = {
@@ -44,6 +58,15 @@ DEFAULT_SETTINGS: dict[str, object] = {
     "random_page_cost": 2,
 }
 PGPASS = "/var/lib/postgresql/.pgpass"
+# Mozilla's server-side TLS "intermediate" configuration (TLS 1.2 ciphers; TLS 1.3's are OpenSSL's defaults)
+TLS_SETTINGS: dict[str, object] = {
+    "ssl_min_protocol_version": "TLSv1.2",
+    "ssl_ciphers": "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:"
+                   "ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305:"
+                   "DHE-RSA-AES128-GCM-SHA256:DHE-RSA-AES256-GCM-SHA384:DHE-RSA-CHACHA20-POLY1305",
+    "ssl_prefer_server_ciphers": "off",
+}
+SERVICE = "postgresql"  # its certificate and key: /etc/ssl/fabulaws/postgresql.{crt,key}
 
 
 @dataclass(frozen=True)
@@ -163,6 +186,25 @@ class Postgres(Component):
         values["ssl"] = "on"
         return values
 
+    @staticmethod
+    def tls_settings() -> dict[str, object]:
+        """conf.d/fabulaws-tls.conf: read before fabulaws.conf, so postgresql_settings may still choose otherwise."""
+        cert_file, key_file = server_files(SERVICE)
+        return {"ssl": "on", "ssl_cert_file": cert_file, "ssl_key_file": key_file, **TLS_SETTINGS}
+
+    @staticmethod
+    def networks(node: Node) -> list[str]:
+        """Who may connect: postgresql_networks if set, else the server's VPC (discovered)."""
+        configured = node.settings.db_settings.postgresql_networks
+        return list(configured) if configured is not None else node.networks()
+
+    def install_certificates(self, node: Node) -> bool:
+        """The CA certificate (replicas verify the primary with it) and this server's own, signed by the
+        environment's CA for its private address and DNS name; whether the server's certificate changed."""
+        ca = CertificateAuthority.from_pem(node.secret("tls_ca"))
+        install_ca_certificate(node.cxn, ca)
+        return install_server_certificate(node.cxn, ca, SERVICE, "postgres", [node.address], [node.private_dns])
+
     def check_names(self, node: Node, pg: Cluster, values: dict[str, object]) -> None:
         known = as_user(node.cxn, "postgres", join(posixpath.join(pg.bin_dir, "postgres"), "--describe-config"), hide=True).stdout
         names = {line.split("\t", 1)[0] for line in known.splitlines() if line.strip()}
@@ -175,23 +217,17 @@ class Postgres(Component):
     def configure(self, node: Node) -> None:
         pg = cluster(node)
         db = node.settings.db_settings
-        values = self.wanted_settings(node)
-        self.check_names(node, pg, values)
+        self.install_certificates(node)
+        values = self.write_settings(node, pg)
+        self.write_tls_settings(node, pg)
         if db.postgresql_tune:
             node.report(f"postgresql_tune: sized as pgtune does for a {db.postgresql_tune_type} workload "
                         f"({values['max_connections']} connections, {node.memory_mb} MiB)")
-        conf = "# Managed by FabulAWS (db_settings in fabulaws-config.yml).\n"
-        conf += "".join(f"{name} = {conf_value(value)}\n" for name, value in values.items())
-        main_conf = posixpath.join(pg.config_dir, "postgresql.conf")
-        if not contains(node.cxn, main_conf, "include_dir = 'conf.d'"):
-            append(node.cxn, main_conf, "include_dir = 'conf.d'")
-        put(node.cxn, conf, posixpath.join(pg.config_dir, "conf.d", "fabulaws.conf"), owner="postgres", mode="0644",
-            make_dirs=True)
         self.kernel_settings(node)
         method = "md5" if str(values["password_encryption"]).lower() == "md5" else "scram-sha-256"
         hba = posixpath.join(pg.config_dir, "pg_hba.conf")
         repl_user = self.replication_user(node)
-        for network in db.postgresql_networks:
+        for network in self.networks(node):
             append(node.cxn, hba, f"hostssl all all {network} {method}")
             append(node.cxn, hba, f"hostssl replication {repl_user} {network} {method}")
         enable(node.cxn, "postgresql")
@@ -200,6 +236,27 @@ class Postgres(Component):
             self.create_roles(node)
         else:
             self.copy_primary(node, pg)
+
+    def write_settings(self, node: Node, pg: Cluster) -> dict[str, object]:
+        """conf.d/fabulaws.conf; the values written."""
+        values = self.wanted_settings(node)
+        self.write_conf(node, pg, "fabulaws.conf", "db_settings in fabulaws-config.yml", values)
+        return values
+
+    def write_tls_settings(self, node: Node, pg: Cluster) -> bool:
+        """conf.d/fabulaws-tls.conf: the server's certificate and Mozilla's intermediate TLS; whether it changed."""
+        return self.write_conf(node, pg, "fabulaws-tls.conf", "the environment's CA", self.tls_settings())
+
+    def write_conf(self, node: Node, pg: Cluster, name: str, source: str, values: dict[str, object]) -> bool:
+        """One conf.d file, checked against the server's setting names first; whether it changed."""
+        self.check_names(node, pg, values)
+        conf = f"# Managed by FabulAWS ({source}).\n"
+        conf += "".join(f"{key} = {conf_value(value)}\n" for key, value in values.items())
+        main_conf = posixpath.join(pg.config_dir, "postgresql.conf")
+        if not contains(node.cxn, main_conf, "include_dir = 'conf.d'"):
+            append(node.cxn, main_conf, "include_dir = 'conf.d'")
+        return put(node.cxn, conf, posixpath.join(pg.config_dir, "conf.d", name), owner="postgres", mode="0644",
+                   make_dirs=True)
 
     def kernel_settings(self, node: Node) -> None:
         db = node.settings.db_settings
@@ -227,11 +284,12 @@ class Postgres(Component):
         self.psql(node, f"{verb} ROLE {identifier(name)} WITH {options} PASSWORD {literal(password)};")
 
     def create_roles(self, node: Node) -> None:
-        """The replication role, the application role and its database (1.x DbMixin and DbPrimaryMixin)."""
-        password = node.secret("database_password")
-        self.ensure_role(node, self.replication_user(node), password, "LOGIN REPLICATION")
+        """The replication role (its own password: 1.x gave it the application's), the application role and its
+        database (1.x DbMixin and DbPrimaryMixin)."""
+        self.ensure_role(node, self.replication_user(node), node.secret("database_replication_password"),
+                         "LOGIN REPLICATION")
         user, database = node.settings.database_user, node.paths.database_name
-        self.ensure_role(node, user, password, "LOGIN")
+        self.ensure_role(node, user, node.secret("database_password"), "LOGIN")
         if self.psql(node, f"SELECT 1 FROM pg_database WHERE datname = {literal(database)};").strip() != "1":
             as_user(node.cxn, "postgres", join("createdb", "-E", "UTF-8", "-T", "template0", "-O", user, database), hide=True)
 
@@ -243,17 +301,53 @@ class Postgres(Component):
             raise DeployError(f"{node.cxn.host}: no db-primary in {node.deployment} {node.environment} to replicate from")
         node.report(f"copying the primary database from {primary}")
         user = self.replication_user(node)
-        put(node.cxn, f"{primary}:*:replication:{user}:{_escape_pgpass(node.secret('database_password'))}\n", PGPASS,
-            owner="postgres", mode="0600")
+        install_ca_certificate(node.cxn, CertificateAuthority.from_pem(node.secret("tls_ca")))  # a replica of 2.x < 3
+        self.write_pgpass(node, primary)
         service(node.cxn, "postgresql", "stop", warn=True)
         sudo(node.cxn, f"rm -rf {join(pg.data_dir)}", hide=True)
+        # -R writes this connection string (the password stays in the passfile) to primary_conninfo
         as_user(node.cxn, "postgres", join("pg_basebackup", "--checkpoint=fast", "-X", "stream", "-R", "-D", pg.data_dir, "-h", primary,
-                                           "-U", user, "-w", "-d", f"passfile={PGPASS} sslmode=require"), hide=True)
+                                           "-U", user, "-w", "-d", replication_conninfo()), hide=True)
         service(node.cxn, "postgresql", "start")
+
+    def write_pgpass(self, node: Node, primary: str) -> bool:
+        """The replication role's password for ``primary``, in postgres's 0600 passfile."""
+        line = f"{primary}:*:replication:{self.replication_user(node)}:"
+        return put(node.cxn, line + _escape_pgpass(node.secret("database_replication_password")) + "\n", PGPASS,
+                   owner="postgres", mode="0600")
+
+    # --- existing servers (created before the environment had a CA) ----------------------------------------------
+    def update_tls(self, node: Node) -> bool:
+        """The CA-signed certificate and the TLS settings, reloaded into the running server (no restart: clients
+        stay connected); whether anything changed."""
+        pg = cluster(node)
+        changed = self.install_certificates(node)
+        changed = self.write_tls_settings(node, pg) or changed
+        if changed:
+            service(node.cxn, "postgresql", "reload")
+        return changed
+
+    def follow_verified(self, node: Node, primary: str) -> bool:
+        """A replica: the replication role's own password in its passfile, and a primary_conninfo that verifies
+        ``primary``; reloaded (the WAL receiver reconnects) when either changed. Whether anything did."""
+        changed = self.write_pgpass(node, primary)
+        wanted = f"user={self.replication_user(node)} host={primary} port=5432 {replication_conninfo()}"
+        current = self.psql(node, "SHOW primary_conninfo;").strip()
+        if not set(wanted.split()) <= set(shlex.split(current)):  # pg_basebackup -R quotes some values
+            self.psql(node, f"ALTER SYSTEM SET primary_conninfo = {literal(wanted)};")
+            changed = True
+        if changed:
+            service(node.cxn, "postgresql", "reload")
+        return changed
 
     def promote(self, node: Node) -> None:
         pg = cluster(node)
         as_user(node.cxn, "postgres", join(posixpath.join(pg.bin_dir, "pg_ctl"), "-D", pg.data_dir, "promote"), hide=True)
+
+
+def replication_conninfo() -> str:
+    """How a replica reaches its primary: the passfile, and a server verified against the environment's CA."""
+    return f"passfile={PGPASS} sslmode=verify-full sslrootcert={CA_CERTIFICATE}"
 
 
 def _escape_pgpass(value: str) -> str:

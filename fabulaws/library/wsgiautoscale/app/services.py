@@ -5,11 +5,13 @@ from __future__ import annotations
 import posixpath
 import subprocess
 
+from ....certificates import CertificateAuthority
 from ....errors import ConfigError, DeployError
 from ....remote.commands import join, sudo
 from ....remote.files import exists, put, render
 from ....ubuntu import users
 from ....ubuntu.system import service
+from ....ubuntu.tls import CA_CERTIFICATE, install_ca_certificate
 from . import ServerApp, template
 from .newrelic import agent_for_programs
 
@@ -41,16 +43,19 @@ def pgbouncer_users(user: str, password: str) -> str:
 
 
 def upload_pgbouncer_conf(app: ServerApp) -> bool:
+    """pgbouncer's users file and ini (0600, the deploy user's), and the CA certificate it verifies the database
+    servers with (root's); whether any changed."""
     settings, paths = app.settings, app.paths
+    ca_changed = install_ca_certificate(app.cxn, CertificateAuthority.from_pem(app.secrets.get("tls_ca")))
     directory = posixpath.join(paths.services, "pgbouncer")
     users_file = posixpath.join(directory, "pgbouncer-users.txt")
     changed = put(app.cxn, pgbouncer_users(settings.database_user, app.secrets.get("database_password")), users_file,
                   owner=settings.deploy_user, mode="0600")
     text = render(template("pgbouncer.ini"), {
         "deployment": app.deployment, "environment": app.environment, "databases": pgbouncer_databases(app),
-        "pgbouncer_port": settings.pgbouncer_port, "users_file": users_file,
+        "pgbouncer_port": settings.pgbouncer_port, "users_file": users_file, "ca_file": CA_CERTIFICATE,
     })
-    return put(app.cxn, text, pgbouncer_ini(app), owner=settings.deploy_user, mode="0600") or changed
+    return put(app.cxn, text, pgbouncer_ini(app), owner=settings.deploy_user, mode="0600") or changed or ca_changed
 
 
 def pgbouncer_ini(app: ServerApp) -> str:

@@ -35,12 +35,17 @@ def secrets_needed(settings: Settings) -> list[str]:
 
 
 def munin_networks(ec2: Client, instance_ids: list[str], warn: Callable[[str], None]) -> list[str]:
-    """The networks munin-node answers: the servers' VPC CIDR blocks, else (outside a VPC) 1.x's private ranges,
-    with a warning."""
+    """The networks munin-node answers (see private_networks)."""
+    return private_networks(ec2, instance_ids, warn, "munin-node")
+
+
+def private_networks(ec2: Client, instance_ids: list[str], warn: Callable[[str], None], what: str) -> list[str]:
+    """The servers' VPC CIDR blocks, else (outside a VPC) 1.x's private ranges, with a warning naming ``what``
+    (munin-node's allowed networks, postgresql_networks' default)."""
     found = network.vpc_networks(ec2, instance_ids)
     if found:
         return found
-    warn(f"munin-node: no VPC found for {', '.join(instance_ids)}; allowing every private network as 1.x did "
+    warn(f"{what}: no VPC found for {', '.join(instance_ids)}; allowing every private network as 1.x did "
          f"({', '.join(monitoring.PRIVATE_NETWORKS)})")
     return list(monitoring.PRIVATE_NETWORKS)
 

@@ -233,6 +233,10 @@ class NewServer:
     def munin_networks(self) -> list[str]:
         return post_setup.munin_networks(self.aws.ec2, [self.instance_id], self._warn)
 
+    def vpc_networks(self) -> list[str]:
+        """postgresql_networks' default: the server's VPC CIDR blocks."""
+        return post_setup.private_networks(self.aws.ec2, [self.instance_id], self._warn, "postgresql_networks")
+
     @property
     def memory_mb(self) -> int:
         """The instance type's memory (DescribeInstanceTypes): swap, PostgreSQL and memcached are sized from it."""
@@ -261,6 +265,8 @@ class NewServer:
             paths=Paths.for_environment(self.settings, self.spec.deployment, self.spec.environment),
             primary_address=self.primary_address,
             report=self._report_step,
+            private_dns=self.made.describe().get("PrivateDnsName", ""),
+            networks=self.vpc_networks,
         )
 
     def assign_role(self) -> None:

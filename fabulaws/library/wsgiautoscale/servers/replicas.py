@@ -67,7 +67,7 @@ def database_node(cxn: Connection, env: Environment, server: Server, secret: Cal
     """What the Postgres component needs to act on an existing database server."""
     return Node(cxn=cxn, settings=env.settings, deployment=env.deployment, environment=env.environment, role=server.role,
                 address=server.private_ip, memory_mb=system.memory_mb(cxn), secret=secret, paths=env.paths,
-                primary_address=lambda: primary_address, report=report)
+                primary_address=lambda: primary_address, report=report, private_dns=server.private_dns)
 
 
 # --- facts -------------------------------------------------------------------------------------------------

@@ -9,7 +9,9 @@ from ....errors import UsageError
 from ....prompts import confirm, confirm_production
 from ....report import reporter
 from ....secrets import Secrets
+from ....ubuntu.packages.postgres import Postgres
 from ..announce import announce_change
+from ..app import APP_ROLES, ServerApp, services
 from ..context import (
     aws_for,
     connections_for,
@@ -20,8 +22,12 @@ from ..context import (
 )
 from ..database import backups, local, replace, transfer
 from ..environment import Environment
+from ..servers import roles
 from ..stack import Stack
+from .app import app_servers
 from .base import task
+from .replicas import database
+from .secrets import environment_secrets, write_server_passwords
 
 
 def site_of(c: Context, env: Environment) -> replace.Site:
@@ -131,4 +137,43 @@ def reset_local_db(c: Context, db_name: str, answer: str | None = None) -> None:
                      f"({copied} bytes)")
 
 
-TASKS = ("dbbackup", "dbrestore", "reload_production_db", "reset_local_db")
+@task
+def update_database_tls(c: Context) -> None:
+    """Bring an environment created before it had its own CA to verified PostgreSQL: CA-signed certificates and
+    TLS 1.2+ on every database server (reloaded, not restarted), the replication role's own password, replicas and
+    pgbouncer verifying the server (verify-full). Changes nothing where all of it is already so."""
+    env = selected_environment(c)
+    announce_change(c, env)
+    stack = Stack.discover(env, aws_for(c).ec2)
+    primary = stack.primary_database
+    if primary is None:
+        raise UsageError(f"update_database_tls: there is no db-primary in {env.deployment} {env.environment}")
+    secrets = environment_secrets(c, env)  # the servers' copies before a CA or password is made
+    secrets.load(list(roles.ROLE_SECRETS["db-replica"]))
+    write_server_passwords(c, env)  # what was made now goes to the servers that keep it
+    replicas = [db.server for db in stack.replica_databases]
+    for server in [primary.server, *replicas]:
+        with database(c, env, server, secrets) as node:
+            changed = Postgres(primary=server is primary.server).update_tls(node)
+        reporter().info(f"{server.hostname or server.private_ip}: certificate and TLS settings "
+                        f"{'updated, PostgreSQL reloaded' if changed else 'unchanged'}")
+    with database(c, env, primary.server, secrets) as node:
+        component = Postgres(primary=True)
+        component.ensure_role(node, component.replication_user(node), secrets.get("database_replication_password"),
+                              "LOGIN REPLICATION")
+    for server in replicas:
+        with database(c, env, server, secrets) as node:
+            changed = Postgres(primary=False).follow_verified(node, primary.server.private_ip)
+        reporter().info(f"{server.hostname or server.private_ip}: replication "
+                        f"{'now verifies the primary (reloaded)' if changed else 'already verified'}")
+
+    def pgbouncer(app: ServerApp) -> str:
+        if not services.upload_pgbouncer_conf(app):
+            return "pgbouncer unchanged"
+        services.supervisor(app, "restart", "pgbouncer")
+        return "pgbouncer verifies the database servers (restarted)"
+
+    app_servers(c, env, APP_ROLES, pgbouncer, "update_database_tls", stack=stack)
+
+
+TASKS = ("dbbackup", "dbrestore", "reload_production_db", "reset_local_db", "update_database_tls")

@@ -37,9 +37,9 @@ def report(message: str) -> None:
 
 
 def database_secrets(c: Context, env: Environment) -> Secrets:
-    """The store, with database_password read before anything changes (a missing one fails here)."""
+    """The store, with what a replica's copy needs read before anything changes (a missing one fails here)."""
     store = Secrets(env.settings, env.deployment, env.environment, aws_for(c))
-    store.load(["database_password"])
+    store.load(["database_password", "database_replication_password", "tls_ca"])
     return store
 
 

@@ -68,11 +68,16 @@ def server_copies(connections: Connections, settings: Settings, find_stack: Call
         if not found:
             found.append(find_stack())  # discovered on the first name the store lacks, once
         for server in holders(found[0], name):
-            cxn = connections.open(server)
             try:
-                value = read_server_secret(cxn, settings, name)
-            finally:
-                cxn.close()
+                cxn = connections.open(server)
+                try:
+                    value = read_server_secret(cxn, settings, name)
+                finally:
+                    cxn.close()
+            except Exception as exc:  # noqa: BLE001 - any failure: unknown is not "none", say so and stop
+                raise DeployError(f"cannot read {name} from {server.hostname or server.private_ip} "
+                                  f"({type(exc).__name__}: {exc}); it is not in the store, and a new one would "
+                                  "differ from the servers'") from None
             if value is not None:
                 return value
         return None
@@ -89,7 +94,7 @@ def environment_secrets(c: Context, env: Environment) -> Secrets:
 @task
 def update_server_passwords(c: Context) -> None:
     """Write every secret of password_names to HOME/<name> (mode 0600) on every server of the environment,
-    and the secrets fabulaws makes (tls_ca, database_replication_password...) to the servers that keep them.
+    and those fabulaws made (tls_ca, database_replication_password...) that the store has to the servers that keep them.
 
     Replaces 1.x ``fab <env> update_server_passwords``; run it as ``fabulaws -u <you> <env> update_server_passwords``.
     """
@@ -102,7 +107,11 @@ def write_server_passwords(c: Context, env: Environment) -> None:
     """update_server_passwords on ``env`` (for tasks that do it among other things)."""
     settings = env.settings
     stack = stack_of(c, env)
-    values = environment_secrets(c, env).load(travelling_names(settings))
+    store = Secrets(settings, env.deployment, env.environment, aws_for(c))
+    values = store.load(settings.password_names)
+    # the generated ones the store has (a fresh file without them leaves the servers' copies alone)
+    values.update({name: value for name, value in store.local_only(travelling_names(settings)).items()
+                   if value is not None and name not in values})
     kept_by = {name: {server.instance_id for server in holders(stack, name)} for name in values}
 
     def write(cxn: Connection, server: Server) -> str:
