@@ -13,20 +13,14 @@ import stat
 import pytest
 from fabulaws.aws import Aws
 from fabulaws.certificates import CertificateAuthority
-from fabulaws.config import load_settings
 from fabulaws.secrets import GENERATED, MissingSecret, Secrets, read_secrets_file
+
+from test_secrets import settings_with
 
 
 def NONE(name: str) -> None:
     """A server reader for an environment without servers yet."""
     return None
-
-
-def settings_with(project, store: str | None = None):
-    config = project / "fabulaws-config.yml"
-    if store:
-        config.write_text(config.read_text() + f"\nsecrets:\n  store: {store}\n")
-    return load_settings(config)
 
 
 def test_a_file_store_gets_a_new_file_0600_with_the_generated_values(example_project, caplog):
@@ -117,3 +111,20 @@ def test_without_the_servers_copies_nothing_is_made(example_project):
                                             r"fabsecrets_testing.py \(not found\); update_local_fabsecrets copies it"):
         secrets.get("tls_ca")
     assert not (example_project / "fabsecrets_testing.py").exists()
+
+
+def test_the_ca_key_stays_on_the_database_servers_the_passwords_go_everywhere(example_project):
+    from fabulaws.config import load_settings
+    from fabulaws.library.wsgiautoscale.environment import Environment
+    from fabulaws.library.wsgiautoscale.stack import Server, Stack
+    from fabulaws.library.wsgiautoscale.tasks.secrets import holders, travelling_names
+
+    settings = load_settings(example_project / "fabulaws-config.yml")
+    found = [Server(f"i-{role}", role, role, f"10.0.0.{n}", "", "", "", "us-east-1a")
+             for n, role in enumerate(["db-primary", "db-replica", "cache", "worker", "web"])]
+    stack = Stack.from_servers(Environment.of(settings, "myproject", "testing"), found)
+    assert sorted(s.role for s in holders(stack, "tls_ca")) == ["db-primary", "db-replica"]
+    assert sorted(s.role for s in holders(stack, "database_replication_password")) == ["db-primary", "db-replica"]
+    assert len(holders(stack, "redis_password")) == len(holders(stack, "secret_key")) == 5
+    names = travelling_names(settings)
+    assert names[:len(settings.password_names)] == list(settings.password_names) and set(GENERATED) <= set(names)
