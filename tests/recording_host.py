@@ -51,7 +51,7 @@ class Recorder:
             shown = self.files[argv[argv.index("--show-keys") + 1].rstrip(";")][1]
             return Result(stdout=f"pub:-:4096:1:2F59B5F99B1BE0B4:1684867200:::-:::scSC::::::23::0:\nfpr:::::::::{shown}:\n")
         if argv[0] == "saslpasswd2":
-            self.files[argv[argv.index("-f") + 1]] = ("0600", f"sasldb: {argv[-1]}")
+            self.files[argv[argv.index("-f") + 1]] = ("0600", f"sasldb: {argv[argv.index('-f') + 2]}")
         if argv[0] == "curl":
             if self.key_download_fails:
                 return Result(6, stderr="curl: (6) Could not resolve host: download.example")

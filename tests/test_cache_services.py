@@ -38,15 +38,17 @@ def test_redis_has_one_user_with_a_hashed_password_and_no_default_user():
     assert "bind 10.0.1.7 127.0.0.1" in text.splitlines()
 
 
-def test_memcached_gets_a_fresh_sasldb_with_the_password_on_stdin_only(settings):
+def test_memcached_gets_a_fresh_sasldb_with_the_password_in_a_root_only_file_never_a_command_line(settings):
     host = Recorder()
     node = Node(host, settings, "myproject", "testing", "cache", host.host, 2048, lambda name: PASSWORD, None)
     cache.set_sasl_password(node, "myproject", PASSWORD)
-    assert host.files == {cache.MEMCACHED_SASLDB: ("0640", "sasldb: myproject")}
+    assert host.files == {cache.MEMCACHED_SASLDB: ("0640", "sasldb: myproject")}, "nothing else left behind"
     assert host.ran("install", "-o", "root", "-g", "memcache", "-m", "0640", cache.MEMCACHED_SASLDB + ".new", cache.MEMCACHED_SASLDB)
     assert not any(PASSWORD in command for command in host.commands)
-    fed = [index for index, text in host.stdin.items() if "saslpasswd2" in host.commands[index]]
-    assert [host.stdin[index] for index in fed] == [PASSWORD + "\n"]
+    secret = cache.MEMCACHED_SASLDB + ".password"
+    assert host.ran("install", "-o", "root", "-g", "root", "-m", "0600")
+    assert list(host.uploads.values()) == [PASSWORD + "\n"]
+    assert host.ran("saslpasswd2", "-p", "-c", "-a", "memcached", "-f", cache.MEMCACHED_SASLDB + ".new", "myproject", "<", secret)
 
 
 def test_rabbitmq_keeps_epmd_and_the_distribution_on_localhost():
@@ -81,3 +83,17 @@ def test_the_local_settings_reach_redis_and_memcached_with_their_own_credentials
     assert django.memcached(app) == {"location": "10.0.1.7:11211", "username": "myproject", "password": "mc pass",
                                      "binary": True}
     assert "amqp%20pass" in django.broker_url(app) and PASSWORD not in django.broker_url(app)
+
+    tls = settings.model_copy(update={"secrets": configured.secrets, "redis_tls": True})
+    app = ServerApp(Recorder(), tls, Stack.from_servers(Environment(tls, "myproject", "testing"), [cache_server]), ["web"],
+                    Secrets(tls, "myproject", "testing"), None)
+    url = urlsplit(django.redis_url(app))
+    assert (url.scheme, url.hostname, url.port, url.path) == ("rediss", "10.0.1.7", 6379, "/0")
+    assert url.query == "ssl_cert_reqs=required&ssl_ca_certs=/etc/ssl/fabulaws/ca.crt"
+
+
+def test_with_redis_tls_redis_speaks_only_tls_with_the_environments_certificate():
+    lines = cache.redis_conf("10.0.1.7", "myproject", PASSWORD, tls=True).splitlines()
+    assert {"port 0", "tls-port 6379", "tls-cert-file /etc/ssl/fabulaws/redis.crt",
+            "tls-key-file /etc/ssl/fabulaws/redis.key", "tls-ca-cert-file /etc/ssl/fabulaws/ca.crt"} <= set(lines)
+    assert "port 0" not in cache.redis_conf("10.0.1.7", "myproject", PASSWORD).splitlines()

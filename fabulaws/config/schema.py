@@ -474,6 +474,11 @@ class Settings(Model):
     less_version: str | None = Field(
         default=None, description=doc("Global npm less version (exact). Default: a pinned version (4.9.1).")
     )
+    redis_tls: bool = Field(
+        default=False,
+        description=doc("Redis on the cache server speaks TLS only (port 6379), with a certificate from the environment's "
+                        "CA; redis_url is then rediss:// and verifies it."),
+    )
     static_hosting: Literal["local", "remote"] = Field(
         default="remote", description=doc("local: deploy_web also runs collectstatic and compress.")
     )

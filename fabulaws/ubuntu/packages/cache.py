@@ -6,7 +6,8 @@ password; here each listens on the private address and localhost, and:
 * Redis has one ACL user, ``deploy_user`` with ``redis_password`` (the default
   user is off), denied the ``@admin`` commands (CONFIG, DEBUG, SAVE...: an
   application that is broken into cannot make Redis write files); redis.conf
-  holds the password's SHA-256, not the password;
+  holds the password's SHA-256, not the password; with ``redis_tls`` it speaks
+  TLS only, with a certificate from the environment's CA;
 * memcached requires SASL (binary protocol): ``deploy_user`` with
   ``memcached_password`` in a sasldb only memcached can read;
 * RabbitMQ keeps ``deploy_user``/``broker_password`` and loses ``guest``; its
@@ -21,10 +22,18 @@ import hashlib
 import io
 import logging
 
+from ...certificates import CertificateAuthority
+from ...errors import DeployError
 from ...remote.commands import join, sudo
 from ...remote.files import append, exists, put
 from ...waits import Polling, Wait, wait_for
 from ..system import await_listening, enable, service
+from ..tls import (
+    CA_CERTIFICATE,
+    install_ca_certificate,
+    install_server_certificate,
+    server_files,
+)
 from . import Component, Node
 
 REDIS_INCLUDE = "/etc/redis/fabulaws.conf"
@@ -57,7 +66,12 @@ class Redis(Component):
     services = ("redis-server",)
 
     def configure(self, node: Node) -> None:
-        text = redis_conf(node.address, node.settings.deploy_user, node.secret("redis_password"))
+        tls = node.settings.redis_tls
+        if tls:  # a certificate from the environment's CA, for the private address (and localhost's clients)
+            ca = CertificateAuthority.from_pem(node.secret("tls_ca"))
+            install_ca_certificate(node.cxn, ca)
+            install_server_certificate(node.cxn, ca, "redis", "redis", [node.address, "127.0.0.1"])
+        text = redis_conf(node.address, node.settings.deploy_user, node.secret("redis_password"), tls=tls)
         put(node.cxn, text, REDIS_INCLUDE, owner="redis", group="redis", mode="0640")
         append(node.cxn, "/etc/redis/redis.conf", f"include {REDIS_INCLUDE}")
         enable(node.cxn, "redis-server")
@@ -65,8 +79,9 @@ class Redis(Component):
         await_listening(node.cxn, "Redis", node.address, 6379)
 
 
-def redis_conf(address: str, user: str, password: str) -> str:
-    """FabulAWS's part of redis.conf: where Redis listens and its one user (the password as its SHA-256)."""
+def redis_conf(address: str, user: str, password: str, tls: bool = False) -> str:
+    """FabulAWS's part of redis.conf: where Redis listens (with ``tls``: TLS only, on the same port) and its one
+    user (the password as its SHA-256)."""
     digest = hashlib.sha256(password.encode()).hexdigest()
     lines = [
         "# Managed by FabulAWS (included last from redis.conf, so it wins).",
@@ -78,6 +93,11 @@ def redis_conf(address: str, user: str, password: str) -> str:
         "user default off",
         f"user {redis_quote(user)} on {redis_quote('#' + digest)} ~* &* +@all -@admin",
     ]
+    if tls:
+        certificate, key = server_files("redis")
+        lines += ["port 0", "tls-port 6379", f"tls-cert-file {certificate}", f"tls-key-file {key}",
+                  f"tls-ca-cert-file {CA_CERTIFICATE}", "tls-auth-clients no",  # clients prove themselves by password
+                  'tls-protocols "TLSv1.2 TLSv1.3"']
     return "\n".join(lines) + "\n"
 
 
@@ -120,15 +140,20 @@ class Memcached(Component):
 
 
 def set_sasl_password(node: Node, user: str, password: str) -> None:
-    """A new sasldb holding only ``user`` (the password on saslpasswd2's stdin), readable by memcached alone."""
-    new = MEMCACHED_SASLDB + ".new"
+    """A new sasldb holding only ``user``, readable by memcached alone. The password reaches saslpasswd2's stdin
+    from a root-only file (SFTP): fed over the SSH channel, it raced saslpasswd2's exit on loaded hosts."""
+    new, secret = MEMCACHED_SASLDB + ".new", MEMCACHED_SASLDB + ".password"
     sudo(node.cxn, join("rm", "-f", new), hide=True)
     try:
-        sudo(node.cxn, join("saslpasswd2", "-p", "-c", "-a", "memcached", "-f", new, user),
-             in_stream=io.StringIO(password + "\n"), hide=True)
+        put(node.cxn, password + "\n", secret, mode="0600")
+        made = sudo(node.cxn, f"{join('saslpasswd2', '-p', '-c', '-a', 'memcached', '-f', new, user)} < {join(secret)}",
+                    hide=True, warn=True)
+        if not made.ok:
+            raise DeployError(f"{node.cxn.host}: saslpasswd2 could not write memcached's user {user}: "
+                              f"{(made.stderr or made.stdout).strip() or f'exit status {made.exited}'}")
         sudo(node.cxn, join("install", "-o", "root", "-g", "memcache", "-m", "0640", new, MEMCACHED_SASLDB), hide=True)
     finally:
-        sudo(node.cxn, join("rm", "-f", new), hide=True, warn=True)
+        sudo(node.cxn, join("rm", "-f", new, secret), hide=True, warn=True)
 
 
 class RabbitMQ(Component):

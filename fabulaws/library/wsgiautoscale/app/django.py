@@ -9,6 +9,7 @@ from ....errors import ConfigError, DeployError
 from ....remote.commands import join
 from ....remote.files import put, render
 from ....report import warn
+from ....ubuntu.tls import CA_CERTIFICATE
 from . import ServerApp, cdn
 from .code import current_changeset
 from .services import pgbouncer_databases, upload_pgbouncer_conf
@@ -29,8 +30,12 @@ def broker_url(app: ServerApp) -> str:
 
 
 def redis_url(app: ServerApp) -> str:
-    """Redis on the cache server as its ACL user (``deploy_user``/``redis_password``, URL-quoted), database 0."""
+    """Redis on the cache server as its ACL user (``deploy_user``/``redis_password``, URL-quoted), database 0;
+    with ``redis_tls``, over TLS verified against the environment's CA (redis-py reads both query arguments)."""
     user, password = quote(app.settings.deploy_user, safe=""), quote(app.secrets.get("redis_password"), safe="")
+    if app.settings.redis_tls:
+        return (f"rediss://{user}:{password}@{cache_address(app)}:6379/0"
+                f"?ssl_cert_reqs=required&ssl_ca_certs={quote(CA_CERTIFICATE, safe='/')}")
     return f"redis://{user}:{password}@{cache_address(app)}:6379/0"
 
 

@@ -20,7 +20,7 @@ ROLE_COMPONENTS: dict[str, tuple[Component, ...]] = {
 CACHE_CLIENT_SECRETS = ("redis_password", "memcached_password")
 # The database roles sign their certificates with the CA (tls_ca); web and worker servers trust its certificate.
 ROLE_SECRETS: dict[str, tuple[str, ...]] = {
-    "cache": ("broker_password", "redis_password", "memcached_password"),
+    "cache": ("broker_password", "redis_password", "memcached_password", "tls_ca"),  # tls_ca: redis_tls
     "db-primary": ("database_password", "database_replication_password", "tls_ca"),
     "db-replica": ("database_password", "database_replication_password", "tls_ca"),
     "combo": ("database_password", "database_replication_password", "tls_ca", *CACHE_CLIENT_SECRETS),
