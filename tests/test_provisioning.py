@@ -193,22 +193,25 @@ def ask(*commands):
             return data.decode()
         data += chunk
 print(repr(ask(["PING"])))
-print(repr(ask(["AUTH", {password!r}], ["PING"])))
+print(repr(ask(["AUTH", *{auth!r}], ["PING"])))
 """
 
 
-def test_redis_needs_the_broker_password(stack, project):
+def test_redis_needs_its_own_user_and_password(stack, project):
+    from fabulaws.secrets import read_secrets_file
+
+    redis_password = read_secrets_file(project["dir"] / "fabsecrets_testing.py")["redis_password"]  # generated
     worker = Shell(project, address(stack, "worker"))
     cache = address(stack, "cache")
     try:
-        lines = worker.python(REDIS_CHECK.format(host=cache, password=SECRETS["broker_password"])).splitlines()
+        lines = worker.python(REDIS_CHECK.format(host=cache, auth=["myproject", redis_password])).splitlines()
     except AssertionError as exc:
         state = Shell(project, cache).run("sudo -n ss -ltnp; pgrep -a redis; sudo -n tail -n 30 /var/log/redis/redis-server.log")
         raise AssertionError(f"{exc}\non the cache server:\n{state[1]}") from None
     assert "NOAUTH" in lines[0]
     assert lines[1] == repr("+OK\r\n+PONG\r\n")
-    wrong = worker.python(REDIS_CHECK.format(host=cache, password="wrong")).splitlines()
-    assert "WRONGPASS" in wrong[1]
+    broker = worker.python(REDIS_CHECK.format(host=cache, auth=[SECRETS["broker_password"]])).splitlines()
+    assert "WRONGPASS" in broker[1], "the broker's password is RabbitMQ's only"
 
 
 def test_rabbitmq_has_the_app_user_on_its_vhost_and_no_guest(stack, project):
@@ -230,11 +233,12 @@ def test_rabbitmq_has_the_app_user_on_its_vhost_and_no_guest(stack, project):
 
 def test_memcached_answers_on_the_private_address(stack, project):
     worker = Shell(project, address(stack, "worker"))
+    # the binary protocol's VERSION (opcode 0x0b), which memcached answers before SASL authentication
     reply = worker.python(
         f"import socket; s = socket.create_connection(({address(stack, 'cache')!r}, 11211), timeout=5); "
-        "s.sendall(b'version\\r\\n'); print(s.recv(100).decode())"
+        "s.sendall(bytes([0x80, 0x0b]) + bytes(22)); print(s.recv(24)[:2].hex())"
     )
-    assert reply.startswith("VERSION ")
+    assert reply.strip() == "810b"
 
 
 # --- remote helpers on a real host ------------------------------------------------------------------

@@ -35,9 +35,13 @@ READINESS: dict[str, tuple[tuple[str, str], ...]] = {
     "db-primary": (POSTGRES,),
     "db-replica": (POSTGRES,),
     "cache": (
-        ("redis answering", "redis-cli -h 127.0.0.1 ping 2>&1 | grep -qE 'PONG|NOAUTH'"),
-        ("memcached answering", "timeout 5 bash -c 'exec 3<>/dev/tcp/127.0.0.1/11211 && "
-                                "printf \"version\\r\\n\" >&3 && head -c 7 <&3' | grep -q VERSION"),
+        # plain, else TLS (redis_tls; a TLS client waits forever on a plain server); the CA is not given: answering
+        # is the question, not who
+        ("redis answering", "timeout 5 redis-cli -h 127.0.0.1 ping 2>&1 | grep -qE 'PONG|NOAUTH' || "
+                            "timeout 5 redis-cli --tls --insecure -h 127.0.0.1 ping 2>&1 | grep -qE 'PONG|NOAUTH'"),
+        # the binary protocol's VERSION (0x80 0x0b, 22 zero bytes), answered (0x81) before SASL authentication
+        ("memcached answering", "timeout 5 bash -c 'exec 3<>/dev/tcp/127.0.0.1/11211 && printf \"\\x80\\x0b" + "\\x00" * 22
+                                + "\" >&3 && head -c 1 <&3 | od -An -tx1' | grep -q 81"),
         ("rabbitmq answering", "timeout 20 rabbitmqctl -q await_startup"),
     ),
     "worker": (("supervisor programs RUNNING", SUPERVISOR_RUNNING),),
