@@ -7,6 +7,7 @@ pg_hba allows the VPC's networks. Read-only on the servers: the environment is l
 from __future__ import annotations
 
 import json
+import shlex
 
 import pytest
 from fabulaws.certificates import CertificateAuthority
@@ -95,7 +96,8 @@ def test_the_replica_streams_as_the_replication_role_with_its_own_password(envir
     assert streaming == ["myproject_repl|streaming"]
     replica = Shell(environment, running(environment, "db-replica")[0]["PrivateIpAddress"])
     conninfo = replica.ok("sudo -u postgres psql -X -At -d postgres", stdin="SHOW primary_conninfo;")
-    assert "sslmode=verify-full" in conninfo and f"sslrootcert={CA}" in conninfo
+    pairs = dict(item.split("=", 1) for item in shlex.split(conninfo))  # pg_basebackup -R quotes values: 'a/b'
+    assert (pairs["user"], pairs["sslmode"], pairs["sslrootcert"]) == ("myproject_repl", "verify-full", CA), conninfo
     stored = replica.ok("sudo -n cat /var/lib/postgresql/.pgpass").strip()
     assert stored.startswith(f"{running(environment, 'db-primary')[0]['PrivateIpAddress']}:*:replication:myproject_repl:")
     assert escape(SECRETS["database_password"]) not in stored  # its own password, not the application's
