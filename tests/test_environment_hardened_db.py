@@ -97,7 +97,8 @@ def test_the_replica_streams_as_the_replication_role_with_its_own_password(envir
     replica = Shell(environment, running(environment, "db-replica")[0]["PrivateIpAddress"])
     conninfo = replica.ok("sudo -u postgres psql -X -At -d postgres", stdin="SHOW primary_conninfo;")
     pairs = dict(item.split("=", 1) for item in shlex.split(conninfo))  # pg_basebackup -R quotes values: 'a/b'
-    assert (pairs["user"], pairs["sslmode"], pairs["sslrootcert"]) == ("myproject_repl", "verify-full", CA), conninfo
+    assert (pairs.get("user"), pairs.get("sslmode"), pairs.get("sslrootcert")) == ("myproject_repl", "verify-full", CA), \
+        conninfo
     stored = replica.ok("sudo -n cat /var/lib/postgresql/.pgpass").strip()
     assert stored.startswith(f"{running(environment, 'db-primary')[0]['PrivateIpAddress']}:*:replication:myproject_repl:")
     assert escape(SECRETS["database_password"]) not in stored  # its own password, not the application's
