@@ -18,7 +18,7 @@ import pytest
 
 from conftest import wait_until
 from environment_support import SECRETS, get
-from hosts_support import Shell
+from hosts_support import Shell, http_get
 from test_environment import running
 
 pytestmark = pytest.mark.hosts
@@ -85,6 +85,10 @@ for user in ("nobody", "myproject-web"):
     for log in logs:
         if run("sudo", "-n", "-u", user, "ln", "-sfn", target, log).returncode == 0:
             planted.append([user, log])
+# the load balancers' check passes from a file meanwhile (the sandbox's scaled thresholds would replace the server)
+held = os.path.join(re.search(r"^\s*root (\S+);", nginx, re.M).group(1), "healthcheck.html")
+with open(held, "w") as page:
+    page.write("OK (held by a test)\n")
 restarted = run("supervisorctl", "restart", "testing-web:*")
 reopened = run("nginx", "-s", "reopen")
 time.sleep(1)
@@ -94,6 +98,7 @@ for log in logs:
         os.unlink(log)
 run("supervisorctl", "restart", "testing-web:*")
 run("nginx", "-s", "reopen")
+os.unlink(held)
 if os.path.lexists(target):
     os.unlink(target)
 print(json.dumps({"root_logs": root_logs, "planted": planted, "written": written,
@@ -105,7 +110,11 @@ print(json.dumps({"root_logs": root_logs, "planted": planted, "written": written
 
 @pytest.fixture(scope="module")
 def web(environment):
-    shell = Shell(environment, running(environment, "web")[0]["PrivateIpAddress"])
+    def answering() -> str | None:  # a web server in service (the group may still be replacing one)
+        return next((web["PrivateIpAddress"] for web in running(environment, "web")
+                     if http_get(web["PrivateIpAddress"], "/healthcheck.html", timeout=5)[0] == 200), None)
+
+    shell = Shell(environment, wait_until(answering, 180, "a web server passing its health check", interval=1))
     yield shell
     shell.client.close()
 
@@ -121,7 +130,13 @@ def test_the_deploy_user_may_restart_its_programs_and_nothing_else(web):
     def as_deploy(command: str) -> tuple[int, str]:
         return web.run(f"sudo -n -u {DEPLOY_USER} sh -c {shlex.quote(command)}")
 
-    code, output = as_deploy("sudo -n supervisorctl restart 'testing-web:*'")
+    held = web.ok("sudo -n sed -nE 's/^[[:space:]]*root ([^;]+);/\\1/p' /etc/nginx/sites-enabled/myproject-testing.conf")
+    held = shlex.quote(held.strip() + "/healthcheck.html")
+    web.ok(f"echo 'OK (held by a test)' | sudo -n tee {held}")  # the balancers' check passes during the restart
+    try:
+        code, output = as_deploy("sudo -n supervisorctl restart 'testing-web:*'")
+    finally:
+        web.ok(f"sudo -n rm -f {held}")
     assert code == 0 and "started" in output, output
     code, output = as_deploy("sudo -n supervisorctl status 'testing-pgbouncer:*'")
     assert code == 0 and "RUNNING" in output, output
