@@ -154,7 +154,8 @@ class Secrets:
         if self.server_reader is None:  # without the servers' copies, a second CA could be made for a live environment
             raise MissingSecret(
                 f"secret {name!r} of {self.deployment} {self.environment} is missing: not in {self.describe_store()}; "
-                "update_local_fabsecrets copies it from the servers, update_server_passwords makes it for a new one"
+                "update_local_fabsecrets copies it from the servers; where they have none, update_database_tls "
+                "(or creating servers) makes it"
             )
         if self.store == "environment":
             raise MissingSecret(

@@ -108,7 +108,8 @@ def test_without_the_servers_copies_nothing_is_made(example_project):
     """A run that cannot look at the servers (a deploy, say) must not make a second CA for a live environment."""
     secrets = Secrets(settings_with(example_project), "myproject", "testing", interactive=True)
     with pytest.raises(MissingSecret, match=r"secret 'tls_ca' of myproject testing is missing: not in .*"
-                                            r"fabsecrets_testing.py \(not found\); update_local_fabsecrets copies it"):
+                                            r"fabsecrets_testing.py \(not found\); update_local_fabsecrets copies it from the servers; where "
+                                            r"they have none, update_database_tls \(or creating servers\) makes it"):
         secrets.get("tls_ca")
     assert not (example_project / "fabsecrets_testing.py").exists()
 
