@@ -28,6 +28,7 @@ class Recorder:
     key_download_fails: bool = False
     key_fingerprint: str = "0123456789ABCDEF0123456789ABCDEF01234567"
     files: dict[str, tuple[str, str]] = field(default_factory=dict)  # path -> (mode, content)
+    written: list[tuple[str, str, str, str]] = field(default_factory=list)  # (path, owner, group, mode) of each put()
     uploads: dict[str, str] = field(default_factory=dict)
     commands: list[str] = field(default_factory=list)
     stdin: dict[int, str] = field(default_factory=dict)  # index in commands -> what the command read on stdin
@@ -56,6 +57,10 @@ class Recorder:
             if self.key_download_fails:
                 return Result(6, stderr="curl: (6) Could not resolve host: download.example")
             self.files[argv[argv.index("-o") + 1]] = ("0600", self.key_fingerprint)
+        if argv[:2] == ["python3", "-c"] and argv[3] == "install":  # remote/nolink.py's install (files.put)
+            source, target, owner, group, mode = argv[4:9]
+            self.files[target] = (mode, self.uploads.get(source) or self.files.pop(source)[1])
+            self.written.append((target, owner, group, mode))
         if argv[0] == "install" and "-d" not in argv:
             source, target = argv[-2], argv[-1]
             content = self.uploads.get(source) or self.files.pop(source)[1]

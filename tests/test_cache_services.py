@@ -46,7 +46,7 @@ def test_memcached_gets_a_fresh_sasldb_with_the_password_in_a_root_only_file_nev
     assert host.ran("install", "-o", "root", "-g", "memcache", "-m", "0640", cache.MEMCACHED_SASLDB + ".new", cache.MEMCACHED_SASLDB)
     assert not any(PASSWORD in command for command in host.commands)
     secret = cache.MEMCACHED_SASLDB + ".password"
-    assert host.ran("install", "-o", "root", "-g", "root", "-m", "0600")
+    assert (secret, "root", "root", "0600") in host.written
     assert list(host.uploads.values()) == [PASSWORD + "\n"]
     assert host.ran("saslpasswd2", "-p", "-c", "-a", "memcached", "-f", cache.MEMCACHED_SASLDB + ".new", "myproject", "<", secret)
 

@@ -19,10 +19,10 @@ import sys
 import pytest
 from fabulaws.config import load_settings
 from fabulaws.library.wsgiautoscale.app import template
-from fabulaws.library.wsgiautoscale.app.code import THROUGH_NO_LINK
 from fabulaws.library.wsgiautoscale.app.services import supervisor_targets
 from fabulaws.library.wsgiautoscale.paths import Paths
 from fabulaws.remote.files import render
+from fabulaws.remote.nolink import SCRIPT as THROUGH_NO_LINK
 from fabulaws.report import open_log, private_dir
 from fabulaws.ubuntu.users import deploy_sudoers_file, deploy_user_sudoers, sudoers_word
 
@@ -125,3 +125,29 @@ def test_root_acts_under_the_deploy_users_home_through_no_symbolic_link(tmp_path
     assert real.is_dir()
     assert run_through_no_link("remove", str(real)).returncode == 0
     assert not real.exists() and (tmp_path / "www").is_dir()
+
+
+def test_root_writes_a_file_through_no_symbolic_link(tmp_path):
+    """put()'s install step: a link another account put on the path is refused and nothing is written through it;
+    the real path gets the content, owner, group and mode, atomically (no temporary file left beside it)."""
+    user, group = pwd.getpwuid(os.getuid()).pw_name, grp.getgrgid(os.getgid()).gr_name
+    source = tmp_path / "upload"
+    source.write_text("[databases]\n")
+    services = tmp_path / "home" / "services"
+    services.mkdir(parents=True)
+    target = tmp_path / "etc"
+    target.mkdir()
+    (services / "pgbouncer").symlink_to(target)  # ~/services/pgbouncer -> /etc
+    refused = run_through_no_link("install", str(source), str(services / "pgbouncer" / "x.ini"), user, group, "0640", "0")
+    assert refused.returncode != 0 and "pgbouncer: " in refused.stderr and "refused" in refused.stderr
+    assert list(target.iterdir()) == []
+    (services / "pgbouncer").unlink()
+    made = run_through_no_link("install", str(source), str(services / "pgbouncer" / "x.ini"), user, group, "0640", "1")
+    assert made.returncode == 0, made.stderr
+    written = services / "pgbouncer" / "x.ini"
+    assert written.read_text() == "[databases]\n" and stat.S_IMODE(written.stat().st_mode) == 0o640
+    assert stat.S_IMODE((services / "pgbouncer").stat().st_mode) == 0o755
+    source.write_text("changed\n")
+    assert run_through_no_link("install", str(source), str(written), user, group, "0600", "0").returncode == 0
+    assert written.read_text() == "changed\n" and stat.S_IMODE(written.stat().st_mode) == 0o600
+    assert [p.name for p in written.parent.iterdir()] == ["x.ini"]

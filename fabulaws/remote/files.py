@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import hashlib
 import io
-import posixpath
 from typing import TYPE_CHECKING
 
 from jinja2 import Environment, StrictUndefined
 
+from ..errors import DeployError
+from . import nolink
 from .commands import join, sudo
 
 if TYPE_CHECKING:
@@ -28,7 +29,8 @@ def put(cxn: Connection, content: str | bytes, path: str, owner: str = "root", g
         make_dirs: bool = False) -> bool:
     """Install ``content`` at ``path`` with owner/group/mode unless it is already exactly that. Returns whether it changed.
 
-    Uploaded as the login user to a private temporary file, then installed with sudo.
+    Uploaded as the login user to a private temporary file, then installed by root through no symbolic link
+    (remote/nolink.py: a link another account put on the path is refused, not followed) and renamed into place.
     """
     data = content.encode() if isinstance(content, str) else content
     group = group or owner
@@ -38,12 +40,13 @@ def put(cxn: Connection, content: str | bytes, path: str, owner: str = "root", g
         attributes, checksum = current.stdout.splitlines()[0].split(), current.stdout.splitlines()[1].split()[0]
         if checksum == digest and attributes == [owner, group, mode.lstrip("0") or "0"]:
             return False
-    if make_dirs:
-        sudo(cxn, join("mkdir", "-p", posixpath.dirname(path)), hide=True)
     temporary = cxn.run("mktemp", hide=True).stdout.strip()  # mode 0600, owned by the login user
     try:
         cxn.put(io.BytesIO(data), temporary)
-        sudo(cxn, join("install", "-o", owner, "-g", group, "-m", mode, temporary, path), hide=True)
+        installed = nolink.as_root(cxn, "install", temporary, path, owner, group, mode, "1" if make_dirs else "0")
+        if not installed.ok:
+            said = installed.stderr.strip().splitlines()
+            raise DeployError(f"{cxn.host}: cannot write {path}: {said[-1] if said else f'exit {installed.exited}'}")
     finally:
         cxn.run(join("rm", "-f", temporary), hide=True, warn=True)
     return True

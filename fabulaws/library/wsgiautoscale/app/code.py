@@ -6,6 +6,7 @@ import posixpath
 from typing import Any
 
 from ....errors import DeployError
+from ....remote import nolink
 from ....remote.commands import join, sudo
 from ....remote.files import exists
 from ....remote.gitauth import GitAccess, operator_has_agent, run_git, uses_ssh
@@ -15,34 +16,9 @@ from . import ServerApp
 
 SERVICE_DIRS = ("pgbouncer",)  # under ~/services: what the deploy user's programs read (root's files are elsewhere)
 
-# Root acts on a directory under the deploy user's home only through descriptors opened without following a
-# symbolic link at any step: a link put in the way (``www/testing`` -> ``/var``) is refused, never followed.
-# ``own PATH OWNER GROUP MODE``: fchown and fchmod the directory; ``remove PATH``: from inside its parent,
-# ``rm -rf --one-file-system`` its last name (rm follows no link below it either).
-THROUGH_NO_LINK = """
-import grp, os, pwd, sys
-action, path = sys.argv[1:3]
-parts = [p for p in path.split("/") if p]
-fd = os.open("/", os.O_RDONLY | os.O_DIRECTORY)
-for part in parts if action == "own" else parts[:-1]:
-    try:
-        step = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
-    except OSError as error:
-        sys.exit(f"{path}: {part}: {error.strerror} (a symbolic link or not a directory: refused)")
-    os.close(fd)
-    fd = step
-if action == "own":
-    owner, group, mode = sys.argv[3:]
-    os.fchown(fd, pwd.getpwnam(owner).pw_uid, grp.getgrnam(group).gr_gid)
-    os.fchmod(fd, int(mode, 8))
-else:
-    os.fchdir(fd)
-    os.execvp("rm", ["rm", "-rf", "--one-file-system", "--", parts[-1]])
-"""
-
-
 def through_no_link(app: ServerApp, *arguments: str) -> Any:
-    return sudo(app.cxn, join("python3", "-c", THROUGH_NO_LINK, *arguments), hide=True, warn=True)
+    """Root acts on a directory under the deploy user's home through no symbolic link (remote/nolink.py)."""
+    return nolink.as_root(app.cxn, *arguments)
 
 
 def own_directory(app: ServerApp, path: str, owner: str, group: str, mode: str) -> bool:
