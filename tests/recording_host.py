@@ -18,6 +18,10 @@ class Result:
     def ok(self) -> bool:
         return self.exited == 0
 
+    @property
+    def return_code(self) -> int:  # Fabric's Result has both names
+        return self.exited
+
 
 @dataclass
 class Recorder:

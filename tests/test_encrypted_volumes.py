@@ -20,6 +20,8 @@ from fabulaws.errors import DeployError
 from fabulaws.library.wsgiautoscale.servers.unlock import role_services, unlock_server
 from fabulaws.ubuntu import volumes
 
+from recording_host import Result
+
 PASSPHRASE = "luks 'pass' $(id) phrase"
 UUID = "0b6d3a2e-7c41-4b8e-9f36-1d2c3b4a5e6f"
 
@@ -74,17 +76,6 @@ def test_an_ebs_encrypted_volume_reports_encrypted_and_its_key(aws_env):
 
 
 # --- LUKS: a host that records commands ----------------------------------------------------------------------
-@dataclass
-class Result:
-    return_code: int = 0
-    stdout: str = ""
-    stderr: str = ""
-
-    @property
-    def ok(self) -> bool:
-        return self.return_code == 0
-
-
 @dataclass
 class Host:
     """Enough of a server for the LUKS steps: files, block devices, open mappings; every command recorded."""
