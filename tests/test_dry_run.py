@@ -130,7 +130,9 @@ def test_deploy_without_an_image_plans_the_bake(running, sandbox):
     result, made = dry(running, sandbox, "create_launch_config_for_deployment:myproject,testing")
     assert result.returncode == 0, result.stderr
     assert writes(made) == [], made
-    assert "bake one from <head of main>" in result.stdout
+    image = next(line for line in result.stdout.splitlines() if "image:" in line)
+    assert "bake one from the base image at <head of main>" in image, image
+    assert "full: " in image and "provisioning digest" in image, image  # why not from the group's image
 
 
 def test_create_environment_plans_servers_and_the_deploy(running, sandbox):

@@ -3,11 +3,13 @@ tasks do on each of their servers, in 1.x's order."""
 
 from __future__ import annotations
 
+import posixpath
 from collections.abc import Callable
 from typing import Any
 
 from fabric import Connection
 
+from ....remote.commands import join
 from ....remote.streaming import connection_of
 from . import ServerApp
 from .code import (
@@ -66,6 +68,38 @@ def deploy_web_server(app: ServerApp, changeset: str | None = None) -> str:
     supervisor(app, "stop", "web")
     supervisor(app, "stop", "pgbouncer")
     changeset = deploy_code(app, changeset)
+    if app.settings.static_hosting == "local":
+        collectstatic(app)
+        compress(app)
+    supervisor(app, "start", "pgbouncer")
+    supervisor(app, "start", "web")
+    return changeset
+
+
+def requirements_hash(app: ServerApp) -> str | None:
+    """sha256 of the checked-out requirements file (None with ``requirements_sdists``: the archives matter too)."""
+    if app.settings.requirements_sdists:
+        return None
+    path = posixpath.join(app.paths.code_root, app.settings.requirements_file)
+    result = app.as_deploy_user(join("sha256sum", "--", path), warn=True)
+    digest = result.stdout.split()[0] if result.ok and result.stdout.split() else ""
+    return digest if len(digest) == 64 else None
+
+
+def refresh_web_server(app: ServerApp, changeset: str | None, requirements: str | None) -> str:
+    """On a server launched from an earlier web image of the same provisioning digest: services' configuration,
+    code, requirements only when the file changed (``requirements``: its hash on that image), settings, static
+    files; what deploy_web_server does, without bootstrap's virtualenv."""
+    supervisor(app, "stop", "web")
+    supervisor(app, "stop", "pgbouncer")
+    update_services(app, run_update=False)
+    changeset = update_source(app, changeset)
+    if requirements is None or requirements_hash(app) != requirements:
+        update_requirements(app)
+    else:
+        app.report(f"{app.host}: requirements unchanged since the image; pip skipped")
+    update_local_settings(app)
+    upload_supervisor_conf(app)
     if app.settings.static_hosting == "local":
         collectstatic(app)
         compress(app)
