@@ -18,7 +18,7 @@ from ..announce import announce_change
 from ..app.engine_steps import ApplicationSteps
 from ..context import aws_for, connections_for, environment_of, project_hook
 from ..deploy import launches
-from ..deploy.bake import MODES, check_mode
+from ..deploy.bake import check_mode
 from ..deploy.full import DEPLOY_FULL
 from ..deploy.journal import Journal
 from ..deploy.operation import CAPTURE, Operation, Step, execute, recover_environment
@@ -73,7 +73,7 @@ def begin_operation(c: Context, env: Environment, operation: Operation, params: 
     return ctx
 
 
-@task(types={"bake": list(MODES), "poll": "seconds", "timeout": "seconds"}, help={
+@task(types={"bake": ["auto", "full"], "poll": "seconds", "timeout": "seconds"}, help={
     "deployment": "deployment to act on (a name in the config's deployments, e.g. myproject)",
     "environment": "environment to act on (a name in the config's environments, e.g. staging)",
     "ami": "AMI id to launch the web servers from, skipping the image bake",
@@ -93,7 +93,7 @@ def create_launch_config_for_deployment(c: Context, deployment: str, environment
     execute(CREATE_LAUNCH, ctx)
 
 
-@task(types={"num_web": "count", "bake": list(MODES), "rollback": "flag", "poll": "seconds", "timeout": "seconds", "deadline": "seconds"},
+@task(types={"num_web": "count", "bake": ["auto", "full"], "rollback": "flag", "poll": "seconds", "timeout": "seconds", "deadline": "seconds"},
       help={
     "deployment": "deployment to act on (a name in the config's deployments, e.g. myproject)",
     "environment": "environment to act on (a name in the config's environments, e.g. staging)",
@@ -122,7 +122,7 @@ def deploy_full(c: Context, deployment: str, environment: str, launch_config_nam
     execute(DEPLOY_FULL, ctx, rollback=flag(rollback))
 
 
-@task(types={"batch": "count", "engine": ["serial", "instance-refresh"], "bake": list(MODES), "rollback": "flag", "poll": "seconds",
+@task(types={"batch": "count", "engine": ["serial", "instance-refresh"], "bake": ["auto", "full"], "rollback": "flag", "poll": "seconds",
              "timeout": "seconds", "deadline": "seconds"}, help={
     "deployment": "deployment to act on (a name in the config's deployments, e.g. myproject)",
     "environment": "environment to act on (a name in the config's environments, e.g. staging)",
