@@ -3,6 +3,8 @@ changed provisioning input bakes from the base image, and an image of the same c
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from environment_support import DEPLOY_TIMEOUT, get, new_version
@@ -37,7 +39,9 @@ def test_a_code_only_deploy_bakes_on_the_current_image(environment):
     plan = fabulaws(environment, "--dry", "deploy_serial:myproject,testing", timeout=300)
     assert plan.returncode == 0, plan.stdout + plan.stderr
     assert "incremental: image ami-" in image_line(plan.stdout), plan.stdout
+    started = time.monotonic()
     result = fabulaws(environment, "deploy_serial:myproject,testing", timeout=DEPLOY_TIMEOUT)
+    print(f"deploy_serial with an incremental bake: {time.monotonic() - started:.0f} s")  # benchmarks/ compares
     assert result.returncode == 0, result.stdout + result.stderr
     output = result.stdout + result.stderr
     assert "web image: incremental: image ami-" in output, output[-3000:]
