@@ -55,19 +55,24 @@ def bootstrap(app: ServerApp, post_bootstrap: Callable[[Connection], Any] | None
         post_bootstrap(connection_of(app.cxn))  # a fabfile task: invoke wants the Connection itself
 
 
-def deploy_code(app: ServerApp, changeset: str | None) -> str:
+def deploy_code(app: ServerApp, changeset: str | None, image_requirements: str | None = None) -> str:
+    """Code at ``changeset``, requirements, local settings, supervisor configuration. ``image_requirements``: the
+    requirements file's hash on the image the server was launched from (pip is skipped while it is the same)."""
     changeset = update_source(app, changeset)
-    update_requirements(app)
+    if image_requirements is not None and requirements_hash(app) == image_requirements:
+        app.report(f"{app.host}: requirements unchanged since the image; pip skipped")
+    else:
+        update_requirements(app)
     update_local_settings(app)
     upload_supervisor_conf(app)
     return changeset
 
 
-def deploy_web_server(app: ServerApp, changeset: str | None = None) -> str:
+def deploy_web_server(app: ServerApp, changeset: str | None = None, image_requirements: str | None = None) -> str:
     """Stop the site, update code, requirements, settings and static files, start it again."""
     supervisor(app, "stop", "web")
     supervisor(app, "stop", "pgbouncer")
-    changeset = deploy_code(app, changeset)
+    changeset = deploy_code(app, changeset, image_requirements)
     if app.settings.static_hosting == "local":
         collectstatic(app)
         compress(app)
@@ -86,26 +91,11 @@ def requirements_hash(app: ServerApp) -> str | None:
     return digest if len(digest) == 64 else None
 
 
-def refresh_web_server(app: ServerApp, changeset: str | None, requirements: str | None) -> str:
-    """On a server launched from an earlier web image of the same provisioning digest: services' configuration,
-    code, requirements only when the file changed (``requirements``: its hash on that image), settings, static
-    files; what deploy_web_server does, without bootstrap's virtualenv."""
-    supervisor(app, "stop", "web")
-    supervisor(app, "stop", "pgbouncer")
+def refresh_web_server(app: ServerApp, changeset: str | None, image_requirements: str | None) -> str:
+    """On a server launched from an earlier web image of the same provisioning digest: the services'
+    configuration as the config says now, then deploy_web_server (no bootstrap: the virtualenv is in the image)."""
     update_services(app, run_update=False)
-    changeset = update_source(app, changeset)
-    if requirements is None or requirements_hash(app) != requirements:
-        update_requirements(app)
-    else:
-        app.report(f"{app.host}: requirements unchanged since the image; pip skipped")
-    update_local_settings(app)
-    upload_supervisor_conf(app)
-    if app.settings.static_hosting == "local":
-        collectstatic(app)
-        compress(app)
-    supervisor(app, "start", "pgbouncer")
-    supervisor(app, "start", "web")
-    return changeset
+    return deploy_web_server(app, changeset, image_requirements)
 
 
 def deploy_worker_server(app: ServerApp, changeset: str | None = None, run_migrations: bool = True,
