@@ -83,6 +83,7 @@ def launch_lines(c: Context, plan: Plan, settings: Settings, group: dict, a: Sim
         changeset = a.changeset or f"<head of {branch}>"
         decision = bake_decision(c, settings, group, a)
         if decision.kind == "reuse":
+            a.ami = decision.image  # the rest of the plan as with ami=: no temporary image server
             plan.add("image", f"reuse {decision.image}, no bake ({decision})")
         else:
             source = f"from image {decision.image}" if decision.kind == "incremental" else "from the base image"
