@@ -130,7 +130,9 @@ def test_deploy_without_an_image_plans_the_bake(running, sandbox):
     result, made = dry(running, sandbox, "create_launch_config_for_deployment:myproject,testing")
     assert result.returncode == 0, result.stderr
     assert writes(made) == [], made
-    assert "bake one from <head of main>" in result.stdout
+    image = next(line for line in result.stdout.splitlines() if "image:" in line)
+    assert "bake one from the base image at <head of main>" in image, image
+    assert "full: " in image and "provisioning digest" in image, image  # why not from the group's image
 
 
 def test_create_environment_plans_servers_and_the_deploy(running, sandbox):
@@ -242,3 +244,26 @@ def test_replacement_order_follows_the_engines_rule(batch, expected):
            for n, zone in ((1, "a"), (2, "b"), (3, "a"), (4, "b"))]
     group = {"AvailabilityZones": ["a", "b"], "Instances": old}
     assert [[i["InstanceId"] for i in chosen] for chosen in replacement_batches(group, old, batch)] == expected
+
+
+def test_a_changeset_with_an_image_plans_no_bake(idle, sandbox):
+    from fabulaws.aws import tags as tagging
+    from fabulaws.config import load_settings
+    from fabulaws.library.wsgiautoscale.deploy.bake import image_tags
+    from fabulaws.library.wsgiautoscale.servers.digest import provision_digest
+
+    settings = load_settings(idle.directory / "fabulaws-config.yml")
+    digest, inputs = provision_digest(settings, "testing")
+    ec2 = idle.aws.ec2
+    server = ec2.run_instances(ImageId=settings.instance_settings.ami, MinCount=1, MaxCount=1)["Instances"][0]["InstanceId"]
+    image = ec2.create_image(InstanceId=server, Name="myproject_testing_web_baked")["ImageId"]
+    ec2.get_waiter("image_available").wait(ImageIds=[image], WaiterConfig={"Delay": 0.2, "MaxAttempts": 100})
+    tagging.add(ec2, [image], {"deployment": "myproject", "environment": "testing",
+                               **image_tags(digest, inputs, "c" * 40, "full", None)})
+    result, made = dry(idle, sandbox, f"deploy_serial:myproject,testing,changeset={'c' * 40}")
+    assert result.returncode == 0, result.stderr
+    assert writes(made) == [], made
+    assert f"reuse {image}, no bake" in result.stdout, result.stdout
+    assert "temporary image server" not in result.stdout
+    full, _ = dry(idle, sandbox, f"deploy_serial:myproject,testing,changeset={'c' * 40},bake=full")
+    assert "from the base image" in full.stdout and "full: bake=full" in full.stdout, full.stdout

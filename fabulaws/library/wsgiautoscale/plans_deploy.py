@@ -19,14 +19,16 @@ from ...aws.launch import Launch, find_template, runs
 from ...aws.statestore import StateStore
 from ...dryrun import Plan
 from ...errors import DeployError, UsageError
-from .context import aws_for, settings_for, stack_of
+from .context import aws_for, project_hook, settings_for, stack_of
 from .deploy import fleet, prune
+from .deploy.bake import BakePlan, check_mode, plan_bake, resolve_changeset
 from .deploy.full import DEPLOY_FULL, HELD
 from .deploy.journal import Journal
 from .deploy.launches import changeset_of, image_changeset, named_launch
 from .deploy.serial import retire_order
 from .environment import Environment, check_selection
 from .plans import planner, target
+from .servers.digest import provision_digest
 
 if TYPE_CHECKING:
     from invoke import Context
@@ -79,8 +81,14 @@ def launch_lines(c: Context, plan: Plan, settings: Settings, group: dict, a: Sim
     else:
         branch = Environment(settings, a.deployment, a.environment).branch
         changeset = a.changeset or f"<head of {branch}>"
-        plan.add("image", f"bake one from {changeset} on a temporary web server (instance and key pair, "
-                          "deleted once the image is made)")
+        decision = bake_decision(c, settings, group, a)
+        if decision.kind == "reuse":
+            a.ami = decision.image  # the rest of the plan as with ami=: no temporary image server
+            plan.add("image", f"reuse {decision.image}, no bake ({decision})")
+        else:
+            source = f"from image {decision.image}" if decision.kind == "incremental" else "from the base image"
+            plan.add("image", f"bake one {source} at {changeset} on a temporary web server (instance and key pair, "
+                              f"deleted once the image is made): {decision}")
     if current.template_id is not None:  # current.uses_template
         found = find_template(aws.ec2, current.template_id)
         plan.add("create", f"version {found['LatestVersionNumber'] + 1} of launch template {found['LaunchTemplateName']} "
@@ -88,6 +96,15 @@ def launch_lines(c: Context, plan: Plan, settings: Settings, group: dict, a: Sim
     else:
         plan.add("create", f"launch configuration {a.deployment}_{a.environment}_lc_<time>_{changeset} with that image")
     return None
+
+
+def bake_decision(c: Context, settings: Settings, group: dict, a: SimpleNamespace) -> BakePlan:
+    """What the bake step would do (deploy/bake.py's decision, from read calls and ``git ls-remote`` only)."""
+    mode = check_mode(getattr(a, "bake", "auto") or "auto")
+    digest, inputs = provision_digest(settings, a.environment, "web", project_hook(c, "post_bootstrap"))
+    branch = Environment(settings, a.deployment, a.environment).branch
+    return plan_bake(aws_for(c), group, a.deployment, a.environment, digest, inputs,
+                     lambda: resolve_changeset(settings.repo, branch, a.changeset, settings.vcs_cmd), mode)
 
 
 def steps_lines(plan: Plan, operation: Operation) -> None:

@@ -16,9 +16,11 @@ from ....remote.hostkeys import KnownHosts
 from ....remote.streaming import StreamedConnection
 from ....report import LOG_DIR
 from ....secrets import Secrets
+from ..deploy.bake import BakePlan, image_tags, plan_bake, resolve_changeset
 from ..deploy.resources import RUN_TAG
 from ..servers import roles
 from ..servers.creation import log_path, server_logger
+from ..servers.digest import provision_digest
 from ..servers.each import Connections
 from ..servers.provision import NewServer, ServerSpec
 from ..stack import Server, Stack
@@ -28,6 +30,8 @@ from .release import (
     bootstrap,
     deploy_web_server,
     deploy_worker_server,
+    refresh_web_server,
+    requirements_hash,
     restore_worker_server,
 )
 from .services import begin_upgrade, end_upgrade
@@ -75,7 +79,25 @@ class ApplicationSteps:
             on_app_servers(self._connections(), servers, action, what, ctx.settings, stack or ctx.stack(), secrets, ctx.aws, ctx.report)
 
     # --- ServerSteps ---------------------------------------------------------------------------------
+    def bake_plan(self, ctx: DeployContext) -> tuple[BakePlan, str, dict]:
+        """(where the image comes from, the provisioning digest, its inputs): deploy/bake.py's decision."""
+        settings = ctx.settings
+        digest, inputs = provision_digest(settings, ctx.environment, "web", self.post_bootstrap)
+        mode = ctx.journal.params.get("bake") or "auto"
+        plan = plan_bake(ctx.aws, ctx.group(), ctx.deployment, ctx.environment, digest, inputs,
+                         lambda: resolve_changeset(settings.repo, ctx.env.branch, ctx.journal.params.get("changeset"),
+                                                   settings.vcs_cmd), mode)
+        return plan, digest, inputs
+
     def bake_image(self, ctx: DeployContext) -> tuple[str, str]:
+        """The web image: reused when one of the same digest and changeset exists, else baked (bake_from)."""
+        plan, digest, inputs = self.bake_plan(ctx)
+        ctx.report(f"web image: {plan}")
+        if plan.kind == "reuse":
+            return str(plan.image), str(plan.changeset)  # not the run's product: a rollback leaves it
+        return self.bake_from(ctx, plan, digest, inputs)
+
+    def bake_from(self, ctx: DeployContext, plan: BakePlan, digest: str, inputs: dict) -> tuple[str, str]:
         """A temporary web server (role ``web-IMAGE``, invisible to discovery) at the branch head, imaged,
         then terminated, also on failure. Recorded in the journal before they exist: the run tag its instance and
         volumes carry, its key pairs' name prefix, the image's name; so ``recover`` deletes them after a kill."""
@@ -95,25 +117,33 @@ class ApplicationSteps:
 
         path = log_path(LOG_DIR, spec, 0)
         log, handler = server_logger(path.stem, path)
-        ctx.report(f"baking the web image on a temporary server; its log: {path}")
+        incremental = plan.kind == "incremental"
+        source = f"from image {plan.image}" if incremental else "from the base image"
+        ctx.report(f"baking the web image {source} on a temporary server; its log: {path}")
         server = NewServer(spec, settings, ctx.aws, secrets.get, self._connections().user, self._connections().config, KnownHosts(), log,
                            report=lambda status: ctx.report(f"image server: {status}"), assign=False, track=track,
-                           run_tags={RUN_TAG: ctx.journal.id}, key_prefix=key_prefix)
+                           run_tags={RUN_TAG: ctx.journal.id}, key_prefix=key_prefix,
+                           image=plan.image if incremental else None)
+        wanted = ctx.journal.params.get("changeset")
         try:
             instance = server.create()
             self.before_app()
-            ctx.report("image server: bootstrap and deploy_web")
+            ctx.report("image server: " + ("update code and settings" if incremental else "bootstrap and deploy_web"))
             with open(path, "a", buffering=1, encoding="utf-8", errors="replace") as stream:  # its remote output too
                 cxn = StreamedConnection(server.cxn, stream)
                 app = ServerApp(cxn, settings, ctx.stack(), ["web"], secrets, ctx.aws, ctx.report)
-                bootstrap(app, self.post_bootstrap)
-                changeset = deploy_web_server(app)
+                if incremental:
+                    changeset = refresh_web_server(app, wanted, plan.requirements)
+                else:
+                    bootstrap(app, self.post_bootstrap)
+                    changeset = deploy_web_server(app, wanted)
+                requirements = requirements_hash(app)
             stamp = time.strftime("%Y%m%d%H%M%S", time.gmtime())
             ctx.report(f"creating the image of {instance.instance_id} at {changeset[:12]}")
             name = f"{ctx.deployment}_{ctx.environment}_web_{stamp}_{changeset}"
             ctx.journal.track("image", name, temporary=False)  # the run's product: only a rollback deletes it
             image = instance.create_image(name)
-            tagging.add(ctx.aws.ec2, [image], {"fabulaws:changeset": changeset})
+            tagging.add(ctx.aws.ec2, [image], image_tags(digest, inputs, changeset, plan.kind, requirements))
             return image, changeset
         finally:
             server.discard()  # terminated: its data volume goes with it (DeleteOnTermination)

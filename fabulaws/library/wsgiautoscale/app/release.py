@@ -3,11 +3,13 @@ tasks do on each of their servers, in 1.x's order."""
 
 from __future__ import annotations
 
+import posixpath
 from collections.abc import Callable
 from typing import Any
 
 from fabric import Connection
 
+from ....remote.commands import join
 from ....remote.streaming import connection_of
 from . import ServerApp
 from .code import (
@@ -53,25 +55,47 @@ def bootstrap(app: ServerApp, post_bootstrap: Callable[[Connection], Any] | None
         post_bootstrap(connection_of(app.cxn))  # a fabfile task: invoke wants the Connection itself
 
 
-def deploy_code(app: ServerApp, changeset: str | None) -> str:
+def deploy_code(app: ServerApp, changeset: str | None, image_requirements: str | None = None) -> str:
+    """Code at ``changeset``, requirements, local settings, supervisor configuration. ``image_requirements``: the
+    requirements file's hash on the image the server was launched from (pip is skipped while it is the same)."""
     changeset = update_source(app, changeset)
-    update_requirements(app)
+    if image_requirements is not None and requirements_hash(app) == image_requirements:
+        app.report(f"{app.host}: requirements unchanged since the image; pip skipped")
+    else:
+        update_requirements(app)
     update_local_settings(app)
     upload_supervisor_conf(app)
     return changeset
 
 
-def deploy_web_server(app: ServerApp, changeset: str | None = None) -> str:
+def deploy_web_server(app: ServerApp, changeset: str | None = None, image_requirements: str | None = None) -> str:
     """Stop the site, update code, requirements, settings and static files, start it again."""
     supervisor(app, "stop", "web")
     supervisor(app, "stop", "pgbouncer")
-    changeset = deploy_code(app, changeset)
+    changeset = deploy_code(app, changeset, image_requirements)
     if app.settings.static_hosting == "local":
         collectstatic(app)
         compress(app)
     supervisor(app, "start", "pgbouncer")
     supervisor(app, "start", "web")
     return changeset
+
+
+def requirements_hash(app: ServerApp) -> str | None:
+    """sha256 of the checked-out requirements file (None with ``requirements_sdists``: the archives matter too)."""
+    if app.settings.requirements_sdists:
+        return None
+    path = posixpath.join(app.paths.code_root, app.settings.requirements_file)
+    result = app.as_deploy_user(join("sha256sum", "--", path), warn=True)
+    digest = result.stdout.split()[0] if result.ok and result.stdout.split() else ""
+    return digest if len(digest) == 64 else None
+
+
+def refresh_web_server(app: ServerApp, changeset: str | None, image_requirements: str | None) -> str:
+    """On a server launched from an earlier web image of the same provisioning digest: the services'
+    configuration as the config says now, then deploy_web_server (no bootstrap: the virtualenv is in the image)."""
+    update_services(app, run_update=False)
+    return deploy_web_server(app, changeset, image_requirements)
 
 
 def deploy_worker_server(app: ServerApp, changeset: str | None = None, run_migrations: bool = True,

@@ -16,13 +16,15 @@ from typing import TYPE_CHECKING, Any
 
 from ....aws import instances
 from ....aws import tags as tagging
-from ....ec2 import EC2Instance
+from ....ec2 import SSH_POLLING, EC2Instance
 from ....errors import DeployError
-from ....remote.connect import connect
+from ....remote.commands import join, sudo
+from ....remote.connect import connect, wait_for_ssh
 from ....remote.hostkeys import KnownHosts
 from ....report import warn
 from ....ubuntu import apt, system, users, volumes
 from ....ubuntu.packages import Component, Node
+from ....waits import WaitFailed, WaitTimedOut
 from ..paths import Paths
 from . import post_setup, roles
 from .address import check_ssh_address
@@ -79,6 +81,7 @@ class NewServer:
     track: Callable[[str, str], None] = lambda kind, identifier: None  # e.g. a deploy journal's track
     run_tags: dict[str, str] = field(default_factory=dict)  # on the instance and volumes: found by them after a kill
     key_prefix: str | None = None  # the launch key pair's name prefix (default: instance_settings.key_prefix)
+    image: str | None = None  # an image already provisioned (an earlier web image): launched, reached, nothing else
     instance: EC2Instance | None = None
     volume_id: str | None = None
     cxn: Connection = None
@@ -93,7 +96,9 @@ class NewServer:
 
     # --- the steps ---------------------------------------------------------------------------------
     def create(self) -> EC2Instance:
-        steps = [
+        if self.image is not None:
+            return self._run([("launching", self.launch), ("reaching it as the operator", self.reach_operator)])
+        return self._run([
             ("launching", self.launch),
             ("apt sources", self.apt_sources),
             ("data volume", self.data_volume),
@@ -105,7 +110,9 @@ class NewServer:
             *[(f"configuring {c.name}", self._configurer(c)) for c in roles.components(self.spec.role)],
             *[(f"installing {name}", self._post_setup(step)) for name, step in post_setup.steps(self.settings, self.munin_networks)],
             *([("assigning role", self.assign_role)] if self.assign else []),
-        ]
+        ])
+
+    def _run(self, steps: list[tuple[str, Callable[[], None]]]) -> EC2Instance:
         for number, (label, step) in enumerate(steps, 1):
             if self.cancel.is_set():
                 raise Cancelled(f"{self.spec.name}: interrupted")
@@ -138,7 +145,7 @@ class NewServer:
         zone = self.aws.region + self.spec.zone
         self.instance = instance = EC2Instance(
             self.aws,
-            ami=self.instance_settings.ami,
+            ami=self.image or self.instance_settings.ami,
             instance_type=self.setting("instance_types"),
             zone=zone,
             subnet=subnets.get(self.spec.zone),
@@ -148,13 +155,38 @@ class NewServer:
             known_hosts=self.known_hosts,
             ssh_attribute=self.settings.ssh_attribute,
         )
-        instance.setup()  # on failure it terminates the instance and deletes the key pair itself
+        # from a provisioned image only the operator logs in (the image's own user was retired in it)
+        instance.setup(wait_ssh=self.image is None)  # on failure it terminates the instance and deletes the key pair
         self.track("key-pair", self.key_name)
         self.track("instance", self.instance_id)
         if self.made.key_file:
             self.track("key-file", self.made.key_file)
         self.log.info("instance %s at %s (%s)", self.instance_id, self.made.hostname, zone)
-        self.cxn = self.made.connection()
+        if self.image is None:
+            self.cxn = self.made.connection()
+
+    def reach_operator(self) -> None:
+        """Until the operator logs in and the data volume is mounted (a server launched from a provisioned
+        image, as the group launches them); then the launch key pair goes."""
+        instance_id, services = self.instance_id, Paths.for_environment(
+            self.settings, self.spec.deployment, self.spec.environment).services
+
+        def attempt(_: str, host: str) -> str | None:
+            cxn = connect(host, self.operator, config=self.fabric_config, known=self.known_hosts,
+                          timeouts=self.settings.remote_timeouts)
+            if not sudo(cxn, join("test", "-d", services), hide=True, warn=True).ok:
+                cxn.close()
+                return "its data volume is not mounted yet"
+            self.cxn = cxn
+            return None
+
+        try:
+            wait_for_ssh(self.aws.ec2, [instance_id], lambda: {instance_id: self.made.refresh().get(self.settings.ssh_attribute) or ""},
+                         attempt, self.known_hosts, self.made.ssh_timeout, SSH_POLLING, self.log.info,
+                         what=f"{instance_id} answering SSH as {self.operator}")
+        except (WaitFailed, WaitTimedOut) as exc:
+            raise DeployError(f"{self.spec.name}: {exc}") from None
+        self.made.cleanup()
 
     def apt_sources(self) -> None:
         apt.set_mirror(self.cxn, self.instance_settings.ubuntu_mirror, self.aws.region)

@@ -18,6 +18,7 @@ from ..announce import announce_change
 from ..app.engine_steps import ApplicationSteps
 from ..context import aws_for, connections_for, environment_of, project_hook
 from ..deploy import launches
+from ..deploy.bake import check_mode
 from ..deploy.full import DEPLOY_FULL
 from ..deploy.journal import Journal
 from ..deploy.operation import CAPTURE, Operation, Step, execute, recover_environment
@@ -72,23 +73,27 @@ def begin_operation(c: Context, env: Environment, operation: Operation, params: 
     return ctx
 
 
-@task(types={"poll": "seconds", "timeout": "seconds"}, help={
+@task(types={"bake": ["auto", "full"], "poll": "seconds", "timeout": "seconds"}, help={
     "deployment": "deployment to act on (a name in the config's deployments, e.g. myproject)",
     "environment": "environment to act on (a name in the config's environments, e.g. staging)",
     "ami": "AMI id to launch the web servers from, skipping the image bake",
+    "bake": "auto (reuse an image of this changeset, else bake on the current web image if its provisioning digest "
+            "matches) or full (bake from the base image)",
     "changeset": "git revision to deploy (default: the head of the environment's branch)",
     "poll": "seconds between AWS status checks while waiting",
     "timeout": "seconds to wait for the image to bake before giving up",
 })
 def create_launch_config_for_deployment(c: Context, deployment: str, environment: str, ami: str | None = None,
-                                        changeset: str | None = None, poll: float = 2, timeout: float = 1800) -> None:
+                                        changeset: str | None = None, poll: float = 2, timeout: float = 1800,
+                                        bake: str = "auto") -> None:
     """Create the next launch configuration (or launch template version) for the web group; ami= skips baking."""
     env = environment_of(c, deployment, environment)
-    ctx = begin_operation(c, env, CREATE_LAUNCH, {"ami": ami, "changeset": changeset}, poll, timeout)
+    ctx = begin_operation(c, env, CREATE_LAUNCH, {"ami": ami, "changeset": changeset, "bake": check_mode(bake)}, poll,
+                          timeout)
     execute(CREATE_LAUNCH, ctx)
 
 
-@task(types={"num_web": "count", "rollback": "flag", "poll": "seconds", "timeout": "seconds", "deadline": "seconds"},
+@task(types={"num_web": "count", "bake": ["auto", "full"], "rollback": "flag", "poll": "seconds", "timeout": "seconds", "deadline": "seconds"},
       help={
     "deployment": "deployment to act on (a name in the config's deployments, e.g. myproject)",
     "environment": "environment to act on (a name in the config's environments, e.g. staging)",
@@ -96,6 +101,8 @@ def create_launch_config_for_deployment(c: Context, deployment: str, environment
     "num_web": "number of web servers to launch",
     "answer": "y confirms a production run without asking; n refuses (default: ask on the terminal)",
     "ami": "AMI id to launch the web servers from, skipping the image bake",
+    "bake": "auto (reuse an image of this changeset, else bake on the current web image if its provisioning digest "
+            "matches) or full (bake from the base image)",
     "changeset": "git revision to deploy (default: the head of the environment's branch)",
     "rollback": "yes: on failure before migrations, put back everything changed; no: leave it as it is for inspection",
     "poll": "seconds between AWS status checks while waiting",
@@ -104,17 +111,18 @@ def create_launch_config_for_deployment(c: Context, deployment: str, environment
 })
 def deploy_full(c: Context, deployment: str, environment: str, launch_config_name: str | None = None, num_web: int = 2,
                 answer: str | None = None, ami: str | None = None, changeset: str | None = None, rollback: str = "yes",
-                poll: float = 2, timeout: float = 1800, deadline: float = 10800) -> None:
+                poll: float = 2, timeout: float = 1800, deadline: float = 10800, bake: str = "auto") -> None:
     """Deploy with downtime: new web servers beside the old, maintenance page, migrate, swap them all."""
     env = environment_of(c, deployment, environment)
     if env.is_production:
         confirm_production("deploy_full", environment, answer, warning="This will cause downtime!")
-    params = {"launch_config_name": launch_config_name, "num_web": int(num_web), "ami": ami, "changeset": changeset}
+    params = {"launch_config_name": launch_config_name, "num_web": int(num_web), "ami": ami, "changeset": changeset,
+              "bake": check_mode(bake)}
     ctx = begin_operation(c, env, DEPLOY_FULL, params, poll, timeout, deadline=deadline)
     execute(DEPLOY_FULL, ctx, rollback=flag(rollback))
 
 
-@task(types={"batch": "count", "engine": ["serial", "instance-refresh"], "rollback": "flag", "poll": "seconds",
+@task(types={"batch": "count", "engine": ["serial", "instance-refresh"], "bake": ["auto", "full"], "rollback": "flag", "poll": "seconds",
              "timeout": "seconds", "deadline": "seconds"}, help={
     "deployment": "deployment to act on (a name in the config's deployments, e.g. myproject)",
     "environment": "environment to act on (a name in the config's environments, e.g. staging)",
@@ -123,6 +131,8 @@ def deploy_full(c: Context, deployment: str, environment: str, launch_config_nam
     "batch": "web servers replaced at a time (a replacement is healthy before an old one leaves)",
     "engine": "serial (ours, one batch at a time) or instance-refresh (AWS's instance refresh)",
     "ami": "AMI id to launch the web servers from, skipping the image bake",
+    "bake": "auto (reuse an image of this changeset, else bake on the current web image if its provisioning digest "
+            "matches) or full (bake from the base image)",
     "changeset": "git revision to deploy (default: the head of the environment's branch)",
     "rollback": "yes: on failure before migrations, put back everything changed; no: leave it as it is for inspection",
     "poll": "seconds between AWS status checks while waiting",
@@ -132,7 +142,7 @@ def deploy_full(c: Context, deployment: str, environment: str, launch_config_nam
 def deploy_serial(c: Context, deployment: str, environment: str, launch_config_name: str | None = None,
                   answer: str | None = None, batch: int = 1, engine: str = "serial", ami: str | None = None,
                   changeset: str | None = None, rollback: str = "yes", poll: float = 2, timeout: float = 1800,
-                  deadline: float = 10800) -> None:
+                  deadline: float = 10800, bake: str = "auto") -> None:
     """Deploy without downtime: replace web servers a batch at a time, never below capacity."""
     env = environment_of(c, deployment, environment)
     if engine not in ENGINES:
@@ -142,7 +152,8 @@ def deploy_serial(c: Context, deployment: str, environment: str, launch_config_n
     if env.is_production:
         confirm_production("deploy_serial", environment, answer)
     operation = ENGINES[engine]
-    params = {"launch_config_name": launch_config_name, "batch": int(batch), "ami": ami, "changeset": changeset}
+    params = {"launch_config_name": launch_config_name, "batch": int(batch), "ami": ami, "changeset": changeset,
+              "bake": check_mode(bake)}
     ctx = begin_operation(c, env, operation, params, poll, timeout, deadline=deadline)
     execute(operation, ctx, rollback=flag(rollback))
 
