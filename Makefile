@@ -34,7 +34,7 @@ demo: $(VENV)/.installed system-packages
 	$(PY) examples/demo.py
 
 test: $(VENV)/.installed $(TOOLS)/.installed system-packages
-	$(VENV)/bin/ruff check fabulaws tests
+	$(VENV)/bin/ruff check fabulaws tests benchmarks
 	$(VENV)/bin/mypy fabulaws
 	@# The tests without sandbox hosts mostly wait on sandboxes and subprocesses: two pytest-xdist workers (a whole
 	@# module to one worker; each worker has its own sandbox and moto). The host tests share one environment: one
@@ -58,7 +58,7 @@ bench: $(VENV)/.installed .tools-bench/.installed system-packages
 	  else echo "== benchmarks/$$b.py: not there, skipped"; fi; done
 	.tools-bench/bin/python benchmarks/charts.py benchmarks/results/*.json
 	@# The docs show the charts as last measured here.
-	mkdir -p docs/_static/benchmarks && cp benchmarks/results/*.png docs/_static/benchmarks/
+	mkdir -p docs/_static/benchmarks && cp benchmarks/results/*.png benchmarks/results/*.txt docs/_static/benchmarks/
 
 docs: $(VENV)/.installed
 	$(VENV)/bin/sphinx-build -q -W -b html docs docs/_build/html

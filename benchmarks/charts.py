@@ -24,27 +24,34 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 
 def capacity(data: dict, path: Path) -> None:
-    """One panel per (scale, N): healthy in-service servers over AWS time; the dotted line is N."""
+    """A column per (scale, N), a row per strategy: healthy in-service servers over AWS time, N dotted."""
     panels: dict[tuple[float, int], list[dict]] = defaultdict(list)
     for run in data["runs"]:
         panels[(run["scale"], run["size"])].append(run)
     keys = sorted(panels, key=lambda k: (-k[0], k[1]))
-    columns = min(2, len(keys))
-    rows = (len(keys) + columns - 1) // columns
-    figure, axes = plt.subplots(rows, columns, figsize=(7 * columns, 3.6 * rows), squeeze=False)
-    for axis, key in zip(axes.flat, keys, strict=False):
+    rows = max(len(runs) for runs in panels.values())
+    figure, axes = plt.subplots(rows, len(keys), figsize=(7 * len(keys), 1.5 * rows + 1), squeeze=False, sharex="col")
+    palette = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    names = list(dict.fromkeys(run["strategy"] for run in data["runs"]))
+    for column, key in enumerate(keys):
         scale, size = key
-        for run in panels[key]:
-            times = [s[0] for s in run["samples"]]
-            axis.step(times, [s[1] for s in run["samples"]], where="post", label=f"{run['strategy']} ({run['aws_time']:.0f} s)")
-        axis.axhline(size, color="grey", linestyle=":", linewidth=1)
-        axis.set_title(f"N={size}, time scale " + ("1 (real AWS time)" if scale == 1 else f"1:{scale:g}"))
-        axis.set_xlabel("AWS seconds since the deploy began")
-        axis.set_ylabel("healthy in-service servers")
-        axis.set_ylim(bottom=0, top=size * 1.6 + 1)
-        axis.legend(fontsize=7, loc="lower right")
-    for axis in list(axes.flat)[len(keys):]:
-        axis.set_visible(False)
+        for row in range(rows):
+            axis = axes[row][column]
+            if row >= len(panels[key]):
+                axis.set_visible(False)
+                continue
+            run = panels[key][row]
+            colour = palette[names.index(run["strategy"]) % len(palette)]
+            axis.step([s[0] for s in run["samples"]], [s[1] for s in run["samples"]], where="post", color=colour)
+            axis.axhline(size, color="grey", linestyle=":", linewidth=1)
+            axis.set_ylim(max(0, size - 3), size + 2.5)
+            axis.set_yticks(sorted({max(0, size - 2), size, size + 2}))
+            axis.text(0.01, 0.93, f"{run['strategy']}: {run['aws_time']:.0f} s, {run['calls']} calls, "
+                      f"at least {run['min_healthy']} healthy", transform=axis.transAxes, fontsize=7, va="top")
+            if row == 0:
+                axis.set_title(f"N={size}, time scale " + ("1 (real AWS time)" if scale == 1 else f"1:{scale:g}"), fontsize=9)
+        axes[min(rows, len(panels[key])) - 1][column].set_xlabel("AWS seconds since the deploy began")
+    figure.supylabel("healthy in-service servers (dotted: N)", fontsize=8)
     figure.suptitle(data.get("title", path.stem) + (f"\n{data['machine']}" if data.get("machine") else ""), fontsize=9)
     figure.tight_layout()
     figure.savefig(path, dpi=110)

@@ -183,7 +183,8 @@ execute(DEPLOY_SERIAL, ctx)
 
 
 def instance_refresh(bench: Bench, aws: Aws, new: Launch, size: int) -> None:
-    """AWS Instance Refresh with its defaults (MinHealthyPercentage 90), polled every 15 AWS s."""
+    """AWS Instance Refresh with its defaults (MinHealthyPercentage 90) but InstanceWarmup 20 s, the health checks'
+    time (left out, AWS would use the group's grace period, 90 s here); polled every 15 AWS s."""
     scaling.update_group(aws.autoscaling, GROUP, LaunchTemplate={"LaunchTemplateId": new.template_id, "Version": new.version})
     aws.autoscaling.start_instance_refresh(AutoScalingGroupName=GROUP, Preferences={"InstanceWarmup": int(HEALTHY * INTERVAL)})
     while aws.autoscaling.describe_instance_refreshes(AutoScalingGroupName=GROUP)["InstanceRefreshes"][0]["Status"] != "Successful":
@@ -251,7 +252,7 @@ def strategies(size: int, baseline_revision: str = "") -> dict:
         f"deploy_serial batch {quarter} (ours)": (ours(DEPLOY_SERIAL, quarter), math.ceil(size / quarter)),
         "deploy_full (ours)": (ours(DEPLOY_FULL), 1),
         "1.x deploy_serial (model)": (model_1x_serial, size),
-        "AWS Instance Refresh (defaults)": (instance_refresh, math.ceil(size / max(1, size - math.ceil(size * 0.9)))),
+        "AWS Instance Refresh (defaults, warmup 20 s)": (instance_refresh, math.ceil(size / max(1, size - math.ceil(size * 0.9)))),
     }
     if baseline_revision:
         found[f"deploy_serial batch 1 (ours at {baseline_revision[:7]})"] = (baseline(baseline_revision), size)
@@ -260,7 +261,7 @@ def strategies(size: int, baseline_revision: str = "") -> dict:
     return found
 
 
-FAIR = ("deploy_serial batch 1 (ours)", "AWS Instance Refresh (defaults)", "Ansible replace_all_instances (batch 1)")
+FAIR = ("deploy_serial batch 1 (ours)", "AWS Instance Refresh (defaults, warmup 20 s)", "Ansible replace_all_instances (batch 1)")
 
 
 def measure(bench: Bench, size: int, name: str, run, batches: int) -> dict:
@@ -315,6 +316,7 @@ def main() -> None:
     parser.add_argument("--fair-sizes", default="2,4",
                         help="sizes compared with Ansible at time scale 1 (its polls are real seconds); '' for none")
     parser.add_argument("--baseline", default="", metavar="REV", help="also run our deploy_serial as of git revision REV")
+    parser.add_argument("--name", default="rolling_deploy", help="results file names: benchmarks/results/NAME.{txt,json}")
     args = parser.parse_args()
     bench = Bench(args.scale)
     scaled: list[dict] = []
@@ -336,8 +338,9 @@ def main() -> None:
     finally:
         bench.stop()
     timing = f"boot {BOOT:g} s, health interval {INTERVAL:g} s, healthy threshold {HEALTHY}"
-    lines = [f"machine: {machine}", ""]
-    lines += table(scaled, f"time scale 1:{args.scale:g}; {timing}; every strategy's own sleeps and polls scaled the same way")
+    lines = [f"machine: {machine}"]
+    if scaled:
+        lines += ["", *table(scaled, f"time scale 1:{args.scale:g}; {timing}; every strategy's own sleeps and polls scaled the same way")]
     if fair:
         lines += ["", *table(fair, f"time scale 1 (real AWS time); {timing}; Ansible's fixed 10 s polls are real seconds, "
                                    "so it is compared here, with the others at the same scale")]
@@ -346,11 +349,11 @@ def main() -> None:
     text = "\n".join(lines)
     print("\n" + text)
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "rolling_deploy.txt").write_text(text + "\n")
+    (RESULTS / f"{args.name}.txt").write_text(text + "\n")
     data = {"kind": "capacity", "title": "deploy_serial and its peers: healthy in-service servers over time",
             "machine": machine, "runs": scaled + fair}
-    (RESULTS / "rolling_deploy.json").write_text(json.dumps(data) + "\n")
-    print(f"(data for the chart: {RESULTS / 'rolling_deploy.json'}; draw it with benchmarks/charts.py)")
+    (RESULTS / f"{args.name}.json").write_text(json.dumps(data) + "\n")
+    print(f"(data for the chart: {RESULTS / args.name}.json; draw it with benchmarks/charts.py)")
 
 
 if __name__ == "__main__":

@@ -48,15 +48,18 @@ class Polling:
 
 @dataclass
 class Pace:
-    """When a wait that repeats (one per batch of a rolling deploy) can first be done: learned from the last one.
+    """When a wait that repeats (one per batch of a rolling deploy) can first be done: learned from the last ones.
 
     Measured rather than read from AWS (a load balancer's check interval, a boot time): measured time is in the
     clock the run waits on, includes the lags AWS adds (registration, the group's own loop), and holds on any
-    endpoint. Until it has seen one, a wait polls from the start as usual. The first look is one ``Polling.delay``
-    before the time the last one was seen done, so the estimate can move earlier as well as later.
+    endpoint. Until it has seen one, a wait polls from the start as usual. The first look comes ``margin`` before
+    the time the last one was seen done: a margin that doubles while first looks find it done (the estimate can
+    only be late by then) and is back to one ``Polling.delay`` after a miss, so the estimate follows the real
+    time down as well as up.
     """
 
     took: float | None = None  # seconds from start() to the look that found the last one done
+    margin: float = 0.0  # how much before ``took`` the next first look is (at least one delay)
     started: float = field(default_factory=time.monotonic)
 
     def start(self) -> None:
@@ -65,10 +68,14 @@ class Pace:
 
     def first_look(self, step: float) -> float:
         """Monotonic time of the first look worth making: nothing can have changed before it."""
-        return self.started + max(0.0, self.took - step) if self.took is not None else 0.0
+        if self.took is None:
+            return 0.0
+        return self.started + max(0.0, self.took - max(step, self.margin))
 
-    def learn(self, done_at: float) -> None:
+    def learn(self, done_at: float, first_look: bool, step: float) -> None:
+        """The wait was seen done at ``done_at``, by its first look or not."""
         self.took = done_at - self.started
+        self.margin = min(2 * max(step, self.margin), self.took / 4) if first_look else step
 
 
 Seen = TypeVar("Seen")  # what one look returns
@@ -109,13 +116,15 @@ def _poll(wait: Wait[Seen], polling: Polling, report: Callable[[str], None], liv
     last_progress = None
     if pace is not None:  # nothing to see before then; never past the deadline (the first look still happens)
         time.sleep(min(max(0.0, pace.first_look(polling.delay) - started), wait.deadline))
+    looks = 0
     while True:
         looked = time.monotonic()
         value = wait.look()
+        looks += 1
         elapsed = time.monotonic() - started
         if wait.done(value):
             if pace is not None:
-                pace.learn(looked)
+                pace.learn(looked, looks == 1, polling.delay)
             report(f"{wait.what}: done after {elapsed:.0f} s")
             return value
         problem = wait.failed(value)

@@ -47,15 +47,20 @@ def wait_in_service(ctx: DeployContext, launch: Launch, count: int, exclude: Seq
 def wait_healthy(ctx: DeployContext, instance_ids: list[str], pace: Pace | None = None) -> None:
     """Until every instance is InService/healthy in every load balancer and target group.
 
-    A look is one describe per load balancer for all the instances; only while some are not healthy yet does it
-    also read the group (one DescribeAutoScalingGroups), to fail at once if one left it. With ``pace``, the first
+    A look is one describe per load balancer for all the instances; every second look that finds some not healthy
+    yet also reads the group (one DescribeAutoScalingGroups), to fail soon if one left it. With ``pace``, the first
     look is when they can first be healthy."""
     if not instance_ids or not ctx.balancers():
         return
+    misses = 0
 
     def look() -> tuple[dict[str, dict[str, str]], list[str]]:
+        nonlocal misses
         seen = health(ctx, instance_ids)
         if all(s in lb.HEALTHY for per in seen.values() for s in per.values()):
+            return seen, []
+        misses += 1
+        if misses % 2:  # the first miss is the one a pace expects: a look one delay early
             return seen, []
         active = ids(members(ctx.group()))
         return seen, [i for i in instance_ids if i not in active]
