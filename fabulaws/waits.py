@@ -55,11 +55,13 @@ class Pace:
     endpoint. Until it has seen one, a wait polls from the start as usual. The first look comes ``margin`` before
     the time the last one was seen done: a margin that doubles while first looks find it done (the estimate can
     only be late by then) and is back to one ``Polling.delay`` after a miss, so the estimate follows the real
-    time down as well as up.
+    time down as well as up. A wait whose lateness costs nothing (``early=False``: what comes next waits on its
+    own pace) first looks right at that time instead, and so mostly looks once.
     """
 
     took: float | None = None  # seconds from start() to the look that found the last one done
     margin: float = 0.0  # how much before ``took`` the next first look is (at least one delay)
+    early: bool = True  # look a margin early (the run waits on this) or right at the time learned
     started: float = field(default_factory=time.monotonic)
 
     def start(self) -> None:
@@ -70,7 +72,7 @@ class Pace:
         """Monotonic time of the first look worth making: nothing can have changed before it."""
         if self.took is None:
             return 0.0
-        return self.started + max(0.0, self.took - max(step, self.margin))
+        return self.started + max(0.0, self.took - (max(step, self.margin) if self.early else 0.0))
 
     def learn(self, done_at: float, first_look: bool, step: float) -> None:
         """The wait was seen done at ``done_at``, by its first look or not."""

@@ -98,6 +98,16 @@ def test_a_paced_wait_first_looks_when_the_last_one_was_done():
     assert len(second_looks) <= 2  # one delay before the time learned, then once more at most
 
 
+def test_a_pace_looks_a_margin_early_only_where_the_run_waits_on_it():
+    critical, lazy = Pace(took=10.0, started=100.0), Pace(took=10.0, started=100.0, early=False)
+    assert (critical.first_look(1.0), lazy.first_look(1.0)) == (109.0, 110.0)
+    critical.learn(109.0, first_look=True, step=1.0)  # found done a delay early: look earlier still next time
+    assert (critical.took, critical.first_look(1.0)) == (9.0, 107.0)
+    critical.learn(108.0, first_look=False, step=1.0)  # a miss first: back to one delay early
+    assert critical.first_look(1.0) == 107.0
+    assert Pace().first_look(1.0) == 0.0  # nothing learned: look at once
+
+
 def test_a_paced_wait_keeps_its_deadline():
     pace = Pace(took=3600.0)  # a pace that would sleep an hour
     wait, looks = counting()

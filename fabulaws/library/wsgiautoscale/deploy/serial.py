@@ -48,7 +48,7 @@ def replace(ctx: DeployContext) -> None:
     launch = _launch(ctx)
     desired = original(ctx).desired
     batch_size = max(1, int(ctx.journal.params.get("batch", 1)))
-    boot, healthy = Pace(), Pace()
+    boot, healthy = Pace(early=False), Pace()  # the health look is paced from the launch too: boot's may be late
     retired: list[str] = []
     while True:
         ctx.remaining()
