@@ -11,9 +11,9 @@ where its 10 s polls mean what they mean on AWS, beside the others at that scale
 ``git archive REV``), so before and after are measured in one run.
 
 Usage: python benchmarks/rolling_deploy.py [--sizes 2,4,8,16] [--scale 20] [--fair-sizes 2,4] [--baseline REV]
-Prints the tables and writes them to benchmarks/results/rolling_deploy.txt; the healthy in-service capacity
-over time of every run goes to benchmarks/results/rolling_deploy.json, which benchmarks/charts.py draws as
-rolling_deploy.png (needs matplotlib: `make bench` installs it in .tools-bench).
+Prints the tables and writes them to benchmarks/results/rolling_deploy.txt (scaled) and rolling_deploy_fair.txt
+(time scale 1); the healthy in-service capacity over time of every run goes beside them in .json, which
+benchmarks/charts.py draws as .png (needs matplotlib: `make bench` installs it in .tools-bench).
 """
 
 from __future__ import annotations
@@ -316,7 +316,8 @@ def main() -> None:
     parser.add_argument("--fair-sizes", default="2,4",
                         help="sizes compared with Ansible at time scale 1 (its polls are real seconds); '' for none")
     parser.add_argument("--baseline", default="", metavar="REV", help="also run our deploy_serial as of git revision REV")
-    parser.add_argument("--name", default="rolling_deploy", help="results file names: benchmarks/results/NAME.{txt,json}")
+    parser.add_argument("--name", default="rolling_deploy",
+                        help="results: benchmarks/results/NAME.{txt,json} (scaled) and NAME_fair.{txt,json} (time scale 1)")
     args = parser.parse_args()
     bench = Bench(args.scale)
     scaled: list[dict] = []
@@ -338,22 +339,24 @@ def main() -> None:
     finally:
         bench.stop()
     timing = f"boot {BOOT:g} s, health interval {INTERVAL:g} s, healthy threshold {HEALTHY}"
-    lines = [f"machine: {machine}"]
-    if scaled:
-        lines += ["", *table(scaled, f"time scale 1:{args.scale:g}; {timing}; every strategy's own sleeps and polls scaled the same way")]
-    if fair:
-        lines += ["", *table(fair, f"time scale 1 (real AWS time); {timing}; Ansible's fixed 10 s polls are real seconds, "
-                                   "so it is compared here, with the others at the same scale")]
-    elif ANSIBLE.exists() is False:
-        lines += ["", f"(Ansible not compared: {ANSIBLE} is missing; `make bench` installs it)"]
-    text = "\n".join(lines)
-    print("\n" + text)
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / f"{args.name}.txt").write_text(text + "\n")
-    data = {"kind": "capacity", "title": "deploy_serial and its peers: healthy in-service servers over time",
-            "machine": machine, "runs": scaled + fair}
-    (RESULTS / f"{args.name}.json").write_text(json.dumps(data) + "\n")
-    print(f"(data for the chart: {RESULTS / args.name}.json; draw it with benchmarks/charts.py)")
+    parts = [(args.name, scaled, f"time scale 1:{args.scale:g}; {timing}; every strategy's own sleeps and polls "
+                                 "scaled the same way (Ansible's cannot be: compared at time scale 1)"),
+             (f"{args.name}_fair", fair, f"time scale 1 (real AWS time); {timing}; Ansible's fixed 10 s polls are real "
+                                         "seconds, so it is compared here, beside the others at the same scale")]
+    for name, rows, title in parts:
+        if not rows:
+            continue
+        lines = [f"machine: {machine}", "", *table(rows, title)]
+        if rows is fair and not ANSIBLE.exists():
+            lines.append(f"(Ansible not compared: {ANSIBLE} is missing; `make bench` installs it)")
+        text = "\n".join(lines)
+        print("\n" + text)
+        (RESULTS / f"{name}.txt").write_text(text + "\n")
+        data = {"kind": "capacity", "title": "deploy_serial and its peers: healthy in-service servers over time",
+                "machine": machine, "runs": rows}
+        (RESULTS / f"{name}.json").write_text(json.dumps(data) + "\n")
+    print(f"(tables and chart data in {RESULTS}; benchmarks/charts.py draws them)")
 
 
 if __name__ == "__main__":
