@@ -34,21 +34,31 @@ demo: $(VENV)/.installed system-packages
 	$(PY) examples/demo.py
 
 test: $(VENV)/.installed $(TOOLS)/.installed system-packages
-	$(VENV)/bin/ruff check fabulaws tests
+	$(VENV)/bin/ruff check fabulaws tests benchmarks
 	$(VENV)/bin/mypy fabulaws
 	@# The tests without sandbox hosts mostly wait on sandboxes and subprocesses: two pytest-xdist workers (a whole
 	@# module to one worker; each worker has its own sandbox and moto). The host tests share one environment: one
 	@# process, after them. Both always run; either one failing fails the target.
 	$(PY) -m pytest -m "not hosts" -n 2 --dist loadfile; fast=$$?; $(PY) -m pytest -m hosts; hosts=$$?; [ $$fast -eq 0 ] && [ $$hosts -eq 0 ]
 
-# Benchmarks compare with Ansible's amazon.aws (a release that still has replace_all_instances).
+# Benchmarks compare with Ansible's amazon.aws (a release that still has replace_all_instances) and draw their
+# charts with matplotlib: both in .tools-bench, apart from the project's own dependencies.
 .tools-bench/.installed:
 	$(PYTHON) -m venv .tools-bench
-	.tools-bench/bin/pip install --quiet --disable-pip-version-check "ansible==9.*" boto3
+	.tools-bench/bin/pip install --quiet --disable-pip-version-check "ansible==9.*" boto3 "matplotlib>=3.8"
 	@touch $@
 
-bench: $(VENV)/.installed .tools-bench/.installed
-	$(PY) benchmarks/rolling_deploy.py
+# The benchmarks `make bench` runs, in this order (each writes its table and chart data to benchmarks/results/);
+# one not written yet is skipped. The others in benchmarks/ need root or take long: run them by hand.
+BENCHMARKS ?= rolling_deploy end_to_end
+
+bench: $(VENV)/.installed .tools-bench/.installed system-packages
+	@for b in $(BENCHMARKS); do \
+	  if [ -f benchmarks/$$b.py ]; then echo "== benchmarks/$$b.py"; $(PY) benchmarks/$$b.py || exit 1; \
+	  else echo "== benchmarks/$$b.py: not there, skipped"; fi; done
+	.tools-bench/bin/python benchmarks/charts.py benchmarks/results/*.json
+	@# The docs show the charts as last measured here.
+	mkdir -p docs/_static/benchmarks && cp benchmarks/results/*.png benchmarks/results/*.txt docs/_static/benchmarks/
 
 docs: $(VENV)/.installed
 	$(VENV)/bin/sphinx-build -q -W -b html docs docs/_build/html

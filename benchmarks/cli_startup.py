@@ -42,7 +42,7 @@ def main(runs: int = 20, warmup: int = 3) -> None:
     for label, argv, cwd in COMMANDS:
         for _ in range(warmup):
             timed(argv, cwd)
-        walls, cpus = zip(*(timed(argv, cwd) for _ in range(runs)))
+        walls, cpus = zip(*(timed(argv, cwd) for _ in range(runs)), strict=True)
         print(f"{label:38} wall mean {statistics.mean(walls):.3f} s ± {statistics.stdev(walls):.3f}"
               f"  min {min(walls):.3f}  median {statistics.median(walls):.3f}"
               f"  | cpu median {statistics.median(cpus):.3f} s  ({runs} runs)")

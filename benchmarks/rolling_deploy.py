@@ -3,10 +3,17 @@
 One time scale for everything: boot 60 s, health-check interval 10 s, healthy
 threshold 2, scaled 1:20 (so a batch can not finish in less than 80 AWS seconds,
 4 real seconds). Every fixed sleep and poll of a strategy is given in AWS seconds
-and scaled the same way, except Ansible's, which are built into the module.
+and scaled the same way, except Ansible's, which are built into the module: so
+Ansible is compared at time scale 1 (``--fair-sizes``, N=2 and N=4 by default),
+where its 10 s polls mean what they mean on AWS, beside the others at that scale.
 
-Usage: python benchmarks/rolling_deploy.py [--sizes 2,4,8,16] [--strategies ...] [--scale 20]
-Prints one table and writes it to benchmarks/results/rolling_deploy.txt.
+``--baseline REV`` adds our deploy_serial as it was at git revision REV (run from
+``git archive REV``), so before and after are measured in one run.
+
+Usage: python benchmarks/rolling_deploy.py [--sizes 2,4,8,16] [--scale 20] [--fair-sizes 2,4] [--baseline REV]
+Prints the tables and writes them to benchmarks/results/rolling_deploy.txt (scaled) and rolling_deploy_fair.txt
+(time scale 1); the healthy in-service capacity over time of every run goes beside them in .json, which
+benchmarks/charts.py draws as .png (needs matplotlib: `make bench` installs it in .tools-bench).
 """
 
 from __future__ import annotations
@@ -15,11 +22,13 @@ import argparse
 import json
 import math
 import os
+import platform
 import shutil
 import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -30,14 +39,14 @@ sys.path.insert(0, str(REPO))
 from fabulaws.aws import Aws, scaling  # noqa: E402
 from fabulaws.aws.launch import Launch, create_template_version  # noqa: E402
 from fabulaws.config import load_settings  # noqa: E402
-from fabulaws.library.wsgiautoscale.deploy.run import DeployContext  # noqa: E402
 from fabulaws.library.wsgiautoscale.deploy.full import DEPLOY_FULL  # noqa: E402
 from fabulaws.library.wsgiautoscale.deploy.journal import Journal  # noqa: E402
 from fabulaws.library.wsgiautoscale.deploy.operation import execute  # noqa: E402
+from fabulaws.library.wsgiautoscale.deploy.run import DeployContext  # noqa: E402
 from fabulaws.library.wsgiautoscale.deploy.serial import DEPLOY_SERIAL  # noqa: E402
 from fabulaws.library.wsgiautoscale.deploy.steps import NoServerSteps  # noqa: E402
-from fabulaws.waits import Polling  # noqa: E402
 from fabulaws.sandbox.seed import seed  # noqa: E402
+from fabulaws.waits import Polling  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 GROUP, BALANCER = "myproject-testing-ag", "myproject-testing-lb"
@@ -111,6 +120,17 @@ class Bench:
                 return
             time.sleep(0.05)
 
+    def capacity(self) -> tuple[int, int]:
+        """Servers InService in the group and healthy in the load balancer, and servers in the group (the
+        sandbox's own status: no AWS call counted)."""
+        status = self.call("/_sandbox/status")
+        group = next((g for g in status["groups"] if g["name"] == GROUP), None)
+        if group is None:
+            return 0, 0
+        healthy = {r["instance"] for r in status["registrations"] if r["balancer"] == BALANCER and r["state"] == "InService"}
+        in_service = {i for i, state in group["instances"].items() if state == "InService"}
+        return len(in_service & healthy), len(group["instances"])
+
     def stop(self) -> None:
         self.server.terminate()
         self.server.wait(timeout=10)
@@ -130,8 +150,41 @@ def ours(operation, batch: int = 1):
     return run
 
 
+def baseline(revision: str):
+    """deploy_serial batch 1 as it was at ``revision``: its code exported from git, run in a child process."""
+    tree = Path(tempfile.mkdtemp(prefix="fabulaws-baseline-"))
+    archive = subprocess.run(["git", "-C", str(REPO), "archive", revision, "fabulaws"], capture_output=True, check=True)
+    subprocess.run(["tar", "-x", "-C", str(tree)], input=archive.stdout, check=True)
+    runner = """
+import sys
+from fabulaws.config import load_settings
+from fabulaws.aws import Aws
+from fabulaws.aws.launch import Launch
+from fabulaws.library.wsgiautoscale.deploy.run import DeployContext
+from fabulaws.library.wsgiautoscale.deploy.journal import Journal
+from fabulaws.library.wsgiautoscale.deploy.operation import execute
+from fabulaws.library.wsgiautoscale.deploy.serial import DEPLOY_SERIAL
+from fabulaws.library.wsgiautoscale.deploy.steps import NoServerSteps
+from fabulaws.waits import Polling
+import json
+launch, size, scale, group = json.loads(sys.argv[1])
+settings = load_settings("fabulaws-config.yml")
+journal = Journal.start("deploy_serial", "myproject", "testing", group, {"launch": launch, "batch": 1, "num_web": size})
+ctx = DeployContext(Aws.from_settings(settings), settings, "myproject", "testing", group, NoServerSteps(), journal,
+                    Polling(delay=2 / scale, max_delay=15 / scale), 3600, lambda m: None)
+execute(DEPLOY_SERIAL, ctx)
+"""
+
+    def run(bench: Bench, aws: Aws, new: Launch, size: int) -> None:
+        subprocess.run([sys.executable, "-c", runner, json.dumps([new.to_dict(), size, bench.scale, GROUP])],
+                       cwd=bench.project, env={**os.environ, "PYTHONPATH": str(tree)}, check=True)
+
+    return run
+
+
 def instance_refresh(bench: Bench, aws: Aws, new: Launch, size: int) -> None:
-    """AWS Instance Refresh with its defaults (MinHealthyPercentage 90), polled every 15 AWS s."""
+    """AWS Instance Refresh with its defaults (MinHealthyPercentage 90) but InstanceWarmup 20 s, the health checks'
+    time (left out, AWS would use the group's grace period, 90 s here); polled every 15 AWS s."""
     scaling.update_group(aws.autoscaling, GROUP, LaunchTemplate={"LaunchTemplateId": new.template_id, "Version": new.version})
     aws.autoscaling.start_instance_refresh(AutoScalingGroupName=GROUP, Preferences={"InstanceWarmup": int(HEALTHY * INTERVAL)})
     while aws.autoscaling.describe_instance_refreshes(AutoScalingGroupName=GROUP)["InstanceRefreshes"][0]["Status"] != "Successful":
@@ -192,52 +245,118 @@ def ansible_replace_all(bench: Bench, aws: Aws, new: Launch, size: int) -> None:
     bench.wait_healthy(aws, size, new)
 
 
-def strategies(size: int) -> dict:
+def strategies(size: int, baseline_revision: str = "") -> dict:
     quarter = max(1, size // 4)
     found = {
         "deploy_serial batch 1 (ours)": (ours(DEPLOY_SERIAL, 1), size),
         f"deploy_serial batch {quarter} (ours)": (ours(DEPLOY_SERIAL, quarter), math.ceil(size / quarter)),
         "deploy_full (ours)": (ours(DEPLOY_FULL), 1),
         "1.x deploy_serial (model)": (model_1x_serial, size),
-        "AWS Instance Refresh (defaults)": (instance_refresh, math.ceil(size / max(1, size - math.ceil(size * 0.9)))),
+        "AWS Instance Refresh (defaults, warmup 20 s)": (instance_refresh, math.ceil(size / max(1, size - math.ceil(size * 0.9)))),
     }
+    if baseline_revision:
+        found[f"deploy_serial batch 1 (ours at {baseline_revision[:7]})"] = (baseline(baseline_revision), size)
     if ANSIBLE.exists():
         found["Ansible replace_all_instances (batch 1)"] = (ansible_replace_all, size)
     return found
+
+
+FAIR = ("deploy_serial batch 1 (ours)", "AWS Instance Refresh (defaults, warmup 20 s)", "Ansible replace_all_instances (batch 1)")
+
+
+def measure(bench: Bench, size: int, name: str, run, batches: int) -> dict:
+    """One strategy on a fresh fleet of ``size``: wall time, API calls, and capacity sampled every AWS second."""
+    aws, new = bench.prepare(size)
+    before = bench.call("/_sandbox/stats")["total"]
+    samples: list[tuple[float, int, int]] = []
+    stop = threading.Event()
+    started = time.monotonic()
+
+    def sample() -> None:
+        while not stop.is_set():
+            samples.append((bench.aws_seconds(time.monotonic() - started), *bench.capacity()))
+            stop.wait(bench.real(1))
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    try:
+        run(bench, aws, new, size)
+    finally:
+        elapsed = time.monotonic() - started
+        stop.set()
+        sampler.join()
+    calls = bench.call("/_sandbox/stats")["total"] - before
+    samples.append((bench.aws_seconds(elapsed), *bench.capacity()))
+    row = {"scale": bench.scale, "size": size, "strategy": name, "wall": elapsed, "aws_time": bench.aws_seconds(elapsed),
+           "calls": calls, "limit": batches * (BOOT + HEALTHY * INTERVAL), "min_healthy": min(s[1] for s in samples),
+           "samples": samples}
+    print(f"1:{bench.scale:<3g} N={size:2d}  {name:45s} {elapsed:7.1f} s  ({row['aws_time']:6.0f} AWS s)  {calls:5d} calls"
+          f"  min healthy {row['min_healthy']}", flush=True)
+    return row
+
+
+def chosen(name: str, only: str) -> bool:
+    return not only or any(part and part in name for part in only.split(","))
+
+
+def table(rows: list[dict], title: str) -> list[str]:
+    header = f"{'N':>3}  {'strategy':45s} {'wall':>8} {'AWS-time':>9} {'API calls':>9} {'min healthy':>11} {'physical limit':>15}"
+    lines = [title, header]
+    for r in rows:
+        lines.append(f"{r['size']:>3}  {r['strategy']:45s} {r['wall']:7.1f}s {r['aws_time']:8.0f}s {r['calls']:>9} "
+                     f"{r['min_healthy']:>11} {r['limit']:>13.0f}s")
+    return lines
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--sizes", default="2,4,8,16")
     parser.add_argument("--scale", type=float, default=20.0)
-    parser.add_argument("--only", default="", help="run only strategies whose name contains this")
+    parser.add_argument("--only", default="", help="run only strategies whose name contains one of these (a,b,...)")
+    parser.add_argument("--fair-sizes", default="2,4",
+                        help="sizes compared with Ansible at time scale 1 (its polls are real seconds); '' for none")
+    parser.add_argument("--baseline", default="", metavar="REV", help="also run our deploy_serial as of git revision REV")
+    parser.add_argument("--name", default="rolling_deploy",
+                        help="results: benchmarks/results/NAME.{txt,json} (scaled) and NAME_fair.{txt,json} (time scale 1)")
     args = parser.parse_args()
     bench = Bench(args.scale)
-    rows = []
+    scaled: list[dict] = []
+    fair: list[dict] = []
+    machine = f"{os.cpu_count()} CPUs, {platform.platform()}, Python {platform.python_version()}"
     try:
-        for size in [int(s) for s in args.sizes.split(",")]:
-            batch_limit = BOOT + HEALTHY * INTERVAL
-            for name, (run, batches) in strategies(size).items():
-                if args.only and args.only not in name:
+        for size in [int(s) for s in args.sizes.split(",") if s]:
+            for name, (run, batches) in strategies(size, args.baseline).items():
+                if not chosen(name, args.only):
                     continue
-                aws, new = bench.prepare(size)
-                before = bench.call("/_sandbox/stats")["total"]
-                started = time.monotonic()
-                run(bench, aws, new, size)
-                elapsed = time.monotonic() - started
-                calls = bench.call("/_sandbox/stats")["total"] - before
-                rows.append((size, name, elapsed, bench.aws_seconds(elapsed), calls, batches * batch_limit))
-                print(f"N={size:2d}  {name:40s} {elapsed:7.1f} s  ({bench.aws_seconds(elapsed):6.0f} AWS s)  {calls:5d} calls", flush=True)
+                if name.startswith("Ansible"):
+                    continue  # its polls are real seconds: compared at time scale 1 below
+                scaled.append(measure(bench, size, name, run, batches))
+        bench.scale = 1.0
+        for size in [int(s) for s in args.fair_sizes.split(",") if s]:
+            for name, (run, batches) in strategies(size).items():
+                if name in FAIR and chosen(name, args.only):
+                    fair.append(measure(bench, size, name, run, batches))
     finally:
         bench.stop()
-    header = f"{'N':>3}  {'strategy':40s} {'wall':>8} {'AWS-time':>9} {'API calls':>9} {'physical limit':>15}"
-    lines = [f"time scale 1:{args.scale:g}; boot {BOOT:g} s, health interval {INTERVAL:g} s, healthy threshold {HEALTHY}", header]
-    for size, name, elapsed, aws_time, calls, limit in rows:
-        lines.append(f"{size:>3}  {name:40s} {elapsed:7.1f}s {aws_time:8.0f}s {calls:>9} {limit:>13.0f}s")
-    table = "\n".join(lines)
-    print("\n" + table)
+    timing = f"boot {BOOT:g} s, health interval {INTERVAL:g} s, healthy threshold {HEALTHY}"
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "rolling_deploy.txt").write_text(table + "\n")
+    parts = [(args.name, scaled, f"time scale 1:{args.scale:g}; {timing}; every strategy's own sleeps and polls "
+                                 "scaled the same way (Ansible's cannot be: compared at time scale 1)"),
+             (f"{args.name}_fair", fair, f"time scale 1 (real AWS time); {timing}; Ansible's fixed 10 s polls are real "
+                                         "seconds, so it is compared here, beside the others at the same scale")]
+    for name, rows, title in parts:
+        if not rows:
+            continue
+        lines = [f"machine: {machine}", "", *table(rows, title)]
+        if rows is fair and not ANSIBLE.exists():
+            lines.append(f"(Ansible not compared: {ANSIBLE} is missing; `make bench` installs it)")
+        text = "\n".join(lines)
+        print("\n" + text)
+        (RESULTS / f"{name}.txt").write_text(text + "\n")
+        data = {"kind": "capacity", "title": "deploy_serial and its peers: healthy in-service servers over time",
+                "machine": machine, "runs": rows}
+        (RESULTS / f"{name}.json").write_text(json.dumps(data) + "\n")
+    print(f"(tables and chart data in {RESULTS}; benchmarks/charts.py draws them)")
 
 
 if __name__ == "__main__":

@@ -46,6 +46,40 @@ class Polling:
         return cls(seconds, seconds)
 
 
+@dataclass
+class Pace:
+    """When a wait that repeats (one per batch of a rolling deploy) can first be done: learned from the last ones.
+
+    Measured rather than read from AWS (a load balancer's check interval, a boot time): measured time is in the
+    clock the run waits on, includes the lags AWS adds (registration, the group's own loop), and holds on any
+    endpoint. Until it has seen one, a wait polls from the start as usual. The first look comes ``margin`` before
+    the time the last one was seen done: a margin that doubles while first looks find it done (the estimate can
+    only be late by then) and is back to one ``Polling.delay`` after a miss, so the estimate follows the real
+    time down as well as up. A wait whose lateness costs nothing (``early=False``: what comes next waits on its
+    own pace) first looks right at that time instead, and so mostly looks once.
+    """
+
+    took: float | None = None  # seconds from start() to the look that found the last one done
+    margin: float = 0.0  # how much before ``took`` the next first look is (at least one delay)
+    early: bool = True  # look a margin early (the run waits on this) or right at the time learned
+    started: float = field(default_factory=time.monotonic)
+
+    def start(self) -> None:
+        """What the wait depends on was set off now (a launch, a termination)."""
+        self.started = time.monotonic()
+
+    def first_look(self, step: float) -> float:
+        """Monotonic time of the first look worth making: nothing can have changed before it."""
+        if self.took is None:
+            return 0.0
+        return self.started + max(0.0, self.took - (max(step, self.margin) if self.early else 0.0))
+
+    def learn(self, done_at: float, first_look: bool, step: float) -> None:
+        """The wait was seen done at ``done_at``, by its first look or not."""
+        self.took = done_at - self.started
+        self.margin = min(2 * max(step, self.margin), self.took / 4) if first_look else step
+
+
 Seen = TypeVar("Seen")  # what one look returns
 
 
@@ -61,27 +95,38 @@ class Wait(Generic[Seen]):
     deadline: float = 1800.0
 
 
-def wait_for(wait: Wait[Seen], polling: Polling, report: Callable[[str], None]) -> Seen:
+def wait_for(wait: Wait[Seen], polling: Polling, report: Callable[[str], None], pace: Pace | None = None) -> Seen:
     """Look until ``wait.done``; WaitFailed on ``wait.failed``; WaitTimedOut after the deadline.
 
-    Progress is a line each time it changes; on a terminal (``report`` a Reporter) it is one live line instead.
-    A delay that is not positive is refused (UsageError): it would look in a tight loop.
+    With a ``pace``, the first look is when the condition can first be true (learned from the last wait) and the
+    pace learns when this one was done. Progress is a line each time it changes; on a terminal (``report`` a
+    Reporter) it is one live line instead. A delay that is not positive is refused (UsageError): it would look
+    in a tight loop.
     """
     if not polling.delay > 0:
         raise UsageError(f"poll={polling.delay:g}: expected a positive number of seconds")
     board = report.status(["waiting"]) if isinstance(report, Reporter) else nullcontext()
     with board as status:
-        return _poll(wait, polling, report, status if isinstance(status, LiveStatus) and status.redrawn else None)
+        live = status if isinstance(status, LiveStatus) and status.redrawn else None
+        return _poll(wait, polling, report, live, pace)
 
 
-def _poll(wait: Wait[Seen], polling: Polling, report: Callable[[str], None], live: LiveStatus | None) -> Seen:
+def _poll(wait: Wait[Seen], polling: Polling, report: Callable[[str], None], live: LiveStatus | None,
+          pace: Pace | None) -> Seen:
     started = time.monotonic()
     delay = polling.delay
     last_progress = None
+    if pace is not None:  # nothing to see before then; never past the deadline (the first look still happens)
+        time.sleep(min(max(0.0, pace.first_look(polling.delay) - started), wait.deadline))
+    looks = 0
     while True:
+        looked = time.monotonic()
         value = wait.look()
+        looks += 1
         elapsed = time.monotonic() - started
         if wait.done(value):
+            if pace is not None:
+                pace.learn(looked, looks == 1, polling.delay)
             report(f"{wait.what}: done after {elapsed:.0f} s")
             return value
         problem = wait.failed(value)

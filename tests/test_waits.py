@@ -10,7 +10,7 @@ import time
 
 import pytest
 from fabulaws.errors import DeployError, UsageError
-from fabulaws.waits import Polling, Wait, WaitFailed, WaitTimedOut, wait_for
+from fabulaws.waits import Pace, Polling, Wait, WaitFailed, WaitTimedOut, wait_for
 
 
 def counting(done_at: int | None = None, failed_at: int | None = None) -> tuple[Wait[int], list[int]]:
@@ -72,6 +72,49 @@ def test_the_delay_grows_by_half_up_to_its_maximum():
     wait_for(wait, Polling(0.02, 0.05), lambda line: None)
     pauses = [b - a for a, b in zip(seen[1:], seen[2:], strict=False)]
     assert len(pauses) == 4 and all(pause >= minimum for pause, minimum in zip(pauses, (0.02, 0.03, 0.045, 0.05), strict=True))
+
+
+def test_a_paced_wait_first_looks_when_the_last_one_was_done():
+    """A repeated wait (one per batch) learns when its condition came true after its start, and the next one
+    does not look before then (less one delay): no look is wasted on what cannot have changed yet."""
+    def ready_after(seconds: float, pace: Pace) -> tuple[Wait[bool], list[float]]:
+        looks: list[float] = []
+        pace.start()
+        ready = time.monotonic() + seconds
+
+        def look() -> bool:
+            looks.append(time.monotonic())
+            return looks[-1] >= ready
+
+        return Wait("the batch", look, bool, deadline=60), looks
+
+    pace = Pace()
+    first, first_looks = ready_after(0.4, pace)
+    wait_for(first, Polling(0.02, 0.05), lambda line: None, pace)
+    assert len(first_looks) >= 3  # no pace yet: it polled from the start
+    assert pace.took is not None and pace.took >= 0.4  # done no earlier than it could be
+    second, second_looks = ready_after(0.4, pace)
+    wait_for(second, Polling(0.02, 0.05), lambda line: None, pace)
+    assert len(second_looks) <= 2  # one delay before the time learned, then once more at most
+
+
+def test_a_pace_looks_a_margin_early_only_where_the_run_waits_on_it():
+    critical, lazy = Pace(took=10.0, started=100.0), Pace(took=10.0, started=100.0, early=False)
+    assert (critical.first_look(1.0), lazy.first_look(1.0)) == (109.0, 110.0)
+    critical.learn(109.0, first_look=True, step=1.0)  # found done a delay early: look earlier still next time
+    assert (critical.took, critical.first_look(1.0)) == (9.0, 107.0)
+    critical.learn(108.0, first_look=False, step=1.0)  # a miss first: back to one delay early
+    assert critical.first_look(1.0) == 107.0
+    assert Pace().first_look(1.0) == 0.0  # nothing learned: look at once
+
+
+def test_a_paced_wait_keeps_its_deadline():
+    pace = Pace(took=3600.0)  # a pace that would sleep an hour
+    wait, looks = counting()
+    wait.deadline = 0.2
+    with pytest.raises(WaitTimedOut):
+        wait_for(wait, Polling.every(0.05), lambda line: None, pace)
+    assert len(looks) >= 1  # it still looked once, at the deadline
 
 
 def test_the_engine_lives_below_library_so_every_layer_can_use_it():

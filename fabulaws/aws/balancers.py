@@ -5,6 +5,7 @@ Each call is one batched describe per load balancer or target group.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -73,10 +74,16 @@ HEALTHY = ("InService", "healthy")
 
 
 def health(aws: Aws, balancers: list[Balancer], instance_ids: list[str]) -> dict[str, dict[str, str]]:
-    """``{instance: {balancer: state}}``: one describe call per load balancer and target group."""
+    """``{instance: {balancer: state}}``: one describe call per load balancer and target group, made at the same
+    time (a look is as old as its slowest answer, not the sum of them)."""
     result: dict[str, dict[str, str]] = {i: {} for i in instance_ids}
-    for balancer in balancers:
-        for instance_id, state in instance_states(aws, balancer, instance_ids).items():
+    if len(balancers) > 1 and instance_ids:
+        with ThreadPoolExecutor(max_workers=min(len(balancers), 8)) as pool:
+            answers = list(pool.map(lambda balancer: instance_states(aws, balancer, instance_ids), balancers))
+    else:
+        answers = [instance_states(aws, balancer, instance_ids) for balancer in balancers]
+    for balancer, states in zip(balancers, answers, strict=True):
+        for instance_id, state in states.items():
             result[instance_id][str(balancer)] = state
     return result
 

@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 from ....aws import balancers as lb
 from ....aws import scaling
 from ....aws.launch import Launch, runs
-from ....waits import Wait, wait_for
+from ....waits import Pace, Wait, wait_for
 from .run import DeployContext
 
 
@@ -25,8 +25,11 @@ def health(ctx: DeployContext, instance_ids: list[str]) -> dict[str, dict[str, s
     return lb.health(ctx.aws, ctx.balancers(), instance_ids)
 
 
-def wait_in_service(ctx: DeployContext, launch: Launch, count: int, exclude: Sequence[str] = ()) -> list[dict]:
-    """Until ``count`` instances of ``launch`` (other than ``exclude``: servers the run found) are InService."""
+def wait_in_service(ctx: DeployContext, launch: Launch, count: int, exclude: Sequence[str] = (),
+                    pace: Pace | None = None) -> list[dict]:
+    """Until ``count`` instances of ``launch`` (other than ``exclude``: servers the run found) are InService.
+
+    One DescribeAutoScalingGroups a look; with ``pace``, the first look is when they can first be InService."""
     return wait_for(
         Wait(
             what=f"{count} instance(s) of {launch} InService in {ctx.group_name}",
@@ -37,21 +40,34 @@ def wait_in_service(ctx: DeployContext, launch: Launch, count: int, exclude: Seq
         ),
         ctx.polling,
         ctx.report,
+        pace,
     )
 
 
-def wait_healthy(ctx: DeployContext, instance_ids: list[str]) -> None:
-    """Until every instance is InService/healthy in every load balancer and target group."""
+def wait_healthy(ctx: DeployContext, instance_ids: list[str], pace: Pace | None = None) -> None:
+    """Until every instance is InService/healthy in every load balancer and target group.
+
+    A look is one describe per load balancer for all the instances; every second look that finds some not healthy
+    yet also reads the group (one DescribeAutoScalingGroups), to fail soon if one left it. With ``pace``, the first
+    look is when they can first be healthy."""
     if not instance_ids or not ctx.balancers():
         return
+    misses = 0
 
     def look() -> tuple[dict[str, dict[str, str]], list[str]]:
+        nonlocal misses
+        seen = health(ctx, instance_ids)
+        if all(s in lb.HEALTHY for per in seen.values() for s in per.values()):
+            return seen, []
+        misses += 1
+        if misses % 2:  # the first miss is the one a pace expects: a look one delay early
+            return seen, []
         active = ids(members(ctx.group()))
-        return health(ctx, instance_ids), [i for i in instance_ids if i not in active]
+        return seen, [i for i in instance_ids if i not in active]
 
     what = f"{len(instance_ids)} instance(s) healthy in {len(ctx.balancers())} load balancer(s)"
     wait_for(healthy_everywhere(what, look, "left the group (terminated or replaced)", ctx.wait_deadline()), ctx.polling,
-             ctx.report)
+             ctx.report, pace)
 
 
 def healthy_everywhere(what: str, look: Callable[[], tuple[dict, list[str]]], gone: str, deadline: float) -> Wait:

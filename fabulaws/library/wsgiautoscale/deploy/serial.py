@@ -16,7 +16,7 @@ from collections import Counter
 
 from ....aws import scaling
 from ....aws.launch import Launch, runs
-from ....waits import Wait, wait_for
+from ....waits import Pace, Wait, wait_for
 from . import fleet
 from .full import DEPLOY_WORKER, PREPARE_LAUNCH, USE_LAUNCH
 from .journal import recorded
@@ -39,10 +39,17 @@ def hold_zones(ctx: DeployContext) -> None:
 def replace(ctx: DeployContext) -> None:
     """Until no old server is left: grow by a batch, wait for healthy replacements, retire that many old servers.
 
-    Bounded by the operation's overall deadline (checked before each batch and cutting every wait)."""
+    Paced: each batch first looks when its servers can be InService and healthy, as long after the launch as the
+    last batch's were (waits.Pace). Retiring one batch launches the next: old servers that have a successor in the
+    next batch are terminated without decrementing the desired capacity (the group replaces them at once), the
+    rest with it. Retired servers leave the group and the load balancers (draining) while the next batch boots;
+    the step ends once all of them are gone. Bounded by the operation's overall deadline (checked before each
+    batch and cutting every wait)."""
     launch = _launch(ctx)
     desired = original(ctx).desired
     batch_size = max(1, int(ctx.journal.params.get("batch", 1)))
+    boot, healthy = Pace(early=False), Pace()  # the health look is paced from the launch too: boot's may be late
+    retired: list[str] = []
     while True:
         ctx.remaining()
         if ctx.lease is not None:
@@ -51,7 +58,7 @@ def replace(ctx: DeployContext) -> None:
         old = [i for i in fleet.members(group) if not runs(i, launch)]
         if not old:
             ctx.report("All old instances have been replaced.")
-            return
+            break
         batch = min(batch_size, len(old))
         ctx.report(f"Found {len(old)} old instance(s); replacing {batch} now.")
         wanted = desired + batch
@@ -59,12 +66,19 @@ def replace(ctx: DeployContext) -> None:
             scaling.update_group(
                 ctx.aws.autoscaling, ctx.group_name, DesiredCapacity=wanted, MaxSize=max(group["MaxSize"], wanted)
             )
+            boot.start()
+            healthy.start()
         new_needed = desired - len(old) + batch
-        new = fleet.wait_in_service(ctx, launch, new_needed)
-        fleet.wait_healthy(ctx, fleet.ids([i for i in new if i["LifecycleState"] == "InService"]))
+        new = fleet.wait_in_service(ctx, launch, new_needed, pace=boot)
+        fleet.wait_healthy(ctx, fleet.ids([i for i in new if i["LifecycleState"] == "InService"]), pace=healthy)
         retiring = fleet.ids(retire_order(old, new)[:batch])
-        fleet.terminate(ctx, retiring, decrement=True)
-        fleet.wait_gone(ctx, retiring)
+        successors = min(batch_size, len(old) - len(retiring))  # the next batch's size
+        fleet.terminate(ctx, retiring[:successors], decrement=False)
+        fleet.terminate(ctx, retiring[successors:], decrement=True)
+        boot.start()
+        healthy.start()
+        retired += retiring
+    fleet.wait_gone(ctx, retired)
 
 
 def retire_order(old: list[dict], new: list[dict]) -> list[dict]:
