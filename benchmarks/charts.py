@@ -59,20 +59,27 @@ def capacity(data: dict, path: Path) -> None:
 
 
 def phases(data: dict, path: Path) -> None:
-    """One horizontal bar per run, a coloured segment per phase."""
+    """One horizontal bar per run, a coloured segment per phase (named in the legend; labelled where it is wide
+    enough), the run's total at its end."""
     runs = data["runs"]
-    figure, axis = plt.subplots(figsize=(10, 1 + 0.6 * len(runs)))
+    figure, axis = plt.subplots(figsize=(10, 1.4 + 0.6 * len(runs)))
     colours: dict[str, str] = {}
     palette = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    longest = max(end for run in runs for _, _, end in run["phases"])
     for row, run in enumerate(runs):
         for name, start, end in run["phases"]:
+            label = None if name in colours else name
             colour = colours.setdefault(name, palette[len(colours) % len(palette)])
-            axis.barh(row, end - start, left=start, color=colour)
-            axis.text(start + (end - start) / 2, row, f"{name}\n{end - start:.0f} s", ha="center", va="center", fontsize=7)
+            axis.barh(row, end - start, left=start, color=colour, label=label)
+            if end - start >= 0.06 * longest:
+                axis.text(start + (end - start) / 2, row, f"{name}\n{end - start:.0f} s", ha="center", va="center", fontsize=7)
+        axis.text(run["phases"][-1][2], row, f" {run['phases'][-1][2]:.0f} s", va="center", fontsize=8)
+    axis.set_xlim(0, longest * 1.08)
+    axis.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=len(colours), fontsize=7, frameon=False)
     axis.set_yticks(range(len(runs)), [run["name"] for run in runs])
     axis.set_xlabel("seconds")
     axis.invert_yaxis()
-    axis.set_title(data.get("title", path.stem), fontsize=9)
+    figure.suptitle(data.get("title", path.stem) + (f"\n{data['machine']}" if data.get("machine") else ""), fontsize=9)
     figure.tight_layout()
     figure.savefig(path, dpi=110)
     plt.close(figure)
