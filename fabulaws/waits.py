@@ -64,9 +64,9 @@ class Pace:
     early: bool = True  # look a margin early (the run waits on this) or right at the time learned
     started: float = field(default_factory=time.monotonic)
 
-    def start(self) -> None:
-        """What the wait depends on was set off now (a launch, a termination)."""
-        self.started = time.monotonic()
+    def start(self, at: float | None = None) -> None:
+        """What the wait depends on was set off now, or at monotonic time ``at`` (a launch, a termination)."""
+        self.started = time.monotonic() if at is None else at
 
     def first_look(self, step: float) -> float:
         """Monotonic time of the first look worth making: nothing can have changed before it."""

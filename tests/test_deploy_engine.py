@@ -134,11 +134,16 @@ def watch_capacity(project, stop: threading.Event, seen: list[int]) -> None:
 @pytest.mark.parametrize(("web", "batch"), [(2, 1), (4, 2)])
 def test_deploy_serial_never_drops_below_capacity(sandbox, tmp_path, monkeypatch, steps, web, batch):
     """1.x's contract (no downtime, every old server replaced, deploy_worker first) with a surge: capacity never
-    drops below the desired count of healthy servers."""
+    drops below the desired count of healthy servers. Pipelined: the next batch is launched while one passes its
+    health checks, so the group asks for at most two batches more than its size (and does, when a next batch exists)."""
     project = make_project(sandbox, tmp_path / "p", web=web)
     monkeypatch.chdir(project.directory)
     old = set(in_service(project.group()))
     before = state(project.group())
+    asked: list[int] = []
+    project.aws.autoscaling.meta.events.register(
+        "provide-client-params.auto-scaling.UpdateAutoScalingGroup",
+        lambda params, **kwargs: asked.append(params["DesiredCapacity"]) if "DesiredCapacity" in params else None)
     stop, seen = threading.Event(), []
     watcher = threading.Thread(target=watch_capacity, args=(project, stop, seen))
     watcher.start()
@@ -151,6 +156,7 @@ def test_deploy_serial_never_drops_below_capacity(sandbox, tmp_path, monkeypatch
     new = in_service(group, Launch.of(group))
     assert len(new) == web and not old & set(new)
     assert min(seen) >= web
+    assert max(asked) == web + 2 * batch, asked
     assert state(group) == before
     zones = Counter(i["AvailabilityZone"] for i in group["Instances"])
     assert max(zones.values()) - min(zones.values()) <= 1 and len(zones) == 2, f"zones left balanced: {zones}"

@@ -12,6 +12,7 @@ and follows it instead.
 from __future__ import annotations
 
 import math
+import time
 from collections import Counter
 
 from ....aws import scaling
@@ -39,12 +40,13 @@ def hold_zones(ctx: DeployContext) -> None:
 def replace(ctx: DeployContext) -> None:
     """Until no old server is left: grow by a batch, wait for healthy replacements, retire that many old servers.
 
-    Paced: each batch first looks when its servers can be InService and healthy, as long after the launch as the
-    last batch's were (waits.Pace). Retiring one batch launches the next: old servers that have a successor in the
-    next batch are terminated without decrementing the desired capacity (the group replaces them at once), the
-    rest with it. Retired servers leave the group and the load balancers (draining) while the next batch boots;
-    the step ends once all of them are gone. Bounded by the operation's overall deadline (checked before each
-    batch and cutting every wait)."""
+    Pipelined: once a batch is InService in the group, the group grows by the next batch, which boots while this
+    one passes its load balancers' checks (the group holds at most two batches more than its size); old servers
+    are retired, the desired capacity decremented, only once their replacements are healthy, so healthy capacity
+    never drops. Paced: each batch first looks when its servers can be InService and healthy, as long after its
+    launch as the last batch's were (waits.Pace). Retired servers leave the group and the load balancers
+    (draining) while the next batch boots; the step ends once all of them are gone. Bounded by the operation's
+    overall deadline (checked before each batch and cutting every wait)."""
     launch = _launch(ctx)
     desired = original(ctx).desired
     batch_size = max(1, int(ctx.journal.params.get("batch", 1)))
@@ -70,13 +72,17 @@ def replace(ctx: DeployContext) -> None:
             healthy.start()
         new_needed = desired - len(old) + batch
         new = fleet.wait_in_service(ctx, launch, new_needed, pace=boot)
+        following = min(batch_size, len(old) - batch)  # the next batch's size
+        launched = None
+        if following and group["DesiredCapacity"] < wanted + following:
+            scaling.update_group(ctx.aws.autoscaling, ctx.group_name, DesiredCapacity=wanted + following,
+                                 MaxSize=max(group["MaxSize"], wanted + following))
+            launched = time.monotonic()
         fleet.wait_healthy(ctx, fleet.ids([i for i in new if i["LifecycleState"] == "InService"]), pace=healthy)
         retiring = fleet.ids(retire_order(old, new)[:batch])
-        successors = min(batch_size, len(old) - len(retiring))  # the next batch's size
-        fleet.terminate(ctx, retiring[:successors], decrement=False)
-        fleet.terminate(ctx, retiring[successors:], decrement=True)
-        boot.start()
-        healthy.start()
+        fleet.terminate(ctx, retiring, decrement=True)
+        boot.start(launched)
+        healthy.start(launched)
         retired += retiring
     fleet.wait_gone(ctx, retired)
 
