@@ -26,16 +26,21 @@ def health(ctx: DeployContext, instance_ids: list[str]) -> dict[str, dict[str, s
 
 
 def wait_in_service(ctx: DeployContext, launch: Launch, count: int, exclude: Sequence[str] = (),
-                    pace: Pace | None = None) -> list[dict]:
-    """Until ``count`` instances of ``launch`` (other than ``exclude``: servers the run found) are InService.
+                    pace: Pace | None = None) -> dict:
+    """Until ``count`` instances of ``launch`` (other than ``exclude``: servers the run found) are InService; the
+    group as that look saw it (its new and old servers both).
 
     One DescribeAutoScalingGroups a look; with ``pace``, the first look is when they can first be InService."""
+    def found(group: dict) -> list[dict]:
+        return [i for i in members(group, launch) if i["InstanceId"] not in exclude]
+
     return wait_for(
         Wait(
             what=f"{count} instance(s) of {launch} InService in {ctx.group_name}",
-            look=lambda: [i for i in members(ctx.group(), launch) if i["InstanceId"] not in exclude],
-            done=lambda found: len([i for i in found if i["LifecycleState"] == "InService"]) >= count,
-            progress=lambda found: ", ".join(f"{i['InstanceId']} {i['LifecycleState']}" for i in found) or "none launched yet",
+            look=ctx.group,
+            done=lambda group: len([i for i in found(group) if i["LifecycleState"] == "InService"]) >= count,
+            progress=lambda group: ", ".join(f"{i['InstanceId']} {i['LifecycleState']}" for i in found(group))
+            or "none launched yet",
             deadline=ctx.wait_deadline(),
         ),
         ctx.polling,

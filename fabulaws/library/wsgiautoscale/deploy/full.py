@@ -75,8 +75,9 @@ def hold_balancers(ctx: DeployContext) -> None:
 
 
 def wait_new(ctx: DeployContext) -> None:
-    new = fleet.wait_in_service(ctx, _launch(ctx), recorded(ctx.journal.desired, "desired count"), exclude=ctx.journal.old)
-    ctx.journal.new = fleet.ids([i for i in new if i["LifecycleState"] == "InService"])
+    launch, old = _launch(ctx), ctx.journal.old
+    group = fleet.wait_in_service(ctx, launch, recorded(ctx.journal.desired, "desired count"), exclude=old)
+    ctx.journal.new = [i for i in fleet.ids(fleet.members(group, launch, ("InService",))) if i not in old]
     ctx.journal.save()
 
 

@@ -51,39 +51,40 @@ def replace(ctx: DeployContext) -> None:
     desired = original(ctx).desired
     batch_size = max(1, int(ctx.journal.params.get("batch", 1)))
     boot, healthy = Pace(early=False), Pace()  # the health look is paced from the launch too: boot's may be late
+    group = ctx.group()
+    asked, most = group["DesiredCapacity"], group["MaxSize"]  # what the group was last set to
+    old = [i for i in fleet.members(group) if not runs(i, launch)]
     retired: list[str] = []
-    while True:
+    while old:
         ctx.remaining()
         if ctx.lease is not None:
             ctx.lease.check()  # between batches: nothing is half done
-        group = ctx.group()
-        old = [i for i in fleet.members(group) if not runs(i, launch)]
-        if not old:
-            ctx.report("All old instances have been replaced.")
-            break
         batch = min(batch_size, len(old))
         ctx.report(f"Found {len(old)} old instance(s); replacing {batch} now.")
-        wanted = desired + batch
-        if group["DesiredCapacity"] < wanted:
-            scaling.update_group(
-                ctx.aws.autoscaling, ctx.group_name, DesiredCapacity=wanted, MaxSize=max(group["MaxSize"], wanted)
-            )
+        if asked < desired + batch:
+            asked, most = desired + batch, max(most, desired + batch)
+            scaling.update_group(ctx.aws.autoscaling, ctx.group_name, DesiredCapacity=asked, MaxSize=most)
             boot.start()
             healthy.start()
-        new_needed = desired - len(old) + batch
-        new = fleet.wait_in_service(ctx, launch, new_needed, pace=boot)
+        # The look that finds this batch InService is also the batch's read of the group: what is old now.
+        group = fleet.wait_in_service(ctx, launch, desired - len(old) + batch, pace=boot)
+        old = [i for i in fleet.members(group) if not runs(i, launch)]
+        new = fleet.members(group, launch)
         following = min(batch_size, len(old) - batch)  # the next batch's size
         launched = None
-        if following and group["DesiredCapacity"] < wanted + following:
-            scaling.update_group(ctx.aws.autoscaling, ctx.group_name, DesiredCapacity=wanted + following,
-                                 MaxSize=max(group["MaxSize"], wanted + following))
+        if following and asked < desired + batch + following:
+            asked, most = desired + batch + following, max(most, desired + batch + following)
+            scaling.update_group(ctx.aws.autoscaling, ctx.group_name, DesiredCapacity=asked, MaxSize=most)
             launched = time.monotonic()
         fleet.wait_healthy(ctx, fleet.ids([i for i in new if i["LifecycleState"] == "InService"]), pace=healthy)
         retiring = fleet.ids(retire_order(old, new)[:batch])
         fleet.terminate(ctx, retiring, decrement=True)
+        asked -= len(retiring)
+        old = [i for i in old if i["InstanceId"] not in retiring]
         boot.start(launched)
         healthy.start(launched)
         retired += retiring
+    ctx.report("All old instances have been replaced.")
     fleet.wait_gone(ctx, retired)
 
 
