@@ -300,7 +300,7 @@ def chosen(name: str, only: str) -> bool:
 
 
 def table(rows: list[dict], title: str) -> list[str]:
-    header = f"{'N':>3}  {'strategy':45s} {'wall':>8} {'AWS-time':>9} {'API calls':>9} {'min healthy':>11} {'physical limit':>15}"
+    header = f"{'N':>3}  {'strategy':45s} {'wall':>8} {'AWS-time':>9} {'API calls':>9} {'min healthy':>11} {'one at a time':>15}"
     lines = [title, header]
     for r in rows:
         lines.append(f"{r['size']:>3}  {r['strategy']:45s} {r['wall']:7.1f}s {r['aws_time']:8.0f}s {r['calls']:>9} "
