@@ -27,3 +27,11 @@ def test_the_docs_build_without_warnings(tmp_path):
         pytest.skip("sphinx-build is not installed in this environment (make test installs it)")
     result = subprocess.run([sphinx, "-q", "-W", "-b", "html", str(DOCS), str(tmp_path)], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
+
+
+def test_the_readme_opens_with_exactly_the_two_set_up_commands():
+    """The demo and the tests, nothing else, in README.rst's first literal block (a third one crept in once)."""
+    text = (DOCS.parent / "README.rst").read_text()
+    block = text.split("::\n\n", 1)[1].split("\n\n", 1)[0]
+    commands = [line.split("#", 1)[0].strip() for line in block.splitlines() if line.strip()]
+    assert commands == ["make demo", "make test"], block
