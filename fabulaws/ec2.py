@@ -237,7 +237,7 @@ class EC2Instance:
         images.tag_like(self.aws.ec2, image_id, self.refresh())
         try:
             images.wait_available(self.aws.ec2, image_id, self.image_timeout)
-        except WaiterError as exc:
+        except (WaitFailed, WaitTimedOut) as exc:
             raise InstanceError(f"image {image_id} of {self.instance_id} is not available: {exc}") from None
         return image_id
 

@@ -6,11 +6,12 @@ deadline in seconds rather than attempts. It lives below ``library/`` so
 that every layer (aws/, remote/, ubuntu/, ec2.py, the deploy engine) waits
 the same way.
 
-botocore's own waiters stay, in aws/ (instances, images, volumes), where one
-AWS resource must reach one documented state (an instance running or
-terminated, an image or a volume available or in use): their acceptors carry
-the failure states AWS documents, and such a wait needs no progress line;
-everything else is a ``Wait`` run by ``wait_for``.
+botocore's own waiters stay, in aws/ (instances, volumes), where one AWS
+resource must reach one documented state in seconds (an instance running or
+terminated, a volume available or in use): their acceptors carry the failure
+states AWS documents, and such a wait needs no progress line. An image takes a
+second on the sandbox and minutes on AWS, which no fixed delay serves: it is a
+``Wait`` too (aws/images.py), like everything else.
 """
 
 from __future__ import annotations

@@ -88,3 +88,19 @@ def test_a_volume_is_creating_then_available_then_in_use(sandbox):
     assert volume()["State"] == "in-use"
     assert volume()["Attachments"][0]["State"] == "attaching"
     wait_until(lambda: volume()["Attachments"][0]["State"] == "attached", 3, "attached")
+
+
+def test_waiting_for_an_image_ends_when_it_is_available_and_a_deregistered_one_at_the_deadline(sandbox):
+    """aws/images.wait_available: done once the image is available (pending before); an image that went away
+    ends the wait at its deadline with one error naming it, not a hang."""
+    from fabulaws.aws import images
+    from fabulaws.waits import Polling, WaitTimedOut
+
+    instance_id = run_instance(sandbox, network(sandbox)[0])
+    image_id = sandbox.ec2.create_image(InstanceId=instance_id, Name="waited")["ImageId"]
+    assert images.find_image(sandbox.ec2, image_id)["State"] == "pending"
+    images.wait_available(sandbox.ec2, image_id, timeout=60, polling=Polling(0.1, 0.5))
+    assert images.find_image(sandbox.ec2, image_id)["State"] == "available"
+    sandbox.ec2.deregister_image(ImageId=image_id)
+    with pytest.raises(WaitTimedOut, match=f"image {image_id} available"):
+        images.wait_available(sandbox.ec2, image_id, timeout=1, polling=Polling(0.1, 0.5))

@@ -6,6 +6,7 @@ from collections.abc import Callable, Mapping
 from functools import partial
 from typing import Any
 
+from ..waits import Polling, Wait, wait_for
 from . import tags as tagging
 from .errors import unless_gone
 from .types import Client
@@ -35,10 +36,26 @@ def create(ec2: Client, instance_id: str, name: str, no_reboot: bool = False) ->
     return ec2.create_image(InstanceId=instance_id, Name=name, NoReboot=no_reboot)["ImageId"]
 
 
-def wait_available(ec2: Client, image_id: str, timeout: float, delay: float = 5) -> None:
-    """Until the image is available (botocore's ImageAvailable; its WaiterError past ``timeout`` seconds)."""
-    ec2.get_waiter("image_available").wait(
-        ImageIds=[image_id], WaiterConfig={"Delay": delay, "MaxAttempts": max(1, int(timeout / delay))})
+IMAGE_POLLING = Polling(1.0, 15.0)
+
+
+def wait_available(ec2: Client, image_id: str, timeout: float, polling: Polling = IMAGE_POLLING) -> None:
+    """Until the image is available: WaitFailed when AWS says it failed, WaitTimedOut past ``timeout`` seconds.
+
+    Looks from one second apart, growing to fifteen (botocore's ImageAvailable polls every 15 s, or as fixed):
+    an image the sandbox makes in a second is seen within one, one AWS makes in minutes with as few looks."""
+    failed = ("failed", "error", "invalid", "deregistered")
+    wait_for(
+        Wait(
+            what=f"image {image_id} available",
+            look=lambda: (find_image(ec2, image_id) or {}).get("State", "pending"),  # not listed yet: pending
+            done=lambda state: state == "available",
+            failed=lambda state: f"image {image_id} is {state}" if state in failed else None,
+            deadline=timeout,
+        ),
+        polling,
+        lambda message: None,  # the caller says what it waits for
+    )
 
 
 def delete(ec2: Client, image: Mapping[str, Any], missing_ok: bool = False) -> None:
