@@ -42,6 +42,9 @@ class ServerApp:
     secrets: Secrets
     aws: Aws
     report: Callable[[str], None] = field(default_factory=reporter)
+    # A server being imaged serves no one: services whose configuration changed need no restart there (the image
+    # boots with the files), only the site is restarted, so a site that does not start fails the bake.
+    imaging: bool = False
 
     @property
     def deployment(self) -> str:

@@ -131,7 +131,7 @@ class ApplicationSteps:
             ctx.report("image server: " + ("update code and settings" if incremental else "bootstrap and deploy_web"))
             with open(path, "a", buffering=1, encoding="utf-8", errors="replace") as stream:  # its remote output too
                 cxn = StreamedConnection(server.cxn, stream)
-                app = ServerApp(cxn, settings, ctx.stack(), ["web"], secrets, ctx.aws, ctx.report)
+                app = ServerApp(cxn, settings, ctx.stack(), ["web"], secrets, ctx.aws, ctx.report, imaging=True)
                 if incremental:
                     changeset = refresh_web_server(app, wanted, plan.requirements)
                 else:

@@ -69,14 +69,17 @@ def deploy_code(app: ServerApp, changeset: str | None, image_requirements: str |
 
 
 def deploy_web_server(app: ServerApp, changeset: str | None = None, image_requirements: str | None = None) -> str:
-    """Stop the site, update code, requirements, settings and static files, start it again."""
+    """Stop the site, update code, requirements, settings and static files, start it again (pgbouncer too,
+    except on a server being imaged)."""
     supervisor(app, "stop", "web")
-    supervisor(app, "stop", "pgbouncer")
+    if not app.imaging:
+        supervisor(app, "stop", "pgbouncer")
     changeset = deploy_code(app, changeset, image_requirements)
     if app.settings.static_hosting == "local":
         collectstatic(app)
         compress(app)
-    supervisor(app, "start", "pgbouncer")
+    if not app.imaging:
+        supervisor(app, "start", "pgbouncer")
     supervisor(app, "start", "web")
     return changeset
 

@@ -169,7 +169,8 @@ def upload_nginx_conf(app: ServerApp) -> None:
     check = sudo(app.cxn, "nginx -t", hide=True, warn=True)
     if not check.ok:
         raise DeployError(f"{app.host}: nginx rejects the configuration: {check.stderr.strip()}")
-    service(app.cxn, "nginx", "restart")
+    if not app.imaging:  # checked above; the image boots with it
+        service(app.cxn, "nginx", "restart")
     install_boot_names(app)
 
 
