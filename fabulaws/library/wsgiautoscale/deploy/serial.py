@@ -55,15 +55,23 @@ def replace(ctx: DeployContext) -> None:
     asked, most = group["DesiredCapacity"], group["MaxSize"]  # what the group was last set to
     old = [i for i in fleet.members(group) if not runs(i, launch)]
     retired: list[str] = []
+
+    def grow(size: int) -> bool:
+        """Ask the group for ``size`` servers (MaxSize raised to fit) unless it was asked for as many already."""
+        nonlocal asked, most
+        if asked >= size:
+            return False
+        asked, most = size, max(most, size)
+        scaling.update_group(ctx.aws.autoscaling, ctx.group_name, DesiredCapacity=asked, MaxSize=most)
+        return True
+
     while old:
         ctx.remaining()
         if ctx.lease is not None:
             ctx.lease.check()  # between batches: nothing is half done
         batch = min(batch_size, len(old))
         ctx.report(f"Found {len(old)} old instance(s); replacing {batch} now.")
-        if asked < desired + batch:
-            asked, most = desired + batch, max(most, desired + batch)
-            scaling.update_group(ctx.aws.autoscaling, ctx.group_name, DesiredCapacity=asked, MaxSize=most)
+        if grow(desired + batch):
             boot.start()
             healthy.start()
         # The look that finds this batch InService is also the batch's read of the group: what is old now.
@@ -71,11 +79,7 @@ def replace(ctx: DeployContext) -> None:
         old = [i for i in fleet.members(group) if not runs(i, launch)]
         new = fleet.members(group, launch)
         following = min(batch_size, len(old) - batch)  # the next batch's size
-        launched = None
-        if following and asked < desired + batch + following:
-            asked, most = desired + batch + following, max(most, desired + batch + following)
-            scaling.update_group(ctx.aws.autoscaling, ctx.group_name, DesiredCapacity=asked, MaxSize=most)
-            launched = time.monotonic()
+        launched = time.monotonic() if following and grow(desired + batch + following) else None
         fleet.wait_healthy(ctx, fleet.ids([i for i in new if i["LifecycleState"] == "InService"]), pace=healthy)
         retiring = fleet.ids(retire_order(old, new)[:batch])
         fleet.terminate(ctx, retiring, decrement=True)
